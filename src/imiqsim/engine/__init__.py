@@ -1,0 +1,1 @@
+"""Numerics only: code generation from the model and batched integration between dose events."""

@@ -1,0 +1,249 @@
+"""The imiquimod mechanism, assembled from one module per stage.
+
+>>> from imiqsim.model import get_model
+>>> m = get_model()
+>>> "ifn_alpha" in m.state_names
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from imiqsim.errors import InputError, ModelDefinitionError
+from imiqsim.model import cells, cytokines, lesions, pk, reactions, tlr7
+from imiqsim.model._dsl import (
+    ModuleSpec,
+    Observable,
+    Parameter,
+    Reaction,
+    State,
+    names_in,
+    read_parameter_table,
+    topo_sort_observables,
+)
+
+MODULES = (pk, tlr7, cytokines, cells, lesions, reactions)
+INDICATIONS = ("AK", "sBCC", "EGW")
+
+#: in-silico experiments: each knockout/depletion sets switch parameters to 0
+KNOCKOUTS: dict[str, dict[str, float]] = {
+    "tlr7": {"tlr7_expression": 0.0},
+    "pdc": {"pdc_present": 0.0},
+    "macrophage": {"macrophage_present": 0.0},
+    "dendritic": {"dc_present": 0.0},
+    "nk": {"nk_present": 0.0},
+    "cd8": {"cd8_present": 0.0},
+    "memory": {"memory_present": 0.0},
+    "ifn_alpha": {"ifn_alpha_present": 0.0},
+    "tnf_alpha": {"tnf_alpha_present": 0.0},
+    "il12": {"il12_present": 0.0},
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """The whole mechanism as data: states, parameters, observables, reactions."""
+
+    modules: tuple[ModuleSpec, ...]
+    states: tuple[State, ...]
+    parameters: tuple[Parameter, ...]
+    observables: tuple[Observable, ...]
+    reactions: tuple[Reaction, ...]
+    indication_parameters: Mapping[str, Mapping[str, Parameter]]
+    site_permeability: Mapping[str, float]
+
+    # ------------------------------------------------------------------ names
+    @functools.cached_property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    @functools.cached_property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    @functools.cached_property
+    def observable_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.observables)
+
+    @functools.cached_property
+    def _sidx(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.state_names)}
+
+    @functools.cached_property
+    def _pidx(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.parameter_names)}
+
+    @functools.cached_property
+    def _oidx(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.observable_names)}
+
+    def state_index(self, name: str) -> int:
+        return self._sidx[name]
+
+    def parameter_index(self, name: str) -> int:
+        return self._pidx[name]
+
+    def observable_index(self, name: str) -> int:
+        return self._oidx[name]
+
+    def parameter(self, name: str) -> Parameter:
+        return self.parameters[self._pidx[name]]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Hash of the definition; keys the compiled-code cache."""
+        h = hashlib.sha256()
+        for s in self.states:
+            h.update(repr((s.name, s.initial)).encode())
+        for p in self.parameters:
+            h.update(p.name.encode())
+        for o in self.observables:
+            h.update(repr((o.name, o.expr)).encode())
+        for r in self.reactions:
+            h.update(repr((r.name, r.rate, sorted(r.reactants.items()), sorted(r.products.items()))).encode())
+        return h.hexdigest()[:16]
+
+    @functools.cached_property
+    def stoichiometry(self) -> np.ndarray:
+        """(n_states, n_reactions) matrix."""
+        s = np.zeros((len(self.states), len(self.reactions)))
+        for j, r in enumerate(self.reactions):
+            for name, c in r.reactants.items():
+                s[self._sidx[name], j] -= c
+            for name, c in r.products.items():
+                s[self._sidx[name], j] += c
+        return s
+
+    @property
+    def drug_mass_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.drug_mass)
+
+    # ------------------------------------------------------------------ parameters
+    def parameter_vector(
+        self,
+        indication: str = "AK",
+        site: str | None = None,
+        area_cm2: float | None = None,
+        overrides: Mapping[str, float] | None = None,
+        knockouts: Iterable[str] = (),
+    ) -> np.ndarray:
+        """Parameter values for one patient, in ``parameter_names`` order.
+
+        Order of precedence: table defaults < indication < site < area <
+        knockouts < explicit overrides.
+        """
+        if indication not in self.indication_parameters:
+            raise InputError("indication", indication, f"one of {list(self.indication_parameters)}")
+        p = np.array([q.value for q in self.parameters], dtype=float)
+        for name, q in self.indication_parameters[indication].items():
+            p[self._pidx[name]] = q.value
+        if site is not None:
+            if site not in self.site_permeability:
+                raise InputError("site", site, f"one of {list(self.site_permeability)}")
+            p[self._pidx["site_permeability"]] = self.site_permeability[site]
+        if area_cm2 is not None:
+            p[self._pidx["treated_area_cm2"]] = float(area_cm2)
+        for ko in knockouts:
+            if ko not in KNOCKOUTS:
+                raise InputError("knockout", ko, f"one of {sorted(KNOCKOUTS)}")
+            for name, v in KNOCKOUTS[ko].items():
+                p[self._pidx[name]] = v
+        for name, v in (overrides or {}).items():
+            if name not in self._pidx:
+                close = [n for n in self.parameter_names if name.split("_")[0] in n][:5]
+                raise InputError(
+                    f"parameters.{name}", v,
+                    "not a model parameter" + (f"; did you mean one of {close}?" if close else "")
+                    + " (see `imiqsim parameters`)",
+                )
+            try:
+                fv = float(v)
+            except (TypeError, ValueError):
+                raise InputError(f"parameters.{name}", v, "must be a number") from None
+            if not np.isfinite(fv) or fv < 0:
+                raise InputError(f"parameters.{name}", v, "must be a finite number >= 0")
+            p[self._pidx[name]] = fv
+        return p
+
+    def parameter_table(self) -> list[dict]:
+        """Rows for docs/CLI: name, value, unit, module, description, source, status."""
+        return [
+            dict(name=q.name, value=q.value, unit=q.unit, module=q.module, description=q.description,
+                 source=q.source, status=q.status)
+            for q in self.parameters
+        ]
+
+
+def _read_indications() -> dict[str, dict[str, Parameter]]:
+    text = resources.files("imiqsim.model").joinpath("indications.csv").read_text(encoding="utf-8")
+    out: dict[str, dict[str, Parameter]] = {i: {} for i in INDICATIONS}
+    for r in csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#")):
+        out[r["indication"]][r["name"]] = Parameter(
+            r["name"], float(r["value"]), r["unit"], r["description"], r["source"], r["status"], "lesions"
+        )
+    return out
+
+
+def _read_sites() -> dict[str, float]:
+    text = resources.files("imiqsim.model").joinpath("sites.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return {r["site"]: float(r["site_permeability"]) for r in rows}
+
+
+def _validate(model: Model) -> None:
+    states = set(model.state_names)
+    params = set(model.parameter_names)
+    obs = set(model.observable_names)
+    for group in (states & params, states & obs, params & obs):
+        if group:
+            raise ModelDefinitionError(f"names used twice: {sorted(group)}")
+    known = states | params | obs
+    used: set[str] = set()
+    for r in model.reactions:
+        n = names_in(r.rate)
+        if n - known:
+            raise ModelDefinitionError(f"reaction {r.name} uses unknown names {sorted(n - known)}")
+        for s in list(r.reactants) + list(r.products):
+            if s not in states:
+                raise ModelDefinitionError(f"reaction {r.name} refers to unknown state {s}")
+        used |= n
+    for s in model.states:
+        n = names_in(s.initial)
+        if n - params:
+            raise ModelDefinitionError(f"initial value of {s.name} uses non-parameters {sorted(n - params)}")
+        used |= n
+    for o in model.observables:
+        used |= names_in(o.expr)
+    # engine-level parameters are used by the event logic, not by rate laws
+    unused = params - used - {"lsr_rest_threshold"}
+    if unused:
+        raise ModelDefinitionError(f"parameters never used: {sorted(unused)}")
+    for ind, d in model.indication_parameters.items():
+        bad = set(d) - params
+        if bad:
+            raise ModelDefinitionError(f"indications.csv ({ind}) names unknown parameters {sorted(bad)}")
+
+
+@functools.lru_cache(maxsize=1)
+def get_model() -> Model:
+    """Build (once) and return the full mechanism."""
+    mods = tuple(mod.build() for mod in MODULES)
+    states = tuple(s for m in mods for s in m.states)
+    params = tuple(read_parameter_table())
+    raw_obs = [o for m in mods for o in m.observables]
+    obs = tuple(topo_sort_observables(raw_obs, {s.name for s in states} | {p.name for p in params}))
+    rxns = tuple(r for m in mods for r in m.reactions)
+    model = Model(mods, states, params, obs, rxns, _read_indications(), _read_sites())
+    _validate(model)
+    return model
+
+
+__all__ = ["Model", "get_model", "KNOCKOUTS", "INDICATIONS"]

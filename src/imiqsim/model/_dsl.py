@@ -1,0 +1,259 @@
+"""The model as data: states, parameters, observables and reactions with rate expressions.
+
+Rate expressions are strings in a small, checked subset of Python syntax
+(``+ - * / **``, numbers, names, and the functions in ``FUNCTIONS``). The same
+expression tree is rendered to NumPy/Numba source for the engine, to SBML L3
+infix for export, and to text for the documentation, so there is exactly one
+copy of each rate law (DESIGN.md invariant 1).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Iterable
+
+from imiqsim.errors import ModelDefinitionError
+
+#: Functions allowed in expressions, with their arity.
+#: hill(x, k, n) = x^n / (k^n + x^n) for x >= 0 (0 for x <= 0);
+#: pos(x) = max(x, 0); step(x) = 1 if x > 0 else 0.
+FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "hill": 3, "pos": 1, "step": 1, "min": 2, "max": 2}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: float
+    unit: str
+    description: str
+    source: str
+    status: str  # literature | assumed | calibrated | derived | switch
+    module: str = ""
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    unit: str
+    initial: str  # expression of parameters
+    description: str
+    module: str = ""
+    #: typical magnitude, used for the solver's absolute tolerance
+    scale: float = 1.0
+    #: part of the drug mass balance (mg)
+    drug_mass: bool = False
+
+
+@dataclass(frozen=True)
+class Observable:
+    """A named algebraic quantity (SBML assignment rule)."""
+
+    name: str
+    expr: str
+    unit: str
+    description: str
+    module: str = ""
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A flux ``rate`` that removes from ``reactants`` and adds to ``products``.
+
+    Stoichiometry maps state name -> coefficient. A flux with no reactants is
+    a source; with no products a sink. Mass balance therefore holds by
+    construction for fluxes between drug compartments.
+    """
+
+    name: str
+    rate: str
+    reactants: dict = field(default_factory=dict)
+    products: dict = field(default_factory=dict)
+    description: str = ""
+    module: str = ""
+
+
+@dataclass
+class ModuleSpec:
+    """One stage of the mechanism: its states, observables and reactions."""
+
+    name: str
+    title: str
+    states: list[State] = field(default_factory=list)
+    observables: list[Observable] = field(default_factory=list)
+    reactions: list[Reaction] = field(default_factory=list)
+
+    def state(self, name, unit, initial, description, scale=1.0, drug_mass=False):
+        self.states.append(State(name, unit, str(initial), description, self.name, scale, drug_mass))
+
+    def obs(self, name, expr, unit, description):
+        self.observables.append(Observable(name, expr, unit, description, self.name))
+
+    def rxn(self, name, rate, reactants=None, products=None, description=""):
+        if isinstance(reactants, str):
+            reactants = {reactants: 1.0}
+        if isinstance(products, str):
+            products = {products: 1.0}
+        self.reactions.append(
+            Reaction(name, rate, dict(reactants or {}), dict(products or {}), description, self.name)
+        )
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+def parse_expr(expr: str) -> ast.expr:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:  # pragma: no cover - developer error
+        raise ModelDefinitionError(f"cannot parse expression {expr!r}: {exc}") from exc
+    _check(tree.body, expr)
+    return tree.body
+
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+
+def _check(node: ast.AST, src: str) -> None:
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            raise ModelDefinitionError(f"operator {type(node.op).__name__} not allowed in {src!r}")
+        _check(node.left, src)
+        _check(node.right, src)
+    elif isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            raise ModelDefinitionError(f"unary operator not allowed in {src!r}")
+        _check(node.operand, src)
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            raise ModelDefinitionError(f"function not allowed in {src!r}; allowed: {sorted(FUNCTIONS)}")
+        if len(node.args) != FUNCTIONS[node.func.id] or node.keywords:
+            raise ModelDefinitionError(f"{node.func.id} takes {FUNCTIONS[node.func.id]} args in {src!r}")
+        for a in node.args:
+            _check(a, src)
+    elif isinstance(node, ast.Name):
+        pass
+    elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        pass
+    else:
+        raise ModelDefinitionError(f"construct {type(node).__name__} not allowed in {src!r}")
+
+
+def names_in(expr: str) -> set[str]:
+    tree = parse_expr(expr)
+    funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in funcs}
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def to_python(node: ast.expr, rename=lambda s: s) -> str:
+    """Render as Python source usable with NumPy arrays and in Numba."""
+    if isinstance(node, ast.BinOp):
+        op = _BINOPS[type(node.op)]
+        return f"({to_python(node.left, rename)} {op} {to_python(node.right, rename)})"
+    if isinstance(node, ast.UnaryOp):
+        return f"(-{to_python(node.operand, rename)})" if isinstance(node.op, ast.USub) else to_python(node.operand, rename)
+    if isinstance(node, ast.Constant):
+        return _num(node.value)
+    if isinstance(node, ast.Name):
+        return rename(node.id)
+    args = [to_python(a, rename) for a in node.args]
+    f = node.func.id
+    if f in ("exp", "log", "sqrt"):
+        return f"_{f}({args[0]})"
+    if f == "hill":
+        return f"_hill({args[0]}, {args[1]}, {args[2]})"
+    if f == "pos":
+        return f"_pos({args[0]})"
+    if f == "step":
+        return f"_step({args[0]})"
+    if f == "min":
+        return f"_min({args[0]}, {args[1]})"
+    if f == "max":
+        return f"_max({args[0]}, {args[1]})"
+    raise ModelDefinitionError(f"unknown function {f}")  # pragma: no cover
+
+
+def to_sbml_infix(node: ast.expr, rename=lambda s: s) -> str:
+    """Render as SBML Level 3 infix (libsbml.parseL3Formula)."""
+    if isinstance(node, ast.BinOp):
+        op = _BINOPS[type(node.op)]
+        op = "^" if op == "**" else op
+        return f"({to_sbml_infix(node.left, rename)} {op} {to_sbml_infix(node.right, rename)})"
+    if isinstance(node, ast.UnaryOp):
+        inner = to_sbml_infix(node.operand, rename)
+        return f"(-{inner})" if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.Constant):
+        return _num(node.value)
+    if isinstance(node, ast.Name):
+        return rename(node.id)
+    a = [to_sbml_infix(x, rename) for x in node.args]
+    f = node.func.id
+    if f in ("exp", "sqrt"):
+        return f"{f}({a[0]})"
+    if f == "log":
+        return f"ln({a[0]})"
+    if f == "pos":
+        return f"piecewise({a[0]}, {a[0]} > 0, 0)"
+    if f == "step":
+        return f"piecewise(1, {a[0]} > 0, 0)"
+    if f == "hill":
+        x, k, n = a
+        return f"piecewise({x}^{n} / ({k}^{n} + {x}^{n}), {x} > 0, 0)"
+    if f == "min":
+        return f"piecewise({a[0]}, {a[0]} < {a[1]}, {a[1]})"
+    if f == "max":
+        return f"piecewise({a[0]}, {a[0]} > {a[1]}, {a[1]})"
+    raise ModelDefinitionError(f"unknown function {f}")  # pragma: no cover
+
+
+def to_text(expr: str) -> str:
+    """Readable one-line form for the documentation."""
+    return ast.unparse(parse_expr(expr))
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def read_parameter_table(filename: str = "parameters.csv") -> list[Parameter]:
+    text = resources.files("imiqsim.model").joinpath(filename).read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    out = []
+    for r in rows:
+        try:
+            out.append(
+                Parameter(
+                    name=r["name"].strip(),
+                    value=float(r["value"]),
+                    unit=r["unit"].strip(),
+                    description=r["description"].strip(),
+                    source=r["source"].strip(),
+                    status=r["status"].strip(),
+                    module=r.get("module", "").strip(),
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise ModelDefinitionError(f"bad row in {filename}: {r}: {exc}") from exc
+    return out
+
+
+def topo_sort_observables(observables: Iterable[Observable], known: set[str]) -> list[Observable]:
+    """Order observables so each is computed after the ones it uses."""
+    pending = {o.name: o for o in observables}
+    done: list[Observable] = []
+    avail = set(known)
+    while pending:
+        ready = [o for o in pending.values() if names_in(o.expr) <= avail]
+        if not ready:
+            missing = {n: sorted(names_in(o.expr) - avail - set(pending)) for n, o in pending.items()}
+            raise ModelDefinitionError(f"observables with unknown or cyclic names: {missing}")
+        for o in ready:
+            done.append(o)
+            avail.add(o.name)
+            del pending[o.name]
+    return done

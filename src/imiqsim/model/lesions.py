@@ -1,0 +1,83 @@
+"""Stage 6: the targets. Lesion cells die only by immune mechanisms.
+
+A patient's treated area holds ``N_SLOTS`` lesion slots. A slot is a visible
+lesion when its abnormal-cell count is above ``visible_threshold_cells``, a
+subclinical one when it is below, and empty at zero; empty slots can be
+seeded from the field reservoir (latent HPV in EGW, UV-damaged field clones in
+AK), which is how new lesions appear. The shared immune milieu acts on all
+slots, each with its own susceptibility.
+
+Killing = effector hazard (baseline surveillance, NK, CTL, activated
+macrophages, memory T cells) x cytokine sensitisation (TNF-alpha death
+receptor priming, IFN-alpha MHC-I/Fas upregulation). IFN-alpha also slows
+proliferation (antiviral / antiproliferative). With the effectors depleted
+nothing kills lesion cells, whatever the cytokines do.
+"""
+
+from imiqsim.model._dsl import ModuleSpec
+
+N_SLOTS = 10
+MECHANISMS = ("baseline", "nk", "ctl", "macrophage", "memory")
+
+
+def slot_names(n: int = N_SLOTS) -> list[str]:
+    return [f"lesion_{i}" for i in range(1, n + 1)]
+
+
+def build() -> ModuleSpec:
+    m = ModuleSpec("lesions", "Lesion cells and immune killing")
+    m.state("apoptotic_cells", "cells", 0.0, "dying lesion cells awaiting phagocytic clearance", 100.0)
+    m.state("field_reservoir", "1", "field_reservoir_initial",
+            "relative size of the lesion-seeding field (latent HPV / dysplastic clones)", 0.01)
+    for mech in MECHANISMS:
+        m.state(f"killed_{mech}", "cells", 0.0, f"cumulative lesion cells killed by {mech} effectors", 100.0)
+
+    m.obs("baseline_surveillance_hazard",
+          "baseline_surveillance * (surveillance_weight_nk * nk_present + surveillance_weight_cd8 * cd8_present"
+          " + (1 - surveillance_weight_nk - surveillance_weight_cd8) * macrophage_present)", "1/h",
+          "background immune surveillance by resident NK, T cells and macrophages")
+    m.obs("nk_hazard", "nk_present * k_nk_kill * hill(nk_cells * nk_activation, nk_kill_half, 1)", "1/h",
+          "NK-cell killing (no prior sensitisation)")
+    m.obs("ctl_hazard", "cd8_present * k_ctl_kill * lesion_antigenicity * hill(cd8_ctl, ctl_kill_half, 1)"
+          " * (1 + th1_help_max * hill(cd4_th1, cd4_help_half, 1))", "1/h", "antigen-specific CTL killing with Th1 help")
+    m.obs("macrophage_hazard", "macrophage_present * k_macrophage_kill * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
+          "1/h", "killing by activated macrophages (membrane TNF, phagocytosis)")
+    m.obs("memory_hazard", "cd8_present * k_memory_kill * lesion_antigenicity * memory_signal", "1/h",
+          "surveillance by lesion-specific memory T cells")
+    m.obs("cytokine_sensitisation",
+          "1 + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal + ifn_sensitisation * ifn_alpha_signal", "1",
+          "TNF-alpha death-receptor priming and IFN-alpha MHC-I/Fas upregulation multiply effector killing")
+    m.obs("immune_kill_hazard", "(baseline_surveillance_hazard + nk_hazard + ctl_hazard + macrophage_hazard"
+          " + memory_hazard) * cytokine_sensitisation", "1/h", "per-cell death hazard of a fully susceptible lesion cell")
+    m.obs("growth_inhibition", "ifn_growth_inhibition * ifn_alpha_signal", "1",
+          "IFN-alpha antiviral/antiproliferative action")
+    slots = slot_names()
+    m.obs("susceptible_burden", " + ".join(f"lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)),
+          "cells", "lesion cells weighted by their susceptibility")
+    m.obs("lesion_burden", " + ".join(slots), "cells", "total abnormal lesion cells in the treated area")
+    m.obs("visible_lesions", " + ".join(f"step({s} - visible_threshold_cells)" for s in slots), "lesions",
+          "number of clinically visible lesions")
+    m.obs("histological_lesions", " + ".join(f"step({s} - histology_threshold_cells)" for s in slots), "lesions",
+          "number of lesions with abnormal cells above the histological detection limit")
+
+    for i, s in enumerate(slots, start=1):
+        m.state(s, "cells", f"lesion_initial_cells_{i}", f"abnormal cells in lesion slot {i}", 10.0)
+        m.rxn(f"{s}_growth", f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
+              None, s, "proliferation of lesion cells (logistic, slowed by IFN-alpha)")
+        m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * immune_kill_hazard * {s}", s, "apoptotic_cells",
+              "immune-mediated death")
+        m.rxn(f"{s}_seeding", f"lesion_seed_rate_{i} * field_reservoir * (1 - memory_protection * memory_signal)",
+              None, s, "new lesion cells arising from the field reservoir")
+
+    sens = "cytokine_sensitisation * susceptible_burden"
+    m.rxn("killed_baseline_tally", f"baseline_surveillance_hazard * {sens}", None, "killed_baseline",
+          "bookkeeping: kills by background surveillance")
+    for mech in MECHANISMS[1:]:
+        m.rxn(f"killed_{mech}_tally", f"{mech}_hazard * {sens}", None, f"killed_{mech}",
+              f"bookkeeping: kills by {mech}")
+    m.rxn("efferocytosis", "(k_apoptotic_clearance + k_efferocytosis * hill(macrophage, efferocytosis_half, 1))"
+          " * apoptotic_cells", "apoptotic_cells", None, "phagocytic clearance of dying cells")
+    m.rxn("field_clearance", "(field_susceptibility * pos(immune_kill_hazard - baseline_surveillance_hazard)"
+          " + k_field_memory_clearance * memory_signal) * field_reservoir", "field_reservoir", None,
+          "immune clearance of the seeding field (field treatment; memory control of latent HPV)")
+    return m
