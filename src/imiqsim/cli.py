@@ -1,0 +1,290 @@
+"""Command-line interface: ``imiqsim --help``.
+
+User errors (bad scenario, flag or value) print one clear message and exit
+with code 2, never a traceback. Files already written are kept when a later
+step fails.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from imiqsim import __version__
+from imiqsim.errors import ImiqsimError, InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="imiqsim: mechanistic simulator of topical imiquimod therapy. "
+    "Research and teaching software, not a medical device.",
+)
+export_app = typer.Typer(no_args_is_help=True, help="Export the model to other tools.")
+app.add_typer(export_app, name="export")
+
+
+def _err(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+
+
+def _info(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        typer.echo(msg, err=True)
+
+
+def parse_set(values: Optional[List[str]]) -> dict[str, float]:
+    """Parse repeated ``--set name=value`` flags."""
+    out: dict[str, float] = {}
+    for v in values or []:
+        if "=" not in v:
+            raise InputError("--set", v, "NAME=VALUE, e.g. --set tlr7_ec50_ug_ml=3 (see `imiqsim parameters`)")
+        name, _, val = v.partition("=")
+        name = name.strip()
+        try:
+            out[name] = float(val)
+        except ValueError:
+            raise InputError(f"--set {name}", val, "a number") from None
+    return out
+
+
+def _version_cb(value: bool):
+    if value:
+        typer.echo(f"imiqsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version_cb, is_eager=True,
+                                       help="Show the version and exit.")):
+    pass
+
+
+@app.command()
+def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List the preset scenarios with their regimen in words."""
+    from imiqsim.regimen import describe_regimen
+    from imiqsim.scenario import list_presets, load_preset
+
+    rows = []
+    for name in list_presets():
+        sc = load_preset(name)
+        rows.append({"name": name, "indication": sc.indication, "site": sc.site, "area_cm2": sc.area_cm2,
+                     "regimen": describe_regimen(sc.regimen, sc.product_obj()),
+                     "assessment_weeks_after_last_dose": sc.assessment_weeks_after_last_dose})
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="imiqsim presets")
+    for col in ("name", "indication", "site", "regimen"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["indication"], f"{r['site']}, {r['area_cm2']:g} cm2", r["regimen"])
+    Console().print(t)
+
+
+@app.command()
+def simulate(
+    scenario: str = typer.Argument(..., help="Preset name (see `imiqsim presets`) or a scenario .toml file."),
+    days: Optional[float] = typer.Option(None, "--days", help="Simulated days (default: course + assessment)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE (repeatable)."),
+    knockout: Optional[List[str]] = typer.Option(
+        None, "--knockout", help="Knock out/deplete a stage (repeatable): tlr7, pdc, macrophage, dendritic, nk, "
+        "cd8, memory, ifn_alpha, tnf_alpha, il12."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for time courses (NetCDF, CSV), PNG, JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
+    every: float = typer.Option(1.0, "--every", help="Output spacing in hours."),
+):
+    """Simulate one typical patient through the whole cascade."""
+    from imiqsim.simulation import DISCLAIMER
+    from imiqsim.simulation import simulate as run
+
+    overrides = parse_set(set_)
+    res = run(scenario, days=days, set=overrides, knockouts=knockout or [], output_every_hours=every)
+    for w in res.scenario.warnings():
+        _info(f"warning: {w}")
+    written = []
+    if out is not None:
+        written = write_outputs(res, out)
+    if json_out:
+        summary = dict(res.summary)
+        if written:
+            summary["files"] = [str(p) for p in written]
+        typer.echo(json.dumps(summary))
+        return
+    _print_summary(res.summary)
+    for p in written:
+        typer.echo(f"wrote {p}")
+    typer.echo(DISCLAIMER)
+
+
+def write_outputs(res, out: Path) -> list[Path]:
+    """Write NetCDF, CSV, summary JSON, then the PNG (last, so a plotting error loses nothing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    nc = out / "timecourse.nc"
+    res.dataset.to_netcdf(nc, engine="h5netcdf")
+    written.append(nc)
+    csv = out / "timecourse.csv"
+    res.dataset.to_dataframe().to_csv(csv)
+    written.append(csv)
+    js = out / "summary.json"
+    js.write_text(json.dumps(res.summary, indent=2))
+    written.append(js)
+    png = out / "cascade.png"
+    model_par = res.scenario
+    try:
+        from imiqsim.plots import plot_cascade
+
+        from imiqsim.model import get_model
+        from imiqsim.simulation import parameters_for
+
+        m = get_model()
+        p = parameters_for(m, model_par)
+        thr = float(p[m.parameter_index("visible_threshold_cells")])
+        dose_days = [t / 24.0 for t, k in zip(res.scenario.events().times_h, res.scenario.events().kinds) if k == 1]
+        fig = plot_cascade(res.dataset, png, title=f"{res.scenario.name}: {res.scenario.description or ''}"[:110],
+                           dose_times_days=dose_days, visible_threshold=thr)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        written.append(png)
+    except ImiqsimError:
+        raise
+    except Exception as exc:  # a plotting failure must not lose the data already written
+        _err(f"could not draw {png} ({type(exc).__name__}: {exc}); data files were written")
+    return written
+
+
+def _print_summary(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"imiqsim simulate {s['scenario']} ({s['indication']}, {s['days']:.0f} days)")
+    t.add_column("outcome")
+    t.add_column("value", justify="right")
+    t.add_row("lesion burden (cells) initial -> final",
+              f"{s['lesion_burden_initial']:.3g} -> {s['lesion_burden_final']:.3g}")
+    t.add_row("visible lesions initial -> final", f"{s['visible_lesions_initial']} -> {s['visible_lesions_final']}")
+    ttc = s["time_to_clearance_days"]
+    t.add_row("cleared (no visible lesion)", f"{'yes' if s['lesion_cleared'] else 'no'}"
+              + (f", day {ttc:.0f}" if ttc is not None else ""))
+    t.add_row("histologically clear", "yes" if s["histologically_clear"] else "no")
+    t.add_row("applications given (skipped for rest)", f"{s['applications_given']} ({s['doses_skipped_for_rest']})")
+    t.add_row("serum Cmax (ng/mL)", f"{s['serum_cmax_ng_ml']:.3g}")
+    t.add_row("urine (fraction of applied)", f"{s['urine_fraction_of_applied']:.2%}")
+    for c, v in s["peak"].items():
+        t.add_row(f"peak local {c} (pg/mL)", f"{v:.3g}")
+    t.add_row("LSR max (0-18)", f"{s['lsr_max']:.1f}")
+    t.add_row("flu-like symptom probability", f"{s['flu_like_probability']:.1%}")
+    t.add_row("memory T cells at end (cells/uL)", f"{s['memory_t_cells_final']:.3g}")
+    Console().print(t)
+
+
+@app.command()
+def parameters(
+    module: Optional[str] = typer.Option(None, "--module", help="Only this stage (pk, tlr7, cytokines, cells, "
+                                         "lesions, reactions)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """The parameter table: value, unit, description, provenance."""
+    from imiqsim.model import get_model
+
+    m = get_model()
+    rows = m.parameter_table()
+    mods = sorted({r["module"] for r in rows})
+    if module is not None:
+        if module not in mods:
+            raise InputError("--module", module, f"one of {mods}")
+        rows = [r for r in rows if r["module"] == module]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="imiqsim parameters")
+    for c in ("name", "value", "unit", "status", "source"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], f"{r['value']:.4g}", r["unit"], r["status"], r["source"])
+    Console().print(t)
+
+
+@app.command()
+def equations(markdown: bool = typer.Option(False, "--markdown", help="Markdown instead of plain text.")):
+    """Print the model's equations, generated from the one model definition."""
+    from imiqsim.docs import equations_markdown
+
+    typer.echo(equations_markdown())
+
+
+@export_app.command("sbml")
+def export_sbml(
+    scenario: str = typer.Argument("ak-5pct", help="Preset or scenario file whose patient and dosing to export."),
+    out: Path = typer.Option(Path("model.xml"), "--out", help="Output SBML file."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
+    knockout: Optional[List[str]] = typer.Option(None, "--knockout", help="Knock out a stage (repeatable)."),
+):
+    """Write SBML Level 3 Version 2 (with the preset's dosing as events)."""
+    from imiqsim.export.sbml import write_sbml
+    from imiqsim.model import get_model
+    from imiqsim.scenario import resolve
+    from imiqsim.simulation import parameters_for
+
+    sc = resolve(scenario)
+    m = get_model()
+    p = parameters_for(m, sc, parse_set(set_), knockout or [])
+    write_sbml(out, m, p, sc.events(), name=sc.name.replace("-", "_").replace(".", "_"))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Output directory.")):
+    """The main job: simulate the AK 5% label regimen and write the outputs."""
+    from imiqsim.simulation import DISCLAIMER
+    from imiqsim.simulation import simulate as run
+
+    res = run("ak-5pct")
+    written = write_outputs(res, out)
+    _print_summary(res.summary)
+    for p in written:
+        typer.echo(f"wrote {p}")
+    typer.echo(DISCLAIMER)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point; maps user errors to exit code 2 without a traceback."""
+    try:
+        app(args=argv, prog_name="imiqsim", standalone_mode=False)
+    except InputError as exc:
+        _err(str(exc))
+        return 2
+    except ImiqsimError as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # click/typer usage errors (typer may vendor its own click)
+        name = type(exc).__name__
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # UsageError and subclasses: exit 2
+            exc.show()
+            return int(exc.exit_code)
+        if name == "Exit":
+            return int(getattr(exc, "exit_code", 0))
+        if name == "Abort":
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

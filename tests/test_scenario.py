@@ -1,0 +1,281 @@
+"""Tests for imiqsim.scenario: validation, TOML files and presets."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from imiqsim.errors import InputError
+from imiqsim.regimen import HOURS_PER_WEEK, RegimenSpec
+from imiqsim.scenario import (
+    KNOCKOUTS,
+    Scenario,
+    list_presets,
+    load_preset,
+    load_scenario,
+    resolve,
+)
+
+EXPECTED_PRESETS = {
+    "ak-5pct", "ak-3.75pct", "ak-2.5pct", "sbcc-5pct", "egw-5pct", "egw-3.75pct",
+}
+
+BASE: dict = {
+    "name": "test",
+    "indication": "sBCC",
+    "site": "trunk",
+    "product": "imiquimod-5%",
+    "area_cm2": 4.0,
+    "assessment_weeks_after_last_dose": 12,
+    "regimen": {
+        "applications_per_week": 5,
+        "max_weeks": 6,
+        "leave_on_hours": 8,
+        "amount": {"sachets": 1},
+    },
+}
+
+
+def make(**changes) -> dict:
+    """BASE with top-level keys replaced and regimen keys merged (dotted 'regimen.x')."""
+    d = copy.deepcopy(BASE)
+    for k, v in changes.items():
+        if k.startswith("regimen."):
+            d["regimen"][k.split(".", 1)[1]] = v
+        else:
+            d[k] = v
+    return d
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def test_every_preset_loads():
+    names = list_presets()
+    assert EXPECTED_PRESETS | {n + "-vehicle" for n in EXPECTED_PRESETS} == set(names)
+    for name in names:
+        sc = load_preset(name)
+        assert isinstance(sc, Scenario)
+        assert sc.name == name
+        assert sc.is_vehicle == name.endswith("-vehicle")
+        assert sc.description
+        assert sc.warnings() == []
+        assert sc.horizon_hours() > sc.events().last_application_h()
+        assert resolve(name) == sc
+
+
+def test_vehicle_twins_match_schedule():
+    for name in EXPECTED_PRESETS:
+        a, v = load_preset(name), load_preset(name + "-vehicle")
+        assert a.regimen == v.regimen
+        assert (a.indication, a.site, a.area_cm2) == (v.indication, v.site, v.area_cm2)
+        assert v.product == a.product.replace("imiquimod-", "vehicle-")
+
+
+def test_preset_contents():
+    ak = load_preset("ak-5pct")
+    assert (ak.indication, ak.site, ak.area_cm2) == ("AK", "face", 25.0)
+    assert ak.regimen.weekdays == ["mon", "thu"]
+    assert ak.assessment_weeks_after_last_dose == 8
+    assert ak.drug_mg_per_application() == pytest.approx(12.5)
+    assert "Lebwohl" in ak.description
+    sbcc = load_preset("sbcc-5pct")
+    assert sbcc.assessment_weeks_after_last_dose == 12 and "Geisse" in sbcc.description
+    egw = load_preset("egw-5pct")
+    assert egw.regimen.until_clear and egw.regimen.max_weeks == 16
+    assert "Edwards" in egw.description
+    assert "Baker" in load_preset("egw-3.75pct").description
+    assert "Swanson" in load_preset("ak-3.75pct").description
+
+
+def test_default_horizon_covers_assessment():
+    sc = load_preset("ak-5pct")
+    expected = sc.events().last_application_h() + 8 * HOURS_PER_WEEK
+    assert sc.horizon_hours() == pytest.approx(expected)
+    assert sc.with_overrides(days=30).horizon_hours() == 720.0
+    egw = load_preset("egw-5pct")  # 0-week assessment: still reach the final wash-off
+    assert egw.horizon_hours() == pytest.approx(egw.events().end_h())
+
+
+def test_unknown_preset_lists_names():
+    with pytest.raises(InputError) as info:
+        load_preset("ak-10pct")
+    assert "ak-10pct" in str(info.value) and "ak-5pct" in str(info.value)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "value_text"),
+    [
+        (make(colour="blue"), "colour", "'blue'"),
+        (make(**{"regimen.leave_on_minutes": 480}), "regimen.leave_on_minutes", "480"),
+        (make(regimen={**BASE["regimen"], "amount": {"sachets": 1, "tubes": 2}}),
+         "regimen.amount.tubes", "2"),
+        (make(area_cm2="large"), "area_cm2", "'large'"),
+        (make(area_cm2="25"), "area_cm2", "'25'"),
+        (make(**{"regimen.max_weeks": "six"}), "regimen.max_weeks", "'six'"),
+        (make(**{"regimen.until_clear": "yes"}), "regimen.until_clear", "'yes'"),
+        (make(area_cm2=0), "area_cm2", "0"),
+        (make(area_cm2=-3.0), "area_cm2", "-3.0"),
+        (make(**{"regimen.leave_on_hours": 30}), "regimen.leave_on_hours", "30"),
+        (make(regimen={**BASE["regimen"], "amount": {"sachets": 11}}),
+         "regimen.amount.sachets", "11"),
+        (make(site="face"), "site", "'face'"),
+        (make(lesion_type="nodular"), "lesion_type", "'nodular'"),
+        (make(lesion_type="melanoma"), "lesion_type", "'melanoma'"),
+        (make(lesion_type="infiltrative"), "lesion_type", "'infiltrative'"),
+        (make(product="imiquimod-7%"), "product", "'imiquimod-7%'"),
+        (make(knockouts=["tlr7", "tlr9"]), "knockouts", "'tlr9'"),
+        (make(indication="psoriasis"), "indication", "'psoriasis'"),
+        (make(site="elbow"), "site", "'elbow'"),
+        (make(parameters={"ec50": float("nan")}), "parameters.ec50", "nan"),
+        (make(parameters={"ec50": "1"}), "parameters.ec50", "'1'"),
+        (make(days=5000), "days", "5000"),
+    ],
+)
+def test_bad_input_names_field_and_value(data, field, value_text):
+    with pytest.raises(InputError) as info:
+        Scenario(**data)
+    msg = str(info.value)
+    assert info.value.field == field
+    assert msg.startswith(f"{field}: got ")
+    assert value_text in msg
+
+
+def test_missing_key_is_named():
+    data = make()
+    del data["area_cm2"]
+    with pytest.raises(InputError, match=r"^area_cm2: got nothing; this key is required"):
+        Scenario(**data)
+
+
+def test_allowed_text_is_helpful():
+    with pytest.raises(InputError, match="allowed keys: .*leave_on_hours"):
+        Scenario(**make(**{"regimen.leave_on": 8}))
+    with pytest.raises(InputError, match="must be a number"):
+        Scenario(**make(area_cm2="large"))
+    with pytest.raises(InputError, match="must be > 0"):
+        Scenario(**make(area_cm2=0))
+    with pytest.raises(InputError, match="must be <= 24"):
+        Scenario(**make(**{"regimen.leave_on_hours": 30}))
+    with pytest.raises(InputError, match="allowed: imiquimod-5%.*vehicle-2.5%"):
+        Scenario(**make(product="aldara"))
+    with pytest.raises(InputError, match="allowed: " + ", ".join(KNOCKOUTS)):
+        Scenario(**make(knockouts=["b_cell"]))
+    with pytest.raises(InputError, match="off-label.*trunk, neck and extremities"):
+        Scenario(**make(site="face"))
+    with pytest.raises(InputError, match="off-label.*not nodular"):
+        Scenario(**make(lesion_type="nodular"))
+    with pytest.raises(InputError, match=r"11x the label maximum.*at most 10x"):
+        Scenario(**make(regimen={**BASE["regimen"], "amount": {"sachets": 11}}))
+
+
+def test_other_off_label_uses():
+    ak = load_preset("ak-5pct").model_dump()
+    with pytest.raises(InputError, match="^site: got 'genital'; off-label"):
+        Scenario(**{**ak, "site": "genital"})
+    egw = load_preset("egw-5pct").model_dump()
+    with pytest.raises(InputError, match="^site: got 'face'; off-label"):
+        Scenario(**{**egw, "site": "face"})
+    with pytest.raises(InputError, match="^product: got 'imiquimod-2.5%'; off-label"):
+        Scenario(**make(product="imiquimod-2.5%",
+                        regimen={**BASE["regimen"], "amount": {"pump_actuations": 1}}))
+    with pytest.raises(InputError, match="^lesion_type: "):
+        Scenario(**{**ak, "lesion_type": "nodular"})  # meaningless outside sBCC
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(site="face"), dict(site="genital"), dict(lesion_type="nodular"),
+     dict(lesion_type="melanoma")],
+)
+def test_off_label_ok_turns_refusal_into_warning(change):
+    sc = Scenario(**make(off_label_ok=True, **change))
+    (field,) = change
+    warnings = sc.warnings()
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{field} = ") and "off-label" in warnings[0]
+
+
+def test_dose_between_label_and_10x_warns():
+    sc = Scenario(**make(regimen={**BASE["regimen"], "amount": {"sachets": 6}}))
+    (w,) = sc.warnings()
+    assert "6x the label maximum" in w and "75 mg imiquimod" in w
+    assert Scenario(**make(regimen={**BASE["regimen"], "amount": {"sachets": 10}}))
+    assert Scenario(**make()).warnings() == []
+
+
+def test_numpy_numbers_accepted():
+    np = pytest.importorskip("numpy")
+    sc = Scenario(**make(area_cm2=np.float64(4.0), parameters={"x": np.float32(2.0)},
+                         **{"regimen.applications_per_week": np.int64(5)}))
+    assert sc.regimen.applications_per_week == 5 and sc.parameters == {"x": 2.0}
+
+
+def test_frozen_and_with_overrides():
+    sc = load_preset("ak-5pct")
+    with pytest.raises(Exception):
+        sc.area_cm2 = 10.0  # type: ignore[misc]
+    sc2 = sc.with_overrides(area_cm2=50.0, knockouts=["tlr7"])
+    assert sc2.area_cm2 == 50.0 and sc2.knockouts == ["tlr7"] and sc.area_cm2 == 25.0
+    sc3 = sc.with_overrides(regimen={"leave_on_hours": 6, "applications_per_week": 3})
+    assert sc3.regimen.leave_on_hours == 6 and sc3.regimen.weekdays is None
+    assert sc3.events().n_applications == 48
+    sc4 = sc.with_overrides(**{"regimen.amount.cream_mg": 100.0, "parameters.ec50": 2.0})
+    assert sc4.regimen.amount.cream_mg_total() == 100.0 and sc4.parameters == {"ec50": 2.0}
+    with pytest.raises(InputError, match="^area_cm2: got -1"):
+        sc.with_overrides(area_cm2=-1)
+    with pytest.raises(InputError, match="^regimen.leave_on_hours: got 30"):
+        sc.with_overrides(regimen={"leave_on_hours": 30})
+    assert isinstance(sc.regimen, RegimenSpec)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_load_scenario_file(tmp_path: Path):
+    f = tmp_path / "my-ak.toml"
+    f.write_text(
+        'indication = "AK"\nsite = "scalp"\nproduct = "imiquimod-5%"\narea_cm2 = 25\n'
+        '[regimen]\nweekdays = ["tue", "fri"]\nmax_weeks = 16\nleave_on_hours = 8\n'
+        "amount = { sachets = 1 }\n"
+    )
+    sc = load_scenario(f)
+    assert sc.name == "my-ak" and sc.site == "scalp"
+    assert sc.events().n_applications == 32
+    assert resolve(str(f)) == sc
+
+
+def test_toml_syntax_error_mentions_file_and_line(tmp_path: Path):
+    f = tmp_path / "broken.toml"
+    f.write_text('name = "x"\nindication = "AK\nsite = "face"\n')
+    with pytest.raises(InputError) as info:
+        load_scenario(f)
+    msg = str(info.value)
+    assert "broken.toml" in msg and "line 2" in msg
+
+
+def test_validation_error_in_file_names_field_and_file(tmp_path: Path):
+    f = tmp_path / "bad.toml"
+    f.write_text(
+        'indication = "sBCC"\nsite = "trunk"\nproduct = "imiquimod-5%"\narea_cm2 = 4\n'
+        "[regimen]\napplications_per_week = 5\nmax_weeks = 6\nleave_on_hours = 30\n"
+        "amount = { sachets = 1 }\n"
+    )
+    with pytest.raises(InputError) as info:
+        load_scenario(f)
+    assert info.value.field == "regimen.leave_on_hours"
+    assert "30" in str(info.value) and "bad.toml" in str(info.value)
+
+
+def test_missing_file_and_unknown_name(tmp_path: Path):
+    with pytest.raises(InputError, match="an existing .toml file or a preset name"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(InputError, match="nope.toml"):
+        resolve(str(tmp_path / "nope.toml"))
+    with pytest.raises(InputError, match="ak-5pct"):
+        resolve("no-such-preset")
