@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from imiqsim.errors import InputError
 from imiqsim.regimen import HOURS_PER_WEEK, RegimenSpec
@@ -19,7 +20,12 @@ from imiqsim.scenario import (
 )
 
 EXPECTED_PRESETS = {
-    "ak-5pct", "ak-3.75pct", "ak-2.5pct", "sbcc-5pct", "egw-5pct", "egw-3.75pct",
+    "ak-5pct",
+    "ak-3.75pct",
+    "ak-2.5pct",
+    "sbcc-5pct",
+    "egw-5pct",
+    "egw-3.75pct",
 }
 
 BASE: dict = {
@@ -113,8 +119,11 @@ def test_unknown_preset_lists_names():
     [
         (make(colour="blue"), "colour", "'blue'"),
         (make(**{"regimen.leave_on_minutes": 480}), "regimen.leave_on_minutes", "480"),
-        (make(regimen={**BASE["regimen"], "amount": {"sachets": 1, "tubes": 2}}),
-         "regimen.amount.tubes", "2"),
+        (
+            make(regimen={**BASE["regimen"], "amount": {"sachets": 1, "tubes": 2}}),
+            "regimen.amount.tubes",
+            "2",
+        ),
         (make(area_cm2="large"), "area_cm2", "'large'"),
         (make(area_cm2="25"), "area_cm2", "'25'"),
         (make(**{"regimen.max_weeks": "six"}), "regimen.max_weeks", "'six'"),
@@ -122,8 +131,11 @@ def test_unknown_preset_lists_names():
         (make(area_cm2=0), "area_cm2", "0"),
         (make(area_cm2=-3.0), "area_cm2", "-3.0"),
         (make(**{"regimen.leave_on_hours": 30}), "regimen.leave_on_hours", "30"),
-        (make(regimen={**BASE["regimen"], "amount": {"sachets": 11}}),
-         "regimen.amount.sachets", "11"),
+        (
+            make(regimen={**BASE["regimen"], "amount": {"sachets": 11}}),
+            "regimen.amount.sachets",
+            "11",
+        ),
         (make(site="face"), "site", "'face'"),
         (make(lesion_type="nodular"), "lesion_type", "'nodular'"),
         (make(lesion_type="melanoma"), "lesion_type", "'melanoma'"),
@@ -182,16 +194,24 @@ def test_other_off_label_uses():
     with pytest.raises(InputError, match="^site: got 'face'; off-label"):
         Scenario(**{**egw, "site": "face"})
     with pytest.raises(InputError, match="^product: got 'imiquimod-2.5%'; off-label"):
-        Scenario(**make(product="imiquimod-2.5%",
-                        regimen={**BASE["regimen"], "amount": {"pump_actuations": 1}}))
+        Scenario(
+            **make(
+                product="imiquimod-2.5%",
+                regimen={**BASE["regimen"], "amount": {"pump_actuations": 1}},
+            )
+        )
     with pytest.raises(InputError, match="^lesion_type: "):
         Scenario(**{**ak, "lesion_type": "nodular"})  # meaningless outside sBCC
 
 
 @pytest.mark.parametrize(
     "change",
-    [dict(site="face"), dict(site="genital"), dict(lesion_type="nodular"),
-     dict(lesion_type="melanoma")],
+    [
+        {"site": "face"},
+        {"site": "genital"},
+        {"lesion_type": "nodular"},
+        {"lesion_type": "melanoma"},
+    ],
 )
 def test_off_label_ok_turns_refusal_into_warning(change):
     sc = Scenario(**make(off_label_ok=True, **change))
@@ -211,14 +231,19 @@ def test_dose_between_label_and_10x_warns():
 
 def test_numpy_numbers_accepted():
     np = pytest.importorskip("numpy")
-    sc = Scenario(**make(area_cm2=np.float64(4.0), parameters={"x": np.float32(2.0)},
-                         **{"regimen.applications_per_week": np.int64(5)}))
+    sc = Scenario(
+        **make(
+            area_cm2=np.float64(4.0),
+            parameters={"x": np.float32(2.0)},
+            **{"regimen.applications_per_week": np.int64(5)},
+        )
+    )
     assert sc.regimen.applications_per_week == 5 and sc.parameters == {"x": 2.0}
 
 
 def test_frozen_and_with_overrides():
     sc = load_preset("ak-5pct")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):  # pydantic refuses assignment to a frozen model
         sc.area_cm2 = 10.0  # type: ignore[misc]
     sc2 = sc.with_overrides(area_cm2=50.0, knockouts=["tlr7"])
     assert sc2.area_cm2 == 50.0 and sc2.knockouts == ["tlr7"] and sc.area_cm2 == 25.0

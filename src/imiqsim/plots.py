@@ -81,6 +81,8 @@ _KILLS = [
 ]
 
 _LEGEND = dict(fontsize=7.5, framealpha=0.85, handlelength=1.8, borderaxespad=0.3, columnspacing=1.0)
+# legends of the time panels sit above the plot area, right-aligned beside the panel title
+_ABOVE = dict(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.15)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -133,8 +135,14 @@ def _floor_for(arrays: Iterable[np.ndarray | None], decades: float) -> tuple[flo
 
 def _log_plot(ax, t, series, decades=6.0, empty_note="all zero"):
     """Plot ``(y, kwargs)`` pairs on a log axis, clipping to a floor; returns the floor."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     bottom, top, any_pos = _floor_for([y for y, _ in series], decades)
     ax.set_yscale("log")
+    # few minor ticks and no minor labels: readable, and much cheaper to lay out
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=8))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0), numticks=8))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     for y, kw in series:
         yy = np.where(np.isfinite(y), np.maximum(y, bottom), np.nan)
         ax.plot(t, yy, **kw)
@@ -145,11 +153,11 @@ def _log_plot(ax, t, series, decades=6.0, empty_note="all zero"):
     return bottom
 
 
-def _dose_ticks(ax, dose_times, color="0.35"):
+def _dose_ticks(ax, dose_times, color="0.35", label="_nolegend_"):
     if dose_times is None or len(dose_times) == 0:
         return
     ax.vlines(dose_times, 0.0, 0.045, transform=ax.get_xaxis_transform(), colors=color,
-              linewidth=0.7, alpha=0.55, zorder=0.5)
+              linewidth=0.8, alpha=0.6, zorder=0.5, label=label)
 
 
 def _resolve_doses(ds, dose_times_days):
@@ -188,6 +196,10 @@ def _merged_legend(ax, twin, **kw):
     if h1 or h2:
         # the legend sits on the top-most axes so that twin lines do not cover it
         (twin if twin is not None else ax).legend(h1 + h2, l1 + l2, **{**_LEGEND, **kw})
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 10 else f"{v:.3g}"
 
 
 def _slots(ds) -> list[str]:
@@ -272,7 +284,7 @@ def _panel_tlr7(ax, ds, t):
     ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel("fraction [0\u20131]")
     _panel_title(ax, "2 \u00b7 TLR7 signalling")
-    ax.legend(loc="upper right", ncol=3, **_LEGEND)
+    _merged_legend(ax, None, ncol=3, **_ABOVE)
 
 
 def _panel_cytokines(ax, ds, t):
@@ -284,7 +296,7 @@ def _panel_cytokines(ax, ds, t):
     _log_plot(ax, t, series, decades=4)
     ax.set_ylabel(f"local concentration [{_units(ds, 'ifn_alpha', 'pg/mL')}]")
     _panel_title(ax, "3 \u00b7 Local cytokines (treated tissue)")
-    ax.legend(loc="upper right", ncol=6, **_LEGEND)
+    _merged_legend(ax, None, ncol=3, **_ABOVE)
 
 
 def _panel_cells(ax, ds, t):
@@ -304,7 +316,7 @@ def _panel_cells(ax, ds, t):
             s2.append((y, dict(color=color, lw=1.4, ls="--", label=f"{label} (right)")))
     _log_plot(tw, t, s2, decades=4, empty_note="")
     tw.set_ylabel(f"circulating [{_units(ds, 'memory_t', 'cells/uL')}]")
-    _merged_legend(ax, tw, loc="upper right", ncol=4)
+    _merged_legend(ax, tw, ncol=4, **_ABOVE)
     return tw
 
 
@@ -337,7 +349,7 @@ def _panel_lesions(ax, ds, t, threshold):
     tw.set_ylim(-0.2, nmax * 1.15 + 0.5)
     tw.yaxis.get_major_locator().set_params(integer=True)
     tw.set_ylabel(f"count [{_units(ds, 'visible_lesions', 'lesions')}]")
-    _merged_legend(ax, tw, loc="upper right", ncol=2)
+    _merged_legend(ax, tw, ncol=3, **_ABOVE)
     return tw
 
 
@@ -359,7 +371,7 @@ def _panel_lsr(ax, ds, t):
     ax.set_ylabel(f"score [components {_units(ds, 'erythema_score', '0-3')}, "
                   f"sum {_units(ds, 'lsr_score', '0-18')}]")
     _panel_title(ax, "6 \u00b7 Local skin reactions")
-    ax.legend(loc="upper right", ncol=3, **_LEGEND)
+    _merged_legend(ax, None, ncol=3, **_ABOVE)
 
 
 def _panel_systemic(ax, ds, t):
@@ -382,7 +394,7 @@ def _panel_systemic(ax, ds, t):
         top = float(np.nanmax(100.0 * flu)) if np.isfinite(flu).any() else 0.0
         tw.set_ylim(0, max(top * 1.25, 1.0))
     tw.set_ylabel("probability of flu-like symptoms [%]")
-    _merged_legend(ax, tw, loc="upper right", ncol=4)
+    _merged_legend(ax, tw, ncol=4, **_ABOVE)
     return tw
 
 
@@ -468,8 +480,11 @@ def plot_cascade(ds, path=None, *, title: str | None = None,
     ax_kill = fig.add_subplot(gs[3, 0])
     ax_sys = fig.add_subplot(gs[3, 1], sharex=axes[0])
 
+    time_axes = axes + [ax_sys]
+    for i, a in enumerate(time_axes):
+        _dose_ticks(a, doses, label="dose applications" if i == 0 else "_nolegend_")
     tw_drug = _panel_drug(axes[0], ds, t)
-    _merged_legend(axes[0], tw_drug, loc="upper right", ncol=3)
+    _merged_legend(axes[0], tw_drug, ncol=3, **_ABOVE)
     _panel_tlr7(axes[1], ds, t)
     _panel_cytokines(axes[2], ds, t)
     _panel_cells(axes[3], ds, t)
@@ -478,19 +493,14 @@ def plot_cascade(ds, path=None, *, title: str | None = None,
     _panel_kills(ax_kill, ds)
     _panel_systemic(ax_sys, ds, t)
 
-    time_axes = axes + [ax_sys]
     _set_xlim(axes[0], t)
     xlabel = f"time [{ds['time'].attrs.get('units', 'days')}]"
     for i, a in enumerate(time_axes):
         a.grid(True, which="major", alpha=0.25)
-        _dose_ticks(a, doses)
         if i in (4, 5, 6):
             a.set_xlabel(xlabel)
         if i < 4:
             a.tick_params(labelbottom=True)
-    if doses is not None and len(doses):
-        axes[0].text(0.01, 0.055, "| doses", transform=axes[0].transAxes, fontsize=7, color="0.35",
-                     va="bottom")
 
     fig.tight_layout(rect=(0, 0.015, 1, 0.975), h_pad=1.6, w_pad=1.5)
     return _finish(fig, path, title or _default_title(ds, "treatment cascade"))
@@ -536,7 +546,8 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
         nonzero = bool(np.nanmax(np.abs(y)) > 0) if np.isfinite(y).any() else False
         empty += not nonzero
         label = f"lesion {n.split('_')[-1]}" if nonzero else "_nolegend_"
-        series.append((y, dict(color=color, lw=1.3, label=label)))
+        # alternate solid/dashed so that identical neighbouring slots stay distinguishable
+        series.append((y, dict(color=color, lw=1.3, ls='-' if i % 2 == 0 else '--', label=label)))
     burden = _get(ds, "lesion_burden")
     if burden is not None:
         series.append((burden, dict(color="k", lw=2.0, ls="-", alpha=0.5, label="total")))
@@ -545,12 +556,12 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
     _log_plot(ax, t, series, decades=6, empty_note="no lesion cells")
     ax.set_ylim(bottom, top)
     if thr:
-        ax.axhline(thr, color="#d62728", ls=":", lw=1.4, label=f"visible above {thr:.3g}")
+        ax.axhline(thr, color="#d62728", ls=":", lw=1.4, label=f"visible above {_fmt(thr)} cells")
     if hthr:
-        ax.axhline(hthr, color="#2ca02c", ls=":", lw=1.4, label=f"histology detects above {hthr:.3g}")
+        ax.axhline(hthr, color="#2ca02c", ls=":", lw=1.4, label=f"histology detects above {_fmt(hthr)} cells")
     ax.set_ylabel(f"abnormal cells per lesion [{_units(ds, names[0] if names else 'lesion_burden', 'cells')}]")
     leg_title = f"{empty} empty slot{'s' if empty != 1 else ''} not shown" if empty else None
-    ax.legend(loc="upper right", ncol=3, title=leg_title, title_fontsize=7.5, **_LEGEND)
+    _merged_legend(ax, None, loc="upper right", ncol=3, title=leg_title, title_fontsize=7.5)
     ax.set_title("Lesion slots", loc="left", fontsize=10, fontweight="bold")
     ax.grid(True, alpha=0.25)
     ax.tick_params(labelbottom=False)
@@ -566,10 +577,9 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
         nmax = max(nmax, float(np.nanmax(vis)))
     axc.set_ylim(-0.2, nmax * 1.15 + 0.5)
     axc.yaxis.get_major_locator().set_params(integer=True)
-    axc.set_ylabel(f"lesions [{_units(ds, 'visible_lesions', 'count')}]")
+    axc.set_ylabel("lesion count")
     axc.set_xlabel(f"time [{ds['time'].attrs.get('units', 'days')}]")
-    if vis is not None or hist is not None:
-        axc.legend(loc="upper right", ncol=2, **_LEGEND)
+    _merged_legend(axc, None, loc="upper right", ncol=2)
     axc.grid(True, alpha=0.25)
     _set_xlim(ax, t)
     for a in (ax, axc):

@@ -344,8 +344,7 @@ def input_error_from_validation(
     if etype == "literal_error":
         return _anchored((), prefix, loc, value, f"allowed values: {ctx.get('expected')}")
     msg = str(err.get("msg", etype))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+    msg = msg.removeprefix("Value error, ")
     return _anchored((), prefix, loc, value, msg)
 
 
@@ -361,9 +360,7 @@ class _InputModel(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise input_error_from_validation(
-                exc, type(self), type(self)._error_prefix
-            ) from None
+            raise input_error_from_validation(exc, type(self), type(self)._error_prefix) from None
 
     @classmethod
     def from_dict(cls, data: Any) -> Any:
@@ -403,9 +400,7 @@ class Amount(_InputModel):
     def _exactly_one(self) -> Amount:
         given = {k: v for k, v in self.model_dump().items() if v is not None}
         if len(given) != 1:
-            raise _fail(
-                "give exactly one of sachets, pump_actuations, cream_mg", given or MISSING
-            )
+            raise _fail("give exactly one of sachets, pump_actuations, cream_mg", given or MISSING)
         return self
 
     @property
@@ -630,7 +625,7 @@ class DoseEvents:
 def _course_apply_offsets(spec: RegimenSpec) -> np.ndarray:
     """Application times (h) of one course, relative to its start (a Monday 00:00)."""
     limit_h = spec.max_weeks * HOURS_PER_WEEK
-    days = np.arange(int(math.ceil(spec.max_weeks * 7.0)))
+    days = np.arange(math.ceil(spec.max_weeks * 7.0))
     weekday_ok = np.isin(days % 7, [WEEKDAYS.index(d) for d in spec.dosing_weekdays])
     if spec.cycle_on_weeks is not None and spec.cycle_off_weeks is not None:
         period = spec.cycle_on_weeks + spec.cycle_off_weeks
@@ -700,6 +695,7 @@ def build_events(regimen: RegimenSpec, product: Product) -> DoseEvents:
     courses: list[np.ndarray] = []
 
     start = 0.0
+    course_end = 0.0  # end of the previous course (its last wash-off), set per course
     for k in range(regimen.repeat_courses + 1):
         if k == 0:
             gate = GATE_UNTIL_CLEAR if regimen.until_clear else GATE_ALWAYS
@@ -780,25 +776,20 @@ def describe_regimen(regimen: RegimenSpec, product: Product) -> str:
     """
     parts = [f"{product.name}, {_amount_text(regimen, product)} {_frequency_text(regimen)}"]
     weeks = _plural(regimen.max_weeks, "week")
-    if regimen.cycle_on_weeks is not None and regimen.cycle_off_weeks is not None:
-        parts.append(
-            f" in cycles of {regimen.cycle_on_weeks} weeks on, {regimen.cycle_off_weeks} "
-            f"weeks off, over {weeks}"
-        )
+    cycled = regimen.cycle_on_weeks is not None and regimen.cycle_off_weeks is not None
+    if cycled:
+        on = _plural(float(regimen.cycle_on_weeks or 0), "week")
+        off = _plural(float(regimen.cycle_off_weeks or 0), "week")
+        parts.append(f" in cycles of {on} on, {off} off, over {weeks}")
+        if regimen.until_clear:
+            parts.append(", stopping once clear")
     elif regimen.until_clear:
-        parts.append("")
+        parts.append(f" until clear (at most {weeks})")
     else:
         parts.append(f" for {weeks}")
-    if regimen.until_clear:
-        if regimen.cycle_on_weeks is None:
-            parts.append(f" until clear (at most {weeks})")
-        else:
-            parts.append(", stopping once clear")
     parts.append(f", left on {regimen.leave_on_hours:g} h")
     if regimen.repeat_courses > 0:
-        more = "1 more course" if regimen.repeat_courses == 1 else (
-            f"{regimen.repeat_courses} more courses"
-        )
+        more = _plural(float(regimen.repeat_courses), "more course")
         parts.append(
             f"; up to {more} if not clear at a check "
             f"{_plural(float(regimen.repeat_check_weeks or 0.0), 'week')} after each course"

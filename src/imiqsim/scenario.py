@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the tomli backport
+    import tomli as tomllib
 
 from imiqsim.errors import InputError
 from imiqsim.regimen import (
@@ -78,7 +83,13 @@ LesionType = Literal["superficial", "nodular", "infiltrative", "melanoma"]
 
 INDICATIONS: tuple[str, ...] = ("AK", "sBCC", "EGW")
 SITES: tuple[str, ...] = (
-    "face", "scalp", "forearm_hand", "trunk", "extremity", "genital", "perianal",
+    "face",
+    "scalp",
+    "forearm_hand",
+    "trunk",
+    "extremity",
+    "genital",
+    "perianal",
 )
 LESION_TYPES: tuple[str, ...] = ("superficial", "nodular", "infiltrative", "melanoma")
 
@@ -96,8 +107,7 @@ _LABEL_TEXT: dict[str, str] = {
     "perianal skin",
     "sBCC": "the label covers superficial BCC only on the trunk, neck and extremities "
     "(not face, scalp, genital or perianal skin)",
-    "EGW": "the label covers external genital and perianal warts only (site genital or "
-    "perianal)",
+    "EGW": "the label covers external genital and perianal warts only (site genital or perianal)",
 }
 _OFF_LABEL_HINT = "; set off_label_ok = true to simulate it anyway"
 
@@ -192,7 +202,9 @@ class Scenario(_InputModel):
         multiple = self._dose_multiple()
         if multiple > MAX_DOSE_MULTIPLE + 1e-9:
             key, value = self.regimen.amount.given
-            raise _fail(self._dose_text(multiple, refused=True), value, field=f"regimen.amount.{key}")
+            raise _fail(
+                self._dose_text(multiple, refused=True), value, field=f"regimen.amount.{key}"
+            )
         if self.days is None and self._default_horizon_h() > 3650 * 24:
             raise _fail(
                 f"the default horizon (schedule plus assessment) is "
@@ -211,24 +223,33 @@ class Scenario(_InputModel):
         if self.site not in _LABEL_SITES[self.indication]:
             out.append(("site", self.site, f"off-label: {_LABEL_TEXT[self.indication]}"))
         if self.indication == "sBCC" and self.lesion_type != "superficial":
-            out.append((
-                "lesion_type",
-                self.lesion_type,
-                "off-label: imiquimod is approved only for superficial BCC, not nodular or "
-                "infiltrative BCC, melanoma or other invasive cancers",
-            ))
+            out.append(
+                (
+                    "lesion_type",
+                    self.lesion_type,
+                    (
+                        "off-label: imiquimod is approved only for superficial BCC, not nodular "
+                        "or infiltrative BCC, melanoma or other invasive cancers"
+                    ),
+                )
+            )
         prod = PRODUCTS[self.product]
         if self.indication not in prod.approved_indications:
             approved = [
-                k for k, p in PRODUCTS.items()
+                k
+                for k, p in PRODUCTS.items()
                 if not p.vehicle and self.indication in p.approved_indications
             ]
-            out.append((
-                "product",
-                self.product,
-                f"off-label: {self.product} is not approved for {self.indication} "
-                f"(approved: {', '.join(approved)})",
-            ))
+            out.append(
+                (
+                    "product",
+                    self.product,
+                    (
+                        f"off-label: {self.product} is not approved for {self.indication} "
+                        f"(approved: {', '.join(approved)})"
+                    ),
+                )
+            )
         return out
 
     def _dose_multiple(self) -> float:
@@ -238,9 +259,8 @@ class Scenario(_InputModel):
     def _dose_text(self, multiple: float, refused: bool) -> str:
         prod = PRODUCTS[self.product]
         units = f"{prod.label_max_units:g} {prod.unit}" + ("" if prod.label_max_units == 1 else "s")
-        label = (
-            f"{prod.label_max_cream_mg:g} mg cream = {units}"
-            + ("" if prod.vehicle else f" = {prod.label_max_drug_mg:g} mg imiquimod")
+        label = f"{prod.label_max_cream_mg:g} mg cream = {units}" + (
+            "" if prod.vehicle else f" = {prod.label_max_drug_mg:g} mg imiquimod"
         )
         this = f"{self.regimen.amount.cream_mg_total():g} mg cream per application"
         if not prod.vehicle:
@@ -308,7 +328,9 @@ class Scenario(_InputModel):
             f"{describe_regimen(self.regimen, self.product_obj())}"
         )
         if self.assessment_weeks_after_last_dose > 0:
-            text += f"; assessed {self.assessment_weeks_after_last_dose:g} weeks after the last dose"
+            text += (
+                f"; assessed {self.assessment_weeks_after_last_dose:g} weeks after the last dose"
+            )
         if self.knockouts:
             text += f"; knocked out: {', '.join(self.knockouts)}"
         return text

@@ -1,0 +1,864 @@
+"""Export the mechanism (and optionally one dosing schedule) as SBML Level 3 Version 2.
+
+Everything in the document is generated from the model definition
+(:func:`imiqsim.model.get_model`): the rate laws, observables and initial
+states are rendered from the same expression trees the engine compiles, so
+there is no hand-written copy of any rate law here.
+
+Mapping
+-------
+* one compartment ``skin`` (size 1, constant, dimensionless) holding every
+  state as a species with ``hasOnlySubstanceUnits=true``: species values are
+  the engine's state values (mg, pg/mL, cells/mm2, ...), whatever their unit;
+* every parameter -> constant SBML parameter; every observable ->
+  non-constant parameter set by an assignment rule (``lesion_burden``,
+  ``lsr_score``, ``serum_conc_ng_ml``, ...);
+* every reaction -> irreversible SBML reaction with its kinetic law and
+  stoichiometry (species used in the rate law but not consumed or produced
+  are listed as modifiers);
+* dose events -> SBML events, one per distinct event time, with the engine's
+  gate and rest-period logic encoded in ``piecewise`` event assignments on
+  helper parameters (see :func:`to_sbml`).
+
+Examples
+--------
+>>> from imiqsim.model import get_model
+>>> from imiqsim.export.sbml import to_sbml
+>>> text = to_sbml(get_model())
+>>> "lesion_burden" in text
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from imiqsim.model import Model
+from imiqsim.model._dsl import names_in, parse_expr, to_sbml_infix
+
+__all__ = [
+    "ANNOTATION_NS",
+    "HELPER_PARAMETERS",
+    "parse_unit",
+    "sbml_errors",
+    "sbml_ids",
+    "to_sbml",
+    "write_sbml",
+]
+
+#: XML namespace of the machine-readable imiqsim annotations.
+ANNOTATION_NS = "https://imiqsim.invalid/sbml-annotation/v1"
+_ANNOTATION_PREFIX = "imiqsim"
+_XHTML_NS = "http://www.w3.org/1999/xhtml"
+
+#: Engine event kinds and gates (mirrors :mod:`imiqsim.regimen` and the kernel).
+_APPLY, _WASH, _CHECK, _FREEZE = 1, 2, 3, 4
+_GATE_ALWAYS, _GATE_UNTIL_CLEAR, _GATE_NOT_CLEAR_AT_CHECK = 0, 1, 2
+
+#: Non-constant helper parameters written by dose events: id -> (initial value, description).
+HELPER_PARAMETERS: dict[str, tuple[float, str]] = {
+    "until_clear_stopped": (
+        0.0,
+        "1 once an until-clear (gate 1) application found no visible lesion; every later gate-1 "
+        "application is then skipped (engine flag `stopped`)",
+    ),
+    "not_clear_at_check": (
+        1.0,
+        "1 if the patient had a visible lesion at the most recent CHECK (or no CHECK happened yet); "
+        "gate-2 applications are given only while it is 1",
+    ),
+    "applications_given": (0.0, "number of APPLY events actually given (engine `applications_given`)"),
+    "applications_skipped_for_rest": (
+        0.0,
+        "number of applications skipped because lsr_score >= lsr_rest_threshold "
+        "(engine `doses_skipped_for_rest`)",
+    ),
+}
+
+#: Names the engine's event logic reads or writes.
+_FILM, _APPLIED, _WASHED = "film", "applied", "washed_off"
+_VISIBLE, _LSR, _REST = "visible_lesions", "lsr_score", "lsr_rest_threshold"
+
+_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Names that SBML L3 infix parses as constants, csymbols or operators rather than identifiers.
+_RESERVED = {
+    "time", "t", "avogadro", "pi", "e", "exponentiale", "true", "false", "inf", "infinity",
+    "nan", "notanumber", "and", "or", "not", "xor", "delay", "rateOf",
+}
+
+
+# --------------------------------------------------------------------------- identifiers
+
+
+def sbml_ids(model: Model) -> dict[str, str]:
+    """SBML identifier for every state, parameter, observable and reaction name.
+
+    Parameters
+    ----------
+    model : Model
+        The mechanism.
+
+    Returns
+    -------
+    dict of str to str
+        ``name -> SBML id``. Model names are already valid SBML ids
+        (``[A-Za-z_][A-Za-z0-9_]*``, asserted here); names that SBML L3
+        infix would read as a constant or csymbol (``time``, ``pi``, ``e``,
+        ...) get a trailing underscore.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a valid SBML id, or two names map to the same id, or
+        a name clashes with the compartment or a helper parameter.
+    """
+    names = [
+        *model.state_names,
+        *model.parameter_names,
+        *model.observable_names,
+        *(r.name for r in model.reactions),
+    ]
+    out: dict[str, str] = {}
+    taken = {"skin", "hour", *HELPER_PARAMETERS}
+    for n in names:
+        if not _ID_RE.match(n):
+            raise ValueError(f"model name {n!r} is not a valid SBML id")
+        sid = n + "_" if n in _RESERVED else n
+        if n in out:
+            raise ValueError(f"model name {n!r} used twice")
+        if sid in taken:
+            raise ValueError(f"model name {n!r} clashes with an SBML id used by the exporter")
+        taken.add(sid)
+        out[n] = sid
+    return out
+
+
+# --------------------------------------------------------------------------- units
+
+#: unit token -> (factor to SI-ish SBML base units, {SBML base kind: exponent})
+_UNIT_TOKENS: dict[str, tuple[float, dict[str, int]]] = {
+    "g": (1.0, {"gram": 1}),
+    "mg": (1e-3, {"gram": 1}),
+    "ug": (1e-6, {"gram": 1}),
+    "ng": (1e-9, {"gram": 1}),
+    "pg": (1e-12, {"gram": 1}),
+    "L": (1.0, {"litre": 1}),
+    "mL": (1e-3, {"litre": 1}),
+    "uL": (1e-6, {"litre": 1}),
+    "h": (3600.0, {"second": 1}),
+    "min": (60.0, {"second": 1}),
+    "s": (1.0, {"second": 1}),
+    "d": (86400.0, {"second": 1}),
+    "m": (1.0, {"metre": 1}),
+    "cm": (1e-2, {"metre": 1}),
+    "mm": (1e-3, {"metre": 1}),
+    "um": (1e-6, {"metre": 1}),
+    "cm2": (1e-4, {"metre": 2}),
+    "mm2": (1e-6, {"metre": 2}),
+    "cells": (1.0, {"item": 1}),
+    "cell": (1.0, {"item": 1}),
+    "DC": (1.0, {"item": 1}),
+    "lesions": (1.0, {"item": 1}),
+    "lesion": (1.0, {"item": 1}),
+    "1": (1.0, {}),
+}
+#: score ranges such as "0-3" or "0-18" are dimensionless
+_RANGE_RE = re.compile(r"^\d+(\.\d+)?-\d+(\.\d+)?$")
+
+
+def _parse_unit_kinds(unit: str) -> tuple[float, dict[str, tuple[int, float]]] | None:
+    """Parse a unit string into a leftover factor and ``{kind: (exponent, factor of kind**exponent)}``."""
+    u = unit.strip()
+    if not u:
+        return None
+    if _RANGE_RE.match(u):
+        return 1.0, {}
+    groups = [g.strip() for g in u.split(" per ")]
+    kinds: dict[str, list] = {}
+    for gi, group in enumerate(groups):
+        if not group:
+            return None
+        sign_group = 1 if gi == 0 else -1
+        for ti, tok in enumerate(group.split("/")):
+            tok = tok.strip()
+            if tok not in _UNIT_TOKENS:
+                return None
+            f, k = _UNIT_TOKENS[tok]
+            sign = sign_group * (1 if ti == 0 else -1)
+            if not k:  # "1"
+                continue
+            (kind, e), = k.items()
+            acc = kinds.setdefault(kind, [0, 1.0])
+            acc[0] += sign * e
+            acc[1] *= f**sign
+    leftover = 1.0
+    out: dict[str, tuple[int, float]] = {}
+    for kind, (e, f) in sorted(kinds.items()):
+        if e == 0:
+            leftover *= f  # the kind cancels; its prefix factors do not always
+        else:
+            out[kind] = (e, f)
+    return leftover, out
+
+
+def parse_unit(unit: str) -> tuple[float, dict[str, int]] | None:
+    """Parse one of the model's unit strings into a factor and SBML base-unit exponents.
+
+    Parameters
+    ----------
+    unit : str
+        E.g. ``"mg"``, ``"1/h"``, ``"cells/mm2/h"``, ``"pg/mL/h per cell/mm2"``
+        (``per`` divides by everything after it), ``"0-18"`` (a score:
+        dimensionless).
+
+    Returns
+    -------
+    (float, dict) or None
+        ``(factor, {kind: exponent})`` so that one ``unit`` equals
+        ``factor * prod(kind**exponent)``; an empty dict means dimensionless.
+        None if the string cannot be parsed.
+
+    Examples
+    --------
+    >>> parse_unit("ug/mL")
+    (0.001, {'gram': 1, 'litre': -1})
+    >>> parse_unit("0-3")
+    (1.0, {})
+    """
+    parsed = _parse_unit_kinds(unit)
+    if parsed is None:
+        return None
+    factor, kinds = parsed
+    for e, f in kinds.values():
+        factor *= f
+    return factor, {k: e for k, (e, f) in kinds.items()}
+
+
+def _unit_id(unit: str) -> str:
+    """A UnitSId for a unit string (``"pg/mL/h per cell/mm2"`` -> ``"pg_per_mL_per_h_per_cell_per_mm2"``)."""
+    if unit.strip() == "h":
+        return "hour"
+    s = unit.strip().replace(" per ", "/")
+    s = "_per_".join(p.strip() for p in s.split("/"))
+    s = s.replace("-", "_to_")
+    s = re.sub(r"[^A-Za-z0-9_]", "_", s)
+    if s.startswith("1_per_"):
+        s = s[2:]
+    if not re.match(r"^[A-Za-z_]", s):
+        s = "u_" + s
+    # must not be an SBML base unit name
+    return s if s not in _SBML_BASE_UNITS else "u_" + s
+
+
+_SBML_BASE_UNITS = {
+    "ampere", "avogadro", "becquerel", "candela", "coulomb", "dimensionless", "farad", "gram",
+    "gray", "henry", "hertz", "item", "joule", "katal", "kelvin", "kilogram", "litre", "lumen",
+    "lux", "metre", "mole", "newton", "ohm", "pascal", "radian", "second", "siemens", "sievert",
+    "steradian", "tesla", "volt", "watt", "weber",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _evaluate(expr: str, env: Mapping[str, float]) -> float:
+    """Evaluate a model expression numerically with the engine's function semantics."""
+
+    def ev(node: ast.expr) -> float:
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            if isinstance(node.op, ast.Mult):
+                return a * b
+            if isinstance(node.op, ast.Div):
+                return a / b
+            return a**b
+        if isinstance(node, ast.UnaryOp):
+            v = ev(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Constant):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return float(env[node.id])
+        f = node.func.id  # type: ignore[attr-defined]
+        a = [ev(x) for x in node.args]  # type: ignore[attr-defined]
+        if f == "exp":
+            return math.exp(a[0])
+        if f == "log":
+            return math.log(a[0])
+        if f == "sqrt":
+            return math.sqrt(a[0])
+        if f == "pos":
+            return a[0] if a[0] > 0 else 0.0
+        if f == "step":
+            return 1.0 if a[0] > 0 else 0.0
+        if f == "min":
+            return a[0] if a[0] < a[1] else a[1]
+        if f == "max":
+            return a[0] if a[0] > a[1] else a[1]
+        if f == "hill":
+            x, k, n = a
+            return 0.0 if x <= 0 else x**n / (k**n + x**n)
+        raise ValueError(f"unknown function {f}")  # pragma: no cover
+
+    return ev(parse_expr(expr))
+
+
+def _depends_on(model: Model, name: str) -> set[str]:
+    """All state and parameter names an observable (or name) depends on, transitively."""
+    obs = {o.name: o.expr for o in model.observables}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in obs:
+            todo.extend(names_in(obs[n]))
+    return seen
+
+
+def _notes(lines: Sequence[tuple[str, str]] | Sequence[str]) -> str:
+    """XHTML notes body; items are ``(label, text)`` pairs or plain strings."""
+    ps = []
+    for item in lines:
+        if isinstance(item, tuple):
+            label, text = item
+            ps.append(f"<p>{escape(label)}: {escape(str(text))}</p>")
+        else:
+            ps.append(f"<p>{escape(str(item))}</p>")
+    return f'<body xmlns="{_XHTML_NS}">{"".join(ps)}</body>'
+
+
+def _annotation(tag: str, attrs: Mapping[str, Any]) -> str:
+    a = " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items())
+    return (
+        f'<annotation><{_ANNOTATION_PREFIX}:{tag} xmlns:{_ANNOTATION_PREFIX}="{ANNOTATION_NS}" {a}/>'
+        "</annotation>"
+    )
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def _fold_events(
+    kinds: Sequence[int],
+    amounts: Sequence[float],
+    gates: Sequence[int],
+    ids: Mapping[str, str],
+) -> tuple[dict[str, str], list[str]]:
+    """Compose the engine's sequential processing of same-time events into one assignment set.
+
+    Returns the assignments ``{variable id: infix of trigger-time values}`` of
+    the variables that change, and a human-readable description per event.
+    The conditions read ``visible_lesions`` and ``lsr_score`` at trigger time:
+    :func:`to_sbml` checks that no event can change them.
+    """
+    film, applied, washed = ids[_FILM], ids[_APPLIED], ids[_WASHED]
+    visible, lsr, rest = ids[_VISIBLE], ids[_LSR], ids[_REST]
+    variables = [film, applied, washed, *HELPER_PARAMETERS]
+    # current value of each variable, as SBML infix of the values at trigger time
+    cur: dict[str, str] = {v: v for v in variables}
+    desc: list[str] = []
+    for kind, amt, gate in zip(kinds, amounts, gates):
+        kind, gate, amt = int(kind), int(gate), float(amt)
+        if kind == _APPLY:
+            if gate == _GATE_ALWAYS:
+                ok = "true"
+            elif gate == _GATE_UNTIL_CLEAR:
+                stopped = cur["until_clear_stopped"]
+                ok = f"(({stopped}) < 0.5) && ({visible} >= 0.5)"
+                cur["until_clear_stopped"] = (
+                    f"piecewise(1, (({stopped}) >= 0.5) || ({visible} < 0.5), 0)"
+                )
+            elif gate == _GATE_NOT_CLEAR_AT_CHECK:
+                ok = f"(({cur['not_clear_at_check']}) >= 0.5)"
+            else:
+                raise ValueError(f"unknown gate {gate} on an APPLY event")
+            give = f"({ok}) && ({lsr} < {rest})"
+            rested = f"({ok}) && ({lsr} >= {rest})"
+            cur[film] = f"({cur[film]}) + piecewise({_num(amt)}, {give}, 0)"
+            cur[applied] = f"({cur[applied]}) + piecewise({_num(amt)}, {give}, 0)"
+            cur["applications_given"] = f"({cur['applications_given']}) + piecewise(1, {give}, 0)"
+            cur["applications_skipped_for_rest"] = (
+                f"({cur['applications_skipped_for_rest']}) + piecewise(1, {rested}, 0)"
+            )
+            desc.append(f"APPLY {amt:g} mg (gate {gate})")
+        elif kind == _WASH:
+            cur[washed] = f"({cur[washed]}) + ({cur[film]})"
+            cur[film] = "0"
+            desc.append("WASH")
+        elif kind == _CHECK:
+            cur["not_clear_at_check"] = f"piecewise(1, {visible} >= 0.5, 0)"
+            desc.append("CHECK")
+        elif kind == _FREEZE:
+            # The engine kernel does nothing for FREEZE (reserved for a comparator arm).
+            desc.append("FREEZE (no effect in the engine)")
+        else:
+            raise ValueError(f"unknown event kind {kind}")
+    changed = {v: e for v, e in cur.items() if e != v}
+    return changed, desc
+
+
+# --------------------------------------------------------------------------- document
+
+
+def to_sbml(
+    model: Model,
+    parameter_values: np.ndarray | None = None,
+    events: Any = None,
+    *,
+    name: str = "imiqsim",
+    notes: str = "",
+) -> str:
+    """Render the model (and optionally a dosing schedule) as an SBML L3V2 document.
+
+    Parameters
+    ----------
+    model : Model
+        The mechanism, e.g. :func:`imiqsim.model.get_model()`.
+    parameter_values : ndarray, optional
+        Parameter values in ``model.parameter_names`` order, e.g. from
+        :meth:`Model.parameter_vector`. Default: the table defaults
+        (``Parameter.value`` of every parameter).
+    events : DoseEvents-like, optional
+        Object with arrays ``times_h``, ``kinds``, ``amounts_mg`` and
+        ``gates`` (:class:`imiqsim.regimen.DoseEvents`), times non-decreasing.
+        None: no SBML events (the untreated model).
+    name : str
+        Model id and name; must be a valid SBML id.
+    notes : str
+        Free text added to the model's notes.
+
+    Returns
+    -------
+    str
+        The SBML document.
+
+    Raises
+    ------
+    ValueError
+        Bad parameter vector, events or names, or if libsbml reports an error.
+
+    Notes
+    -----
+    Events: all dose events at one time become one SBML event with trigger
+    ``time >= t`` (``initialValue=false``, ``persistent=true``,
+    ``useValuesFromTriggerTime=true``, no delay, no priority needed). Its
+    assignments are the engine's sequential processing of those events
+    (array order, i.e. APPLY, WASH, CHECK) composed symbolically, so an
+    APPLY and a WASH at the same time give exactly what the engine gives.
+    An APPLY of ``a`` mg adds ``piecewise(a, give, 0)`` to ``film`` and
+    ``applied``, where ``give`` is the gate condition and
+    ``lsr_score < lsr_rest_threshold`` (rest rule). Gate 1 (until clear)
+    requires ``until_clear_stopped < 0.5`` and ``visible_lesions >= 0.5``
+    and sets ``until_clear_stopped`` to 1 when ``visible_lesions < 0.5``;
+    gate 2 requires ``not_clear_at_check >= 0.5``, which each CHECK sets to
+    ``visible_lesions >= 0.5``. A WASH adds ``film`` to ``washed_off`` and
+    sets ``film`` to 0. ``applications_given`` and
+    ``applications_skipped_for_rest`` count like the engine.
+
+    The engine's clipping of round-off negatives to 0 after each step has
+    no SBML counterpart; it only matters at the level of solver round-off.
+    """
+    import libsbml
+
+    ids = sbml_ids(model)
+    if not _ID_RE.match(name):
+        raise ValueError(f"model name {name!r} is not a valid SBML id")
+    if parameter_values is None:
+        pvals = np.array([p.value for p in model.parameters], dtype=float)
+    else:
+        pvals = np.asarray(parameter_values, dtype=float).ravel()
+        if pvals.shape != (len(model.parameters),):
+            raise ValueError(
+                f"parameter_values has {pvals.size} values, the model has {len(model.parameters)}"
+            )
+    if not np.all(np.isfinite(pvals)):
+        raise ValueError("parameter_values must be finite")
+    env = dict(zip(model.parameter_names, pvals.tolist()))
+
+    def infix(expr: str) -> str:
+        return to_sbml_infix(parse_expr(expr), lambda s: ids[s])
+
+    def math_ast(formula: str, what: str) -> "libsbml.ASTNode":
+        node = libsbml.parseL3Formula(formula)
+        if node is None:
+            raise ValueError(f"libsbml cannot parse the formula of {what}: {libsbml.getLastParseL3Error()}")
+        return node
+
+    def check(rc: int, what: str) -> None:
+        if rc != libsbml.LIBSBML_OPERATION_SUCCESS:
+            raise ValueError(f"libsbml failed on {what}: {libsbml.OperationReturnValue_toString(rc)}")
+
+    doc = libsbml.SBMLDocument(3, 2)
+    m = doc.createModel()
+    m.setId(name)
+    m.setName(name)
+    m.setMetaId(f"meta_{name}")
+    check(
+        m.setNotes(
+            _notes(
+                [
+                    "Generated by imiqsim from the model definition (imiqsim.export.sbml.to_sbml); "
+                    "do not edit by hand.",
+                    ("model fingerprint", model.fingerprint),
+                    "Time unit: hour. Every state is a species (hasOnlySubstanceUnits=true) in the "
+                    "dimensionless compartment skin of size 1, so species values are the engine's "
+                    "state values in the unit given in each species' notes.",
+                    "Dose events: one SBML event per event time; gates and the rest rule are "
+                    "encoded with piecewise event assignments on until_clear_stopped, "
+                    "not_clear_at_check, applications_given and applications_skipped_for_rest.",
+                    *([notes] if notes else []),
+                ]
+            )
+        ),
+        "model notes",
+    )
+
+    # ---- units
+    ud = m.createUnitDefinition()
+    ud.setId("hour")
+    ud.setName("hour")
+    u = ud.createUnit()
+    u.setKind(libsbml.UNIT_KIND_SECOND)
+    u.setExponent(1)
+    u.setScale(0)
+    u.setMultiplier(3600.0)
+    m.setTimeUnits("hour")
+
+    unit_ids: dict[str, str | None] = {"h": "hour"}
+    all_units = sorted(
+        {s.unit for s in model.states} | {p.unit for p in model.parameters} | {o.unit for o in model.observables}
+    )
+    for ustr in all_units:
+        if ustr in unit_ids:
+            continue
+        parsed = _parse_unit_kinds(ustr)
+        if parsed is None:
+            unit_ids[ustr] = None  # unparseable: units left unset, string kept in the notes
+            continue
+        leftover, kinds = parsed
+        if not kinds and leftover == 1.0:
+            unit_ids[ustr] = "dimensionless"
+            continue
+        uid = _unit_id(ustr)
+        unit_ids[ustr] = uid
+        ud = m.createUnitDefinition()
+        ud.setId(uid)
+        ud.setName(ustr)
+        if not kinds:
+            kinds = {"dimensionless": (1, 1.0)}
+        for i, (kind, (e, f)) in enumerate(kinds.items()):
+            if i == 0:
+                f *= leftover
+            u = ud.createUnit()
+            u.setKind(libsbml.UnitKind_forName(kind))
+            u.setExponent(e)
+            # f = (multiplier * 10**scale)**e
+            lg = math.log10(f) / e
+            if abs(lg - round(lg)) < 1e-9:
+                u.setScale(int(round(lg)))
+                u.setMultiplier(1.0)
+            else:
+                u.setScale(0)
+                u.setMultiplier(f ** (1.0 / e))
+
+    def set_units(el: Any, ustr: str) -> None:
+        uid = unit_ids.get(ustr)
+        if uid is not None:
+            el.setUnits(uid)
+
+    # ---- compartment
+    c = m.createCompartment()
+    c.setId("skin")
+    c.setName("treated skin (well-mixed bookkeeping compartment)")
+    c.setConstant(True)
+    c.setSize(1.0)
+    c.setUnits("dimensionless")
+    c.setMetaId("meta_skin")
+    c.setNotes(
+        _notes(["Size 1 and dimensionless: species hold amounts (hasOnlySubstanceUnits=true) "
+                "in the unit given per species; the compartment plays no role in the rate laws."])
+    )
+
+    # ---- parameters
+    for p, v in zip(model.parameters, pvals):
+        q = m.createParameter()
+        sid = ids[p.name]
+        q.setId(sid)
+        q.setName(p.name)
+        q.setConstant(True)
+        q.setValue(float(v))
+        set_units(q, p.unit)
+        q.setMetaId(f"meta_{sid}")
+        check(
+            q.setNotes(
+                _notes(
+                    [
+                        ("description", p.description),
+                        ("unit", p.unit),
+                        ("source", p.source),
+                        ("status", p.status),
+                        ("module", p.module),
+                        ("table default", _num(p.value)),
+                    ]
+                )
+            ),
+            f"notes of {p.name}",
+        )
+        check(
+            q.setAnnotation(
+                _annotation(
+                    "parameter",
+                    {"unit": p.unit, "status": p.status, "source": p.source, "module": p.module,
+                     "default": _num(p.value)},
+                )
+            ),
+            f"annotation of {p.name}",
+        )
+
+    # ---- species
+    for s in model.states:
+        sp = m.createSpecies()
+        sid = ids[s.name]
+        sp.setId(sid)
+        sp.setName(s.name)
+        sp.setCompartment("skin")
+        sp.setHasOnlySubstanceUnits(True)
+        sp.setBoundaryCondition(False)
+        sp.setConstant(False)
+        sp.setInitialAmount(_evaluate(s.initial, env))
+        uid = unit_ids.get(s.unit)
+        if uid is not None:
+            sp.setSubstanceUnits(uid)
+        sp.setMetaId(f"meta_{sid}")
+        check(
+            sp.setNotes(
+                _notes(
+                    [
+                        ("description", s.description),
+                        ("unit", s.unit),
+                        ("module", s.module),
+                        ("initial value", s.initial),
+                    ]
+                )
+            ),
+            f"notes of {s.name}",
+        )
+        sp.setAnnotation(
+            _annotation("state", {"unit": s.unit, "module": s.module, "initial": s.initial,
+                                  "scale": _num(s.scale), "drug_mass": str(bool(s.drug_mass)).lower()})
+        )
+        if names_in(s.initial):
+            ia = m.createInitialAssignment()
+            ia.setSymbol(sid)
+            check(ia.setMath(math_ast(infix(s.initial), f"initial value of {s.name}")),
+                  f"initial assignment of {s.name}")
+
+    # ---- observables
+    for o in model.observables:
+        q = m.createParameter()
+        sid = ids[o.name]
+        q.setId(sid)
+        q.setName(o.name)
+        q.setConstant(False)
+        set_units(q, o.unit)
+        q.setMetaId(f"meta_{sid}")
+        q.setNotes(
+            _notes([("description", o.description), ("unit", o.unit), ("module", o.module),
+                    ("expression", o.expr)])
+        )
+        q.setAnnotation(_annotation("observable", {"unit": o.unit, "module": o.module}))
+        rule = m.createAssignmentRule()
+        rule.setVariable(sid)
+        check(rule.setMath(math_ast(infix(o.expr), f"observable {o.name}")), f"rule of {o.name}")
+
+    # ---- reactions
+    state_set = set(model.state_names)
+    for r in model.reactions:
+        rx = m.createReaction()
+        sid = ids[r.name]
+        rx.setId(sid)
+        rx.setName(r.name)
+        rx.setReversible(False)
+        rx.setMetaId(f"meta_{sid}")
+        rx.setNotes(_notes([("description", r.description), ("module", r.module), ("rate", r.rate)]))
+        for st, coef in r.reactants.items():
+            ref = rx.createReactant()
+            ref.setSpecies(ids[st])
+            ref.setStoichiometry(float(coef))
+            ref.setConstant(True)
+        for st, coef in r.products.items():
+            ref = rx.createProduct()
+            ref.setSpecies(ids[st])
+            ref.setStoichiometry(float(coef))
+            ref.setConstant(True)
+        for st in sorted(names_in(r.rate) & state_set - set(r.reactants) - set(r.products)):
+            mod = rx.createModifier()
+            mod.setSpecies(ids[st])
+        kl = rx.createKineticLaw()
+        check(kl.setMath(math_ast(infix(r.rate), f"reaction {r.name}")), f"kinetic law of {r.name}")
+
+    # ---- dosing
+    if events is not None:
+        _add_events(m, model, ids, events, math_ast, check)
+
+    # Validation. Unit consistency is not checked: the single dimensionless
+    # compartment holds species in different units (mg, pg/mL, cells/mm2, ...)
+    # and rate laws contain dimensioned literal constants, so libsbml's unit
+    # checks would only produce warnings about undeclared/inconsistent units.
+    errors = _check_document(doc)
+    if errors:
+        raise ValueError("generated SBML is not valid:\n" + "\n".join(errors[:20]))
+    return libsbml.writeSBMLToString(doc)
+
+
+def _add_events(m: Any, model: Model, ids: Mapping[str, str], events: Any, math_ast: Any, check: Any) -> None:
+    """Add the helper parameters and one SBML event per distinct dose-event time."""
+    times = np.asarray(events.times_h, dtype=float).ravel()
+    kinds = np.asarray(events.kinds, dtype=np.int64).ravel()
+    amts = np.asarray(events.amounts_mg, dtype=float).ravel()
+    gates = np.asarray(events.gates, dtype=np.int64).ravel()
+    if not (times.size == kinds.size == amts.size == gates.size):
+        raise ValueError("events arrays differ in length")
+    if times.size and (np.any(~np.isfinite(times)) or np.any(np.diff(times) < 0) or times[0] < 0):
+        raise ValueError("event times must be finite, >= 0 and non-decreasing (as the engine needs)")
+    if np.any(~np.isfinite(amts)):
+        raise ValueError("event amounts must be finite")
+    # The folded assignments read visible_lesions and lsr_score at trigger time;
+    # exact only if no event changes what they depend on.
+    written = {_FILM, _APPLIED, _WASHED}
+    for dep in (_VISIBLE, _LSR):
+        clash = _depends_on(model, dep) & written
+        if clash:
+            raise ValueError(f"{dep} depends on {sorted(clash)}, which events change; cannot fold events")
+
+    for hid, (v0, desc) in HELPER_PARAMETERS.items():
+        q = m.createParameter()
+        q.setId(hid)
+        q.setName(hid)
+        q.setConstant(False)
+        q.setValue(v0)
+        q.setUnits("dimensionless")
+        q.setMetaId(f"meta_{hid}")
+        q.setNotes(_notes([("description", desc), "helper for the dose-event logic (not a model state)"]))
+
+    uniq, starts = np.unique(times, return_index=True)
+    bounds = list(starts) + [times.size]
+    for k, t in enumerate(uniq):
+        lo, hi = bounds[k], bounds[k + 1]
+        assigns, desc = _fold_events(kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids)
+        if not assigns:
+            continue  # nothing happens at this time (e.g. only FREEZE, which the engine ignores)
+        ev = m.createEvent()
+        eid = f"dose_event_{k + 1}"
+        ev.setId(eid)
+        ev.setName(f"t = {t:g} h: " + "; ".join(desc))
+        ev.setUseValuesFromTriggerTime(True)
+        ev.setMetaId(f"meta_{eid}")
+        ev.setAnnotation(
+            _annotation("doseEvents", {"time_h": _num(t), "kinds": " ".join(str(int(x)) for x in kinds[lo:hi]),
+                                       "amounts_mg": " ".join(_num(x) for x in amts[lo:hi]),
+                                       "gates": " ".join(str(int(x)) for x in gates[lo:hi])})
+        )
+        trig = ev.createTrigger()
+        trig.setInitialValue(False)
+        trig.setPersistent(True)
+        check(trig.setMath(math_ast(f"time >= {_num(t)}", eid)), f"trigger of {eid}")
+        for var, formula in assigns.items():
+            ea = ev.createEventAssignment()
+            ea.setVariable(var)
+            check(ea.setMath(math_ast(formula, f"{eid} -> {var}")), f"assignment of {var} in {eid}")
+
+
+def _check_document(doc: Any) -> list[str]:
+    """Run libsbml's consistency checks (units excepted) and return the error messages."""
+    import libsbml
+
+    for cat in (
+        libsbml.LIBSBML_CAT_GENERAL_CONSISTENCY,
+        libsbml.LIBSBML_CAT_IDENTIFIER_CONSISTENCY,
+        libsbml.LIBSBML_CAT_MATHML_CONSISTENCY,
+        libsbml.LIBSBML_CAT_SBO_CONSISTENCY,
+        libsbml.LIBSBML_CAT_OVERDETERMINED_MODEL,
+        libsbml.LIBSBML_CAT_MODELING_PRACTICE,
+    ):
+        doc.setConsistencyChecks(cat, True)
+    # Units are deliberately not checked (see to_sbml): mixed-unit species in one
+    # dimensionless compartment make libsbml's unit analysis meaningless here.
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, False)
+    doc.checkConsistency()
+    out = []
+    for i in range(doc.getNumErrors()):
+        e = doc.getError(i)
+        if e.getSeverity() >= libsbml.LIBSBML_SEV_ERROR:
+            out.append(f"line {e.getLine()}: [{e.getErrorId()}] {e.getMessage().strip()}")
+    return out
+
+
+def sbml_errors(sbml: str) -> list[str]:
+    """Parse an SBML string and return libsbml's errors (severity error or fatal).
+
+    Parameters
+    ----------
+    sbml : str
+        An SBML document.
+
+    Returns
+    -------
+    list of str
+        Empty when the document reads and passes the general, identifier,
+        MathML, SBO, overdetermined-model and modelling-practice checks.
+        Unit consistency is not checked (see :func:`to_sbml`).
+    """
+    import libsbml
+
+    doc = libsbml.readSBMLFromString(sbml)
+    read = [
+        f"line {doc.getError(i).getLine()}: {doc.getError(i).getMessage().strip()}"
+        for i in range(doc.getNumErrors())
+        if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR
+    ]
+    return read or _check_document(doc)
+
+
+def write_sbml(
+    path: str | Path,
+    model: Model,
+    parameter_values: np.ndarray | None = None,
+    events: Any = None,
+    *,
+    name: str = "imiqsim",
+    notes: str = "",
+) -> Path:
+    """Write :func:`to_sbml` output to ``path`` (UTF-8) and return the path.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file, conventionally ``*.xml`` or ``*.sbml``.
+    model, parameter_values, events, name, notes
+        As for :func:`to_sbml`.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    p = Path(path)
+    p.write_text(to_sbml(model, parameter_values, events, name=name, notes=notes), encoding="utf-8")
+    return p

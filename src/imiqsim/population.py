@@ -1,0 +1,168 @@
+"""Virtual patients: covariates and between-patient variability, seeded per patient.
+
+Patient ``i`` of seed ``s`` draws every random number from its own stream
+``numpy.random.default_rng([s, i])``, so it is the same patient in every run
+whatever the chunk size or worker count.
+
+Variability (log-normal multipliers with median 1 unless stated):
+
+========================  ==========================================  =========
+factor                    multiplies                                   log-SD
+========================  ==========================================  =========
+skin permeability         k_film_to_sc                                 0.5
+TLR7 sensitivity          tlr7_ec50_ug_ml (divides)                    0.8
+inflammatory response     every cytokine production rate q_*           0.4
+immune competence         baseline surveillance, NK/CTL/macrophage/    0.3
+                          memory killing, T-cell priming
+lesion growth             lesion_growth_rate                           0.3
+lesion susceptibility     lesion_susceptibility_k (each lesion)        0.6
+lesion size               lesion_initial_cells_k (each lesion)         0.5
+field / latent HPV        field_reservoir_initial                      1.0 (EGW), 0.5 (AK)
+========================  ==========================================  =========
+
+Inflammatory response and immune competence are correlated (rho 0.3), since
+both reflect the same innate immune tone. Covariates: sex, age, anatomical
+site (from the scenario), immune status (immunocompetent or organ-transplant
+immunosuppressed). All values are assumptions with reasons given in
+``VARIABILITY`` and the README; they are not fitted to the outcome targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from imiqsim.errors import InputError
+from imiqsim.model import Model, get_model
+from imiqsim.model.lesions import N_SLOTS
+
+#: name -> (log-SD, reason)
+VARIABILITY = {
+    "permeability": (0.5, "assumed: inter-individual skin permeability CV ~50% (Potts & Guy order-of-magnitude spread)"),
+    "tlr7_sensitivity": (0.8, "assumed: TLR7 agonist EC50 varies strongly between subjects (Wu 2023; Jones 2012)"),
+    "inflammatory_response": (0.4, "assumed: inter-individual cytokine output of stimulated PBMC varies ~40%"),
+    "immune_competence": (0.3, "assumed"),
+    "lesion_growth": (0.3, "assumed"),
+    "lesion_susceptibility": (0.6, "assumed: lesions differ in antigen and death-receptor expression"),
+    "lesion_size": (0.5, "assumed"),
+}
+RHO_INFLAMMATION_IMMUNITY = 0.3
+
+#: fraction female, age mean/sd, by indication (trial populations)
+DEMOGRAPHY = {
+    "AK": (0.15, 66.0, 9.0),   # Lebwohl 2004: mostly older men
+    "sBCC": (0.4, 60.0, 11.0),  # Geisse 2004
+    "EGW": (0.5, 33.0, 9.0),   # Edwards 1998
+}
+IMMUNOSUPPRESSION = {  # organ-transplant recipients on calcineurin inhibitors (assumed factors)
+    "k_t_priming": 0.3, "k_ctl_kill": 0.5, "k_memory_kill": 0.5, "k_nk_kill": 0.7, "baseline_surveillance": 0.5,
+}
+IMMUNE_COMPETENCE_PARAMS = ("baseline_surveillance", "k_nk_kill", "k_ctl_kill", "k_macrophage_kill",
+                            "k_memory_kill", "k_t_priming")
+
+
+@dataclass(frozen=True)
+class Population:
+    """Parameter matrix (patient x parameter) and covariates for a batch."""
+
+    P: np.ndarray
+    covariates: pd.DataFrame
+    patient_index: np.ndarray
+
+
+def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base: np.ndarray) -> dict[str, float]:
+    """Per-slot initial sizes and seeding for one patient."""
+    pidx = model.parameter_index
+    typ = base[pidx("lesion_capacity_cells")] * 0.5
+    out: dict[str, float] = {}
+    if indication == "AK":
+        n_vis = int(rng.integers(4, 9))  # Lebwohl 2004 inclusion: 4-8 AKs in a 25 cm2 field
+        n_sub = int(min(rng.poisson(2.0), N_SLOTS - n_vis - 1))
+        sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
+        sizes += list(base[pidx("visible_threshold_cells")] * rng.uniform(0.05, 0.5, n_sub))
+    elif indication == "EGW":
+        n_vis = int(min(1 + rng.poisson(5.0), N_SLOTS - 2))  # Edwards 1998: median ~6 warts
+        sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
+    else:  # sBCC: one tumour (Geisse 2004: 0.5-2 cm2)
+        sizes = [base[pidx("lesion_initial_cells_1")] * rng.lognormal(0.0, VARIABILITY["lesion_size"][0])]
+    n_used = len(sizes)
+    seed_total = float(sum(base[pidx(f"lesion_seed_rate_{k}")] for k in range(1, N_SLOTS + 1)))
+    n_empty = N_SLOTS - n_used
+    for k in range(1, N_SLOTS + 1):
+        out[f"lesion_initial_cells_{k}"] = float(sizes[k - 1]) if k <= n_used else 0.0
+        out[f"lesion_seed_rate_{k}"] = (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
+        out[f"lesion_susceptibility_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0]))
+    return out
+
+
+def sample_patient(
+    model: Model, base: np.ndarray, indication: str, seed: int, index: int,
+    immunosuppressed_fraction: float = 0.0, variability: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Parameters and covariates of patient ``index`` (its own random stream)."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    p = base.copy()
+    pidx = model.parameter_index
+    female_frac, age_mu, age_sd = DEMOGRAPHY[indication]
+    female = bool(rng.random() < female_frac)
+    age = float(np.clip(rng.normal(age_mu, age_sd), 18, 95))
+    immunosuppressed = bool(rng.random() < immunosuppressed_fraction)
+    z = rng.standard_normal(7)
+    if not variability:
+        z[:] = 0.0
+    # correlated innate tone: inflammatory response and immune competence
+    z_inf = z[2]
+    z_imm = RHO_INFLAMMATION_IMMUNITY * z[2] + np.sqrt(1 - RHO_INFLAMMATION_IMMUNITY**2) * z[3]
+    f_perm = np.exp(VARIABILITY["permeability"][0] * z[0])
+    f_ec50 = np.exp(VARIABILITY["tlr7_sensitivity"][0] * z[1])
+    f_inf = np.exp(VARIABILITY["inflammatory_response"][0] * z_inf)
+    f_imm = np.exp(VARIABILITY["immune_competence"][0] * z_imm)
+    f_growth = np.exp(VARIABILITY["lesion_growth"][0] * z[4])
+    # immunosenescence: assumed -0.5% immune competence per year over 60
+    f_imm *= 1.0 - 0.005 * max(age - 60.0, 0.0)
+    p[pidx("k_film_to_sc")] *= f_perm
+    if indication == "EGW" and female:
+        # assumed: vulvar/mucosal warts are less keratinised than penile ones (women clear more: Edwards 1998)
+        p[pidx("site_permeability")] *= 2.0
+    p[pidx("tlr7_ec50_ug_ml")] *= f_ec50
+    for name in model.parameter_names:
+        if name.startswith("q_"):
+            p[pidx(name)] *= f_inf
+    for name in IMMUNE_COMPETENCE_PARAMS:
+        p[pidx(name)] *= f_imm
+    if immunosuppressed:
+        for name, f in IMMUNOSUPPRESSION.items():
+            p[pidx(name)] *= f
+    p[pidx("lesion_growth_rate")] *= f_growth
+    field_sd = {"EGW": 1.0, "AK": 0.5}.get(indication, 0.0)
+    p[pidx("field_reservoir_initial")] *= np.exp(field_sd * z[5]) if variability else 1.0
+    if variability:
+        for name, v in _lesion_layout(indication, rng, model, base).items():
+            p[pidx(name)] = v
+    cov = dict(patient=int(index), sex="F" if female else "M", age=round(age, 1),
+               immune_status="immunosuppressed" if immunosuppressed else "immunocompetent",
+               permeability_factor=f_perm, tlr7_ec50_factor=f_ec50, inflammatory_factor=f_inf,
+               immune_competence_factor=f_imm, growth_factor=f_growth)
+    return p, cov
+
+
+def sample_population(
+    base: np.ndarray, indication: str, n: int, seed: int, *, start: int = 0,
+    immunosuppressed_fraction: float = 0.0, site: str | None = None, model: Model | None = None,
+) -> Population:
+    """Patients ``start .. start+n-1`` of seed ``seed``."""
+    if n <= 0:
+        raise InputError("patients", n, "a positive number of patients")
+    if not (0.0 <= immunosuppressed_fraction <= 1.0):
+        raise InputError("immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]")
+    model = model or get_model()
+    rows, covs = [], []
+    for i in range(start, start + n):
+        p, c = sample_patient(model, base, indication, seed, i, immunosuppressed_fraction)
+        if site is not None:
+            c["site"] = site
+        rows.append(p)
+        covs.append(c)
+    return Population(np.array(rows), pd.DataFrame(covs), np.arange(start, start + n))

@@ -1,0 +1,310 @@
+"""Virtual trials: arms of virtual patients, per-patient outcomes, endpoints with CIs.
+
+Each arm simulates patients ``0..N-1`` of the trial seed (the same virtual
+patients in every arm of a given indication: a virtual-twin design), in
+chunks that may run in separate processes; per-patient numbers do not depend
+on the chunk size or worker count.
+
+Endpoints (per arm, 95% CI):
+
+- ``complete_clearance``: no visible lesion at the assessment visit (for
+  until-clear regimens: cleared by the end of treatment).
+- ``partial_clearance``: >= 75% fewer visible lesions than at baseline.
+- ``median_lesion_reduction``: median % reduction in visible lesion count.
+- ``histological_clearance``: no lesion above the histological detection limit.
+- ``time_to_clearance_days``: median among patients who cleared.
+- ``recurrence_12wk`` / ``recurrence_12mo`` / ``recurrence_5y``: a visible
+  lesion again, among complete clearers, at that time after clearance.
+- ``sustained_clearance_12mo``: complete clearance and no recurrence by 12 months.
+- ``severe_erythema``: erythema score >= 2.5 (grade 3 of 0-3) at any time.
+- ``rest_needed``: at least one application skipped for a skin-reaction rest.
+- ``flu_like`` and ``headache``: drawn per patient from the simulated
+  probability (seeded by the patient's own stream).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from imiqsim import __version__
+from imiqsim.engine.run import run_batch
+from imiqsim.errors import InputError
+from imiqsim.model import get_model
+from imiqsim.population import sample_population
+from imiqsim.scenario import Scenario, resolve
+from imiqsim.stats import median_ci, newcombe_diff_ci, proportion
+
+HOURS_PER_WEEK = 168.0
+HOURS_PER_YEAR = 8766.0
+MAX_PATIENTS = 100_000  # per arm without --force
+#: probability of headache in anyone over a 16-week course, whatever the arm
+#: (Aldara label 6.1: 3% with vehicle); a share of drug-induced flu-like episodes adds headache.
+HEADACHE_BACKGROUND = 0.03
+HEADACHE_SHARE_OF_FLU_LIKE = 0.5  # assumed: headache is the commonest flu-like complaint
+
+#: summary variables kept over time for every patient (percentile bands in reports)
+TRACE_VARIABLES = ("lesion_burden", "visible_lesions", "lsr_score", "erythema_score", "ifn_alpha", "tnf_alpha",
+                   "il12", "macrophage", "pdc", "nk_cells", "cd8_ctl", "cd4_th1", "dendritic_cells", "memory_t",
+                   "serum_conc_ng_ml", "flu_like_probability")
+
+ENDPOINTS = ("complete_clearance", "partial_clearance", "median_lesion_reduction", "histological_clearance",
+             "time_to_clearance_days", "recurrence_12wk", "recurrence_12mo", "recurrence_5y",
+             "sustained_clearance_12mo", "severe_erythema", "rest_needed", "flu_like", "headache")
+
+
+@dataclass
+class ArmResult:
+    name: str
+    scenario: Scenario
+    outcomes: pd.DataFrame
+    t_days: np.ndarray
+    traces: dict[str, np.ndarray]  # variable -> (N, T)
+    endpoints: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrialResult:
+    arms: list[ArmResult]
+    seed: int
+    n_patients: int
+    followup_years: float
+
+    def to_dict(self) -> dict:
+        out = {"arms": [], "seed": self.seed, "version": __version__, "n_patients_per_arm": self.n_patients,
+               "followup_years": self.followup_years,
+               "disclaimer": "research and teaching software, not a medical device"}
+        for a in self.arms:
+            out["arms"].append({"name": a.name, "n": int(len(a.outcomes)), "scenario": a.scenario.name,
+                                "indication": a.scenario.indication, "endpoints": a.endpoints,
+                                "failed_patients": int((a.outcomes["status"] != 0).sum())})
+        out["differences"] = differences(self)
+        return out
+
+
+def _output_grid(sc: Scenario, followup_years: float) -> tuple[np.ndarray, float]:
+    t_assess = sc.assessment_time_h()
+    end = max(sc.horizon_hours(), t_assess) + followup_years * HOURS_PER_YEAR
+    dense_end = min(end, t_assess + 13 * HOURS_PER_WEEK)
+    t = np.arange(0.0, dense_end + 1e-9, 24.0)
+    if end > dense_end:
+        t = np.concatenate([t, np.arange(t[-1] + HOURS_PER_WEEK, end + 1e-9, HOURS_PER_WEEK)])
+    if t[-1] < end - 1e-9:
+        t = np.append(t, end)
+    return t, t_assess
+
+
+def _visible_at(t: np.ndarray, vis: np.ndarray, when: np.ndarray) -> np.ndarray:
+    """Visible-lesion flag at per-patient times (first grid point at or after); NaN past the horizon."""
+    out = np.full(when.shape, np.nan)
+    for i, w in enumerate(when):
+        if not np.isfinite(w):
+            continue
+        k = np.searchsorted(t, w - 1e-9)
+        if k < t.size:
+            out[i] = float(vis[i, k] >= 0.5)
+    return out
+
+
+def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: float,
+                   overrides: dict | None = None, immunosuppressed_fraction: float = 0.0) -> dict:
+    """Simulate patients ``start..start+n-1`` of one arm. Returns plain arrays (picklable)."""
+    model = get_model()
+    base = model.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})},
+                                  sc.knockouts)
+    pop = sample_population(base, sc.indication, n, seed, start=start, model=model,
+                            immunosuppressed_fraction=immunosuppressed_fraction, site=sc.site)
+    t, t_assess = _output_grid(sc, followup_years)
+    res = run_batch(model, pop.P, sc.events(), t)
+    oi = model.observable_index
+    O = res.observables
+    vis = O[:, :, oi("visible_lesions")]
+    hist = O[:, :, oi("histological_lesions")]
+    k_a = int(np.searchsorted(t, t_assess - 1e-9))
+    k_a = min(k_a, t.size - 1)
+    vis0 = vis[:, 0]
+    until_clear = sc.regimen.until_clear
+    cleared_at = res.cleared_at_h
+    if until_clear:
+        # assessed at the end of treatment: cleared at any time by then
+        complete = (cleared_at >= 0) & (cleared_at <= t_assess + 1e-9) & (vis0 > 0)
+        ref = np.where(complete, cleared_at, np.nan)
+        vis_a = np.where(complete, 0.0, vis[:, k_a])
+    else:
+        complete = (vis[:, k_a] < 0.5) & (vis0 > 0)
+        ref = np.where(complete, t_assess, np.nan)
+        vis_a = vis[:, k_a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reduction = np.where(vis0 > 0, (vis0 - vis_a) / vis0, np.nan)
+    rec = {}
+    for key, dt in (("recurrence_12wk", 12 * HOURS_PER_WEEK), ("recurrence_12mo", HOURS_PER_YEAR),
+                    ("recurrence_5y", 5 * HOURS_PER_YEAR)):
+        rec[key] = _visible_at(t, vis, ref + dt)
+    # per-patient Bernoulli draws from the simulated probabilities, on the patient's own stream
+    pk = {name: j for j, name in enumerate(res.tracked)}
+    flu_p = res.peak[:, pk["flu_like_probability"]]
+    u = np.array([np.random.default_rng([int(seed), int(i), 7]).random(2) for i in pop.patient_index])
+    flu = u[:, 0] < flu_p
+    headache = u[:, 1] < 1 - (1 - HEADACHE_BACKGROUND) * (1 - HEADACHE_SHARE_OF_FLU_LIKE * flu_p)
+    ttc = np.where((cleared_at >= 0) & (vis0 > 0), cleared_at / 24.0, np.nan)
+    y_final = res.Y[:, k_a]
+    df = pd.DataFrame({
+        "patient": pop.patient_index,
+        "status": res.status,
+        "baseline_visible_lesions": vis0,
+        "visible_lesions_at_assessment": vis_a,
+        "complete_clearance": complete,
+        "partial_clearance": np.where(vis0 > 0, vis_a <= 0.25 * vis0, np.nan),
+        "lesion_reduction": reduction,
+        "histological_clearance": hist[:, k_a] < 0.5,
+        "time_to_clearance_days": ttc,
+        **{k: np.where(complete, v, np.nan) for k, v in rec.items()},
+        "severe_erythema": res.peak[:, pk["erythema_score"]] >= 2.5,
+        "rest_needed": res.doses_skipped_for_rest > 0,
+        "applications_given": res.applications_given,
+        "flu_like_probability": flu_p,
+        "flu_like": flu,
+        "headache": headache,
+        "lsr_max": res.peak[:, pk["lsr_score"]],
+        "erythema_max": res.peak[:, pk["erythema_score"]],
+        "serum_cmax_ng_ml": res.peak[:, pk["serum_conc_ng_ml"]],
+        "ifn_alpha_peak": res.peak[:, pk["ifn_alpha"]],
+        "lesion_burden_initial": O[:, 0, oi("lesion_burden")],
+        "lesion_burden_final": O[:, k_a, oi("lesion_burden")],
+        "memory_t_final": res.Y[:, -1, model.state_index("memory_t")],
+        "killed_immune": sum(y_final[:, model.state_index(f"killed_{m}")] for m in ("nk", "ctl", "macrophage",
+                                                                                     "memory")),
+        "killed_baseline": y_final[:, model.state_index("killed_baseline")],
+    })
+    r12 = df["recurrence_12mo"].to_numpy(dtype=float)
+    df["sustained_clearance_12mo"] = np.where(complete, np.where(np.isfinite(r12), (r12 == 0.0).astype(float),
+                                                                 np.nan), 0.0)
+    failed = res.status != 0
+    if failed.any():  # a failed patient keeps its row and status; its outcomes are unknown
+        for c in df.columns:
+            if c not in ("patient", "status"):
+                df[c] = df[c].astype(float)
+                df.loc[failed, c] = np.nan
+    cov = pop.covariates.drop(columns=["patient"])
+    df = pd.concat([df.reset_index(drop=True), cov.reset_index(drop=True)], axis=1)
+    traces = {}
+    for v in TRACE_VARIABLES:
+        if v in model.state_names:
+            traces[v] = res.Y[:, :, model.state_index(v)].astype(np.float32)
+        else:
+            traces[v] = O[:, :, oi(v)].astype(np.float32)
+    return {"outcomes": df, "t_days": t / 24.0, "traces": traces}
+
+
+def _worker_init():
+    # one compiled kernel per process, single-threaded, so W processes use W cores
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+
+def _run_chunk(args):
+    return simulate_chunk(*args)
+
+
+def endpoints(df: pd.DataFrame) -> dict:
+    ok = df[df["status"] == 0]
+    ep = {}
+    for name in ("complete_clearance", "partial_clearance", "histological_clearance", "recurrence_12wk",
+                 "recurrence_12mo", "recurrence_5y", "sustained_clearance_12mo", "severe_erythema", "rest_needed",
+                 "flu_like", "headache"):
+        ep[name] = proportion(ok[name].to_numpy(dtype=float))
+    med, lo, hi = median_ci(ok["lesion_reduction"].to_numpy(dtype=float))
+    ep["median_lesion_reduction"] = {"value": med, "ci95": [lo, hi], "n": int(ok["lesion_reduction"].notna().sum())}
+    m, lo, hi = median_ci(ok["time_to_clearance_days"].to_numpy(dtype=float))
+    ep["time_to_clearance_days"] = {"value": None if np.isnan(m) else m,
+                                    "ci95": [None if np.isnan(lo) else lo, None if np.isnan(hi) else hi],
+                                    "n": int(ok["time_to_clearance_days"].notna().sum())}
+    return ep
+
+
+def differences(tr: TrialResult) -> list[dict]:
+    """Pairwise differences (arm i minus arm j) in the proportion endpoints, with Newcombe CIs."""
+    out = []
+    for i, a in enumerate(tr.arms):
+        for b in tr.arms[i + 1:]:
+            row = {"arms": [a.name, b.name], "endpoints": {}}
+            for name in ("complete_clearance", "partial_clearance", "histological_clearance", "severe_erythema",
+                         "flu_like", "recurrence_12mo"):
+                ea, eb = a.endpoints[name], b.endpoints[name]
+                if ea["n"] and eb["n"]:
+                    d, lo, hi = newcombe_diff_ci(ea["k"], ea["n"], eb["k"], eb["n"])
+                    row["endpoints"][name] = {"value": d, "ci95": [lo, hi]}
+            out.append(row)
+    return out
+
+
+def run_trial(
+    arms: Sequence[str | Scenario],
+    *,
+    patients: int = 1000,
+    seed: int = 1,
+    workers: int = 1,
+    chunk_size: int = 250,
+    followup_years: float = 1.0,
+    overrides: dict | None = None,
+    immunosuppressed_fraction: float = 0.0,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrialResult:
+    """Run a virtual trial. See the module docstring for the endpoints."""
+    if not arms:
+        raise InputError("arms", list(arms), "at least one preset or scenario file")
+    if not isinstance(patients, (int, np.integer)) or patients <= 0:
+        raise InputError("patients", patients, "a positive whole number")
+    if patients > MAX_PATIENTS and not force:
+        raise InputError("patients", patients, f"at most {MAX_PATIENTS} per arm without --force")
+    if not isinstance(workers, (int, np.integer)) or workers < 1 or workers > 64:
+        raise InputError("workers", workers, "a whole number from 1 to 64")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise InputError("chunk_size", chunk_size, "a positive whole number")
+    if not (0 <= followup_years <= 10) or not np.isfinite(followup_years):
+        raise InputError("followup_years", followup_years, "a number of years from 0 to 10")
+    scs = [a if isinstance(a, Scenario) else resolve(a) for a in arms]
+    names = []
+    for s in scs:
+        nm, k = s.name, 2
+        while nm in names:
+            nm, k = f"{s.name}#{k}", k + 1
+        names.append(nm)
+    jobs = []
+    for ai, sc in enumerate(scs):
+        for start in range(0, patients, chunk_size):
+            jobs.append((ai, (sc, seed, start, min(chunk_size, patients - start), followup_years, overrides,
+                              immunosuppressed_fraction)))
+    results: list[dict | None] = [None] * len(jobs)
+    done = 0
+    if workers == 1:
+        for j, (_, args) in enumerate(jobs):
+            results[j] = _run_chunk(args)
+            done += 1
+            if progress:
+                progress(done, len(jobs))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as ex:
+            futs = {ex.submit(_run_chunk, args): j for j, (_, args) in enumerate(jobs)}
+            from concurrent.futures import as_completed
+
+            for f in as_completed(futs):
+                results[futs[f]] = f.result()
+                done += 1
+                if progress:
+                    progress(done, len(jobs))
+    arm_results = []
+    for ai, sc in enumerate(scs):
+        parts = [r for (a, _), r in zip(jobs, results) if a == ai]
+        df = pd.concat([p["outcomes"] for p in parts], ignore_index=True)
+        df.insert(0, "arm", names[ai])
+        traces = {v: np.concatenate([p["traces"][v] for p in parts]) for v in TRACE_VARIABLES}
+        ar = ArmResult(names[ai], sc, df, parts[0]["t_days"], traces)
+        ar.endpoints = endpoints(df)
+        arm_results.append(ar)
+    return TrialResult(arm_results, seed, patients, followup_years)
