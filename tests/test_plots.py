@@ -115,7 +115,7 @@ def test_cascade_figure_and_png(runs, tmp_path):
 def test_cascade_axes_content(runs):
     ds = runs["treated"]
     fig = plot_cascade(ds, title="AK, face, 25 cm2", visible_threshold=5000.0)
-    drug, tlr7, cyto, cells, lesions, lsr, kills, systemic = fig.axes[:8]
+    drug, _tlr7, cyto, cells, lesions, lsr, kills, _systemic = fig.axes[:8]
     assert fig._suptitle.get_text() == "AK, face, 25 cm2"
     for ax in (drug, cyto, cells, lesions):
         assert ax.get_yscale() == "log"

@@ -18,8 +18,8 @@ vehicle) are clipped to a floor on log axes rather than breaking them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -80,9 +80,9 @@ _KILLS = [
     ("killed_memory", "memory T cells", "#bcbd22"),
 ]
 
-_LEGEND = dict(fontsize=7.5, framealpha=0.85, handlelength=1.8, borderaxespad=0.3, columnspacing=1.0)
+_LEGEND = {"fontsize": 7.5, "framealpha": 0.85, "handlelength": 1.8, "borderaxespad": 0.3, "columnspacing": 1.0}
 # legends of the time panels sit above the plot area, right-aligned beside the panel title
-_ABOVE = dict(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.15)
+_ABOVE = {"loc": "lower right", "bbox_to_anchor": (1.0, 1.0), "frameon": False, "borderaxespad": 0.15}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -258,7 +258,7 @@ def _panel_drug(ax, ds, t):
     for name, label, color in _DRUG_LAYERS:
         y = _get(ds, name)
         if y is not None:
-            series.append((y, dict(color=color, lw=1.1, label=label)))
+            series.append((y, {"color": color, "lw": 1.1, "label": label}))
     _log_plot(ax, t, series, decades=6, empty_note="no drug (all zero)")
     ax.set_ylabel(f"imiquimod amount [{_units(ds, 'film', 'mg')}]")
     _panel_title(ax, "1 \u00b7 Drug by layer")
@@ -267,7 +267,7 @@ def _panel_drug(ax, ds, t):
     skin = _get(ds, "skin_conc_ug_ml")
     s2 = []
     if serum is not None:
-        s2.append((serum, dict(color="k", lw=1.3, ls="--", label="serum conc. (right)")))
+        s2.append((serum, {"color": "k", "lw": 1.3, "ls": "--", "label": "serum conc. (right)"}))
     _log_plot(tw, t, s2, decades=6, empty_note="")
     tw.set_ylabel(f"serum concentration [{_units(ds, 'serum_conc_ng_ml', 'ng/mL')}]")
     if skin is not None and np.nanmax(skin) > 0:
@@ -292,7 +292,7 @@ def _panel_cytokines(ax, ds, t):
     for name, label, color in _CYTOKINES:
         y = _get(ds, name)
         if y is not None:
-            series.append((y, dict(color=color, lw=1.2, label=label)))
+            series.append((y, {"color": color, "lw": 1.2, "label": label}))
     _log_plot(ax, t, series, decades=4)
     ax.set_ylabel(f"local concentration [{_units(ds, 'ifn_alpha', 'pg/mL')}]")
     _panel_title(ax, "3 \u00b7 Local cytokines (treated tissue)")
@@ -304,7 +304,7 @@ def _panel_cells(ax, ds, t):
     for name, label, color in _SKIN_CELLS:
         y = _get(ds, name)
         if y is not None:
-            series.append((y, dict(color=color, lw=1.2, label=label)))
+            series.append((y, {"color": color, "lw": 1.2, "label": label}))
     _log_plot(ax, t, series, decades=4)
     ax.set_ylabel(f"in skin [{_units(ds, 'macrophage', 'cells/mm2')}]")
     _panel_title(ax, "4 \u00b7 Immune cells")
@@ -313,7 +313,7 @@ def _panel_cells(ax, ds, t):
     for name, label, color in _BLOOD_CELLS:
         y = _get(ds, name)
         if y is not None:
-            s2.append((y, dict(color=color, lw=1.4, ls="--", label=f"{label} (right)")))
+            s2.append((y, {"color": color, "lw": 1.4, "ls": "--", "label": f"{label} (right)"}))
     _log_plot(tw, t, s2, decades=4, empty_note="")
     tw.set_ylabel(f"circulating [{_units(ds, 'memory_t', 'cells/uL')}]")
     _merged_legend(ax, tw, ncol=4, **_ABOVE)
@@ -323,11 +323,11 @@ def _panel_cells(ax, ds, t):
 def _panel_lesions(ax, ds, t, threshold):
     burden = _get(ds, "lesion_burden")
     slots = [(n, _get(ds, n)) for n in _slots(ds)]
-    series = [(y, dict(color="0.6", lw=0.6, alpha=0.7, label="_nolegend_")) for _, y in slots]
+    series = [(y, {"color": "0.6", "lw": 0.6, "alpha": 0.7, "label": "_nolegend_"}) for _, y in slots]
     if slots:
         series[0][1]["label"] = "single lesions"
     if burden is not None:
-        series.append((burden, dict(color="k", lw=2.0, label="total burden")))
+        series.append((burden, {"color": "k", "lw": 2.0, "label": "total burden"}))
     arrays = [y for y, _ in series] + ([np.array([threshold])] if threshold else [])
     bottom, top, _ = _floor_for(arrays, 5)
     _log_plot(ax, t, series, decades=5)
@@ -536,6 +536,8 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
     ax = fig.add_subplot(gs[0])
     axc = fig.add_subplot(gs[1], sharex=ax)
 
+    _dose_ticks(ax, doses)
+    _dose_ticks(axc, doses, label="dose applications")
     names = _slots(ds)
     cmap = mpl.colormaps["tab10"] if len(names) <= 10 else mpl.colormaps["viridis"]
     series = []
@@ -547,10 +549,10 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
         empty += not nonzero
         label = f"lesion {n.split('_')[-1]}" if nonzero else "_nolegend_"
         # alternate solid/dashed so that identical neighbouring slots stay distinguishable
-        series.append((y, dict(color=color, lw=1.3, ls='-' if i % 2 == 0 else '--', label=label)))
+        series.append((y, {"color": color, "lw": 1.3, "ls": '-' if i % 2 == 0 else '--', "label": label}))
     burden = _get(ds, "lesion_burden")
     if burden is not None:
-        series.append((burden, dict(color="k", lw=2.0, ls="-", alpha=0.5, label="total")))
+        series.append((burden, {"color": "k", "lw": 2.2, "ls": "-", "alpha": 0.8, "label": "total"}))
     extra = [np.array([v]) for v in (thr, hthr) if v]
     bottom, top, _ = _floor_for([y for y, _ in series] + extra, 6)
     _log_plot(ax, t, series, decades=6, empty_note="no lesion cells")
@@ -579,14 +581,12 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
     axc.yaxis.get_major_locator().set_params(integer=True)
     axc.set_ylabel("lesion count")
     axc.set_xlabel(f"time [{ds['time'].attrs.get('units', 'days')}]")
-    _merged_legend(axc, None, loc="upper right", ncol=2)
+    _merged_legend(axc, None, loc="upper right", ncol=3)
     axc.grid(True, alpha=0.25)
     _set_xlim(ax, t)
-    for a in (ax, axc):
-        _dose_ticks(a, doses)
 
     fig.tight_layout(rect=(0, 0.02, 1, 0.965), h_pad=1.0)
     return _finish(fig, path, title or _default_title(ds, "lesions"))
 
 
-__all__ = ["plot_cascade", "plot_lesions", "FOOTER", "CASCADE_N_AXES", "LESIONS_N_AXES"]
+__all__ = ["CASCADE_N_AXES", "FOOTER", "LESIONS_N_AXES", "plot_cascade", "plot_lesions"]

@@ -15,9 +15,10 @@ inflammatory response     every cytokine production rate q_*           0.4
 immune competence         baseline surveillance, NK/CTL/macrophage/    0.3
                           memory killing, T-cell priming
 lesion growth             lesion_growth_rate                           0.3
-lesion susceptibility     lesion_susceptibility_k (each lesion)        0.6
+lesion susceptibility     lesion_susceptibility_k (each lesion)        0.4
 lesion size               lesion_initial_cells_k (each lesion)         0.5
 field / latent HPV        field_reservoir_initial                      1.0 (EGW), 0.5 (AK)
+pre-existing memory       memory_baseline                              1.5
 ========================  ==========================================  =========
 
 Inflammatory response and immune competence are correlated (rho 0.3), since
@@ -45,8 +46,9 @@ VARIABILITY = {
     "inflammatory_response": (0.4, "assumed: inter-individual cytokine output of stimulated PBMC varies ~40%"),
     "immune_competence": (0.3, "assumed"),
     "lesion_growth": (0.3, "assumed"),
-    "lesion_susceptibility": (0.6, "assumed: lesions differ in antigen and death-receptor expression"),
+    "lesion_susceptibility": (0.4, "assumed: lesions differ in antigen and death-receptor expression"),
     "lesion_size": (0.5, "assumed"),
+    "pre_existing_memory": (1.5, "assumed: lesion-specific T cells are found in only some patients"),
 }
 RHO_INFLAMMATION_IMMUNITY = 0.3
 
@@ -109,7 +111,7 @@ def sample_patient(
     female = bool(rng.random() < female_frac)
     age = float(np.clip(rng.normal(age_mu, age_sd), 18, 95))
     immunosuppressed = bool(rng.random() < immunosuppressed_fraction)
-    z = rng.standard_normal(7)
+    z = rng.standard_normal(8)
     if not variability:
         z[:] = 0.0
     # correlated innate tone: inflammatory response and immune competence
@@ -138,6 +140,7 @@ def sample_patient(
     p[pidx("lesion_growth_rate")] *= f_growth
     field_sd = {"EGW": 1.0, "AK": 0.5}.get(indication, 0.0)
     p[pidx("field_reservoir_initial")] *= np.exp(field_sd * z[5]) if variability else 1.0
+    p[pidx("memory_baseline")] *= np.exp(VARIABILITY["pre_existing_memory"][0] * z[6])
     if variability:
         for name, v in _lesion_layout(indication, rng, model, base).items():
             p[pidx(name)] = v

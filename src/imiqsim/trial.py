@@ -12,6 +12,7 @@ Endpoints (per arm, 95% CI):
 - ``partial_clearance``: >= 75% fewer visible lesions than at baseline.
 - ``median_lesion_reduction``: median % reduction in visible lesion count.
 - ``histological_clearance``: no lesion above the histological detection limit.
+- ``composite_clearance``: complete (clinical) and histological clearance.
 - ``time_to_clearance_days``: median among patients who cleared.
 - ``recurrence_12wk`` / ``recurrence_12mo`` / ``recurrence_5y``: a visible
   lesion again, among complete clearers, at that time after clearance.
@@ -54,6 +55,7 @@ TRACE_VARIABLES = ("lesion_burden", "visible_lesions", "lsr_score", "erythema_sc
                    "serum_conc_ng_ml", "flu_like_probability")
 
 ENDPOINTS = ("complete_clearance", "partial_clearance", "median_lesion_reduction", "histological_clearance",
+             "composite_clearance",
              "time_to_clearance_days", "recurrence_12wk", "recurrence_12mo", "recurrence_5y",
              "sustained_clearance_12mo", "severe_erythema", "rest_needed", "flu_like", "headache")
 
@@ -162,6 +164,7 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
         "partial_clearance": np.where(vis0 > 0, vis_a <= 0.25 * vis0, np.nan),
         "lesion_reduction": reduction,
         "histological_clearance": hist[:, k_a] < 0.5,
+        "composite_clearance": complete & (hist[:, k_a] < 0.5),
         "time_to_clearance_days": ttc,
         **{k: np.where(complete, v, np.nan) for k, v in rec.items()},
         "severe_erythema": res.peak[:, pk["erythema_score"]] >= 2.5,
@@ -213,7 +216,8 @@ def _run_chunk(args):
 def endpoints(df: pd.DataFrame) -> dict:
     ok = df[df["status"] == 0]
     ep = {}
-    for name in ("complete_clearance", "partial_clearance", "histological_clearance", "recurrence_12wk",
+    for name in ("complete_clearance", "partial_clearance", "histological_clearance", "composite_clearance",
+                 "recurrence_12wk",
                  "recurrence_12mo", "recurrence_5y", "sustained_clearance_12mo", "severe_erythema", "rest_needed",
                  "flu_like", "headache"):
         ep[name] = proportion(ok[name].to_numpy(dtype=float))
