@@ -70,9 +70,10 @@ def runs():
     """Typical AK patient, the same with effector knockouts, and a vehicle (no drug) run."""
     m = get_model()
     t = np.arange(0, HORIZON_H + 1, 1.0)
+    no_rest = {"lsr_rest_threshold": 100.0}  # every dose given, so dose ticks can be counted
     P = np.stack([
-        m.parameter_vector("AK", "face", 25.0),
-        m.parameter_vector("AK", "face", 25.0,
+        m.parameter_vector("AK", "face", 25.0, overrides=no_rest),
+        m.parameter_vector("AK", "face", 25.0, overrides=no_rest,
                            knockouts=["tlr7", "pdc", "macrophage", "dendritic", "nk", "cd8", "memory"]),
     ])
     r = run_batch(m, P, _events(12.5), t)

@@ -246,17 +246,211 @@ def export_sbml(
     typer.echo(f"wrote {out}")
 
 
-@app.command()
-def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Output directory.")):
-    """The main job: simulate the AK 5% label regimen and write the outputs."""
-    from imiqsim.simulation import DISCLAIMER
-    from imiqsim.simulation import simulate as run
+def _progress_bar(total_label: str, quiet: bool):
+    """A rich progress bar on stderr; returns (context manager, callback)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    res = run("ak-5pct")
-    written = write_outputs(res, out)
-    _print_summary(res.summary)
+    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), disable=quiet, transient=False)
+    task = prog.add_task(total_label, total=None)
+
+    def cb(done: int, total: int) -> None:
+        prog.update(task, completed=done, total=total)
+
+    return prog, cb
+
+
+@app.command()
+def trial(
+    arms: List[str] = typer.Argument(..., help="Arms: preset names or scenario .toml files."),
+    patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
+    seed: int = typer.Option(1, "--seed", help="Seed: patient i of seed s is the same patient in every run."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes."),
+    chunk_size: int = typer.Option(250, "--chunk-size", help="Patients per chunk (does not change results)."),
+    followup_years: float = typer.Option(1.0, "--followup-years", help="Follow-up after the assessment visit."),
+    immunosuppressed: float = typer.Option(0.0, "--immunosuppressed-fraction",
+                                           help="Fraction of organ-transplant immunosuppressed patients."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for outcomes (Parquet), traces (NetCDF), "
+                                       "summary JSON and the HTML report."),
+    json_out: bool = typer.Option(False, "--json", help="Print the endpoints as one JSON object on stdout."),
+    force: bool = typer.Option(False, "--force", help="Allow more patients than the documented cap."),
+):
+    """Run a virtual trial: endpoints per arm with 95% confidence intervals."""
+    from imiqsim.trial import run_trial
+
+    if seed < 0:
+        raise InputError("--seed", seed, "a non-negative whole number")
+    prog, cb = _progress_bar("simulating", quiet=False)
+    with prog:
+        tr = run_trial(arms, patients=patients, seed=seed, workers=workers, chunk_size=chunk_size,
+                       followup_years=followup_years, overrides=parse_set(set_),
+                       immunosuppressed_fraction=immunosuppressed, force=force, progress=cb)
+    summary = tr.to_dict()
+    written = []
+    if out is not None:
+        written = _write_trial(tr, out, " ".join(["imiqsim", "trial", *arms, "--patients", str(patients),
+                                                  "--seed", str(seed)]))
+    if json_out:
+        if written:
+            summary["files"] = [str(p) for p in written]
+        typer.echo(json.dumps(summary))
+        return
+    _print_trial(summary)
     for p in written:
         typer.echo(f"wrote {p}")
+    from imiqsim.simulation import DISCLAIMER
+
+    typer.echo(DISCLAIMER)
+
+
+def _write_trial(tr, out: Path, command: str) -> list[Path]:
+    from imiqsim.report import write_trial_outputs, write_trial_report
+
+    written = list(write_trial_outputs(tr, out))  # data first: a report failure must not lose it
+    try:
+        written.append(write_trial_report(tr, out, command=command))
+    except ImiqsimError:
+        raise
+    except Exception as exc:
+        _err(f"could not write the HTML report ({type(exc).__name__}: {exc}); data files were written")
+    return written
+
+
+def _fmt_ep(e: dict, pct: bool = True) -> str:
+    if e.get("value") is None:
+        return "-"
+    lo, hi = e["ci95"]
+    if pct:
+        return f"{100 * e['value']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+    return f"{e['value']:.1f} ({lo:.1f}-{hi:.1f})"
+
+
+def _print_trial(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"imiqsim trial (seed {summary['seed']}, {summary['n_patients_per_arm']} patients/arm)")
+    t.add_column("endpoint")
+    for a in summary["arms"]:
+        t.add_column(a["name"], justify="right")
+    names = list(summary["arms"][0]["endpoints"])
+    for n in names:
+        t.add_row(n, *[_fmt_ep(a["endpoints"][n], pct=n != "time_to_clearance_days") for a in summary["arms"]])
+    Console().print(t)
+    for d in summary.get("differences", []):
+        e = d["endpoints"].get("complete_clearance")
+        if e:
+            typer.echo(f"complete clearance difference {d['arms'][0]} - {d['arms'][1]}: {_fmt_ep(e)}")
+
+
+@app.command()
+def calibrate(
+    patients: int = typer.Option(300, "--patients", "-n", help="Virtual patients per evaluation."),
+    rounds: int = typer.Option(3, "--rounds", help="Coordinate-descent rounds."),
+    seed: int = typer.Option(2024, "--seed", help="Seed of the calibration population."),
+    checkpoint: Path = typer.Option(Path("out/calibration/checkpoint.json"), "--checkpoint",
+                                    help="Progress file (written after every evaluation)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from --checkpoint."),
+    write: bool = typer.Option(False, "--write", help="Write the fitted values (with provenance) into the "
+                               "package's parameter tables."),
+):
+    """Refit the calibrated parameters to the published targets (slow: minutes)."""
+    from imiqsim import calibrate as cal
+
+    if rounds < 1 or rounds > 10:
+        raise InputError("--rounds", rounds, "a whole number from 1 to 10")
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    steps = len(cal.STEPS) * rounds
+    prog, cb = _progress_bar("calibrating", quiet=False)
+    count = [0]
+
+    def report(msg: str) -> None:
+        count[0] += 1
+        cb(count[0], steps)
+        prog.console.print(msg)
+
+    with prog:
+        state = cal.calibrate(patients=patients, seed=seed, rounds=rounds, checkpoint=checkpoint, resume=resume,
+                              progress=report)
+    result = checkpoint.with_name("calibration_result.json")
+    result.write_text(json.dumps(state, indent=1))
+    typer.echo(f"wrote {result}")
+    if write:
+        from importlib import resources
+
+        model_dir = Path(str(resources.files("imiqsim.model")))
+        note = f"imiqsim calibrate --patients {patients} --rounds {rounds} --seed {seed}"
+        changed = cal.write_values(state["values"], model_dir, note)
+        typer.echo(f"updated {len(changed)} parameters in {model_dir}")
+
+
+@app.command("calibration-report")
+def calibration_report(
+    out: Path = typer.Option(Path("out/calibration"), "--out", help="Output directory."),
+    patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
+    seed: int = typer.Option(7, "--seed", help="Seed (different from the calibration seed)."),
+):
+    """HTML page: every published target next to its simulated value and CI."""
+    from imiqsim.calibration_report import build_rows, write_report
+
+    if patients < 20:
+        raise InputError("--patients", patients, "at least 20")
+    rows = build_rows(patients=patients, seed=seed, progress=lambda m: _info(m))
+    path = write_report(rows, out, patients=patients, seed=seed)
+    n_hit = sum(1 for r in rows if r.hit)
+    n_sim = sum(1 for r in rows if r.hit is not None)
+    for r in rows:
+        sim = "-" if r.simulated is None else f"{r.simulated:.3g}"
+        flag = "not simulated" if r.hit is None else ("hit" if r.hit else "MISS")
+        typer.echo(f"{r.id:28s} published {r.published:<8.3g} simulated {sim:<8s} {flag}")
+    typer.echo(f"{n_hit}/{n_sim} simulated rows hit their target")
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def population(
+    scenario: str = typer.Argument(..., help="Preset or scenario file."),
+    patients: int = typer.Option(100, "--patients", "-n", help="Number of virtual patients."),
+    seed: int = typer.Option(1, "--seed", help="Seed (patient i of seed s is always the same patient)."),
+    out: Path = typer.Option(Path("population.csv"), "--out", help="CSV file: one row per patient."),
+    immunosuppressed: float = typer.Option(0.0, "--immunosuppressed-fraction",
+                                           help="Fraction of immunosuppressed patients."),
+):
+    """Write a virtual population by SBML id (parameters and initial amounts), to re-run it in any SBML tool."""
+    from imiqsim.export.population import write_population
+
+    if patients <= 0 or patients > 1_000_000:
+        raise InputError("--patients", patients, "a whole number from 1 to 1,000,000")
+    path = write_population(scenario, patients, seed, out, immunosuppressed_fraction=immunosuppressed)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", help="Output directory."),
+    patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
+    workers: int = typer.Option(2, "--workers", help="Worker processes."),
+):
+    """The main job: a virtual trial of AK 5% (label regimen) against vehicle, with an HTML report."""
+    from imiqsim.simulation import DISCLAIMER
+    from imiqsim.simulation import simulate as run
+    from imiqsim.trial import run_trial
+
+    single = run("ak-5pct")
+    written = write_outputs(single, out / "typical_patient")
+    prog, cb = _progress_bar("AK 5% vs vehicle", quiet=False)
+    with prog:
+        tr = run_trial(["ak-5pct", "ak-5pct-vehicle"], patients=patients, seed=1, workers=workers,
+                       followup_years=1.0, progress=cb)
+    written += _write_trial(tr, out, f"imiqsim trial ak-5pct ak-5pct-vehicle --patients {patients} --seed 1")
+    _print_trial(tr.to_dict())
+    for p in written:
+        typer.echo(f"wrote {p}")
+    report = out / "report.html"
+    if report.exists():
+        typer.echo(f"\nReport: {report.resolve()}")
     typer.echo(DISCLAIMER)
 
 

@@ -68,6 +68,7 @@ _BLOOD_CELLS = [
 _LSR = [
     ("erythema_score", "erythema", "#e377c2"),
     ("oedema_score", "oedema", "#ffbb78"),
+    ("weeping_score", "weeping", "#9edae5"),
     ("erosion_score", "erosion", "#d62728"),
     ("crusting_score", "crusting", "#8c564b"),
     ("flaking_score", "flaking", "#c7c7c7"),
@@ -186,6 +187,13 @@ def _set_xlim(ax, t):
     ax.set_xlim(lo, hi)
 
 
+def _twin(ax):
+    tw = ax.twinx()
+    # the host draws the (shared) time axis; an invisible duplicate saves layout time
+    tw.xaxis.set_visible(False)
+    return tw
+
+
 def _panel_title(ax, text):
     ax.set_title(text, loc="left", fontsize=10, fontweight="bold")
 
@@ -262,7 +270,7 @@ def _panel_drug(ax, ds, t):
     _log_plot(ax, t, series, decades=6, empty_note="no drug (all zero)")
     ax.set_ylabel(f"imiquimod amount [{_units(ds, 'film', 'mg')}]")
     _panel_title(ax, "1 \u00b7 Drug by layer")
-    tw = ax.twinx()
+    tw = _twin(ax)
     serum = _get(ds, "serum_conc_ng_ml")
     skin = _get(ds, "skin_conc_ug_ml")
     s2 = []
@@ -308,7 +316,7 @@ def _panel_cells(ax, ds, t):
     _log_plot(ax, t, series, decades=4)
     ax.set_ylabel(f"in skin [{_units(ds, 'macrophage', 'cells/mm2')}]")
     _panel_title(ax, "4 \u00b7 Immune cells")
-    tw = ax.twinx()
+    tw = _twin(ax)
     s2 = []
     for name, label, color in _BLOOD_CELLS:
         y = _get(ds, name)
@@ -336,7 +344,7 @@ def _panel_lesions(ax, ds, t, threshold):
         ax.axhline(threshold, color="#d62728", ls=":", lw=1.3, label="visibility threshold (per lesion)")
     ax.set_ylabel(f"abnormal cells [{_units(ds, 'lesion_burden', 'cells')}]")
     _panel_title(ax, "5 \u00b7 Lesions")
-    tw = ax.twinx()
+    tw = _twin(ax)
     vis = _get(ds, "visible_lesions")
     hist = _get(ds, "histological_lesions")
     nmax = 1.0
@@ -387,7 +395,7 @@ def _panel_systemic(ax, ds, t):
         mid = 0.5 * (lo + hi)
         ax.set_ylim(mid - 0.01, mid + 0.01)
     _panel_title(ax, "8 \u00b7 Systemic exposure")
-    tw = ax.twinx()
+    tw = _twin(ax)
     flu = _get(ds, "flu_like_probability")
     if flu is not None:
         tw.plot(t, 100.0 * flu, color="k", lw=1.5, ls="--", label="flu-like symptoms (right)")

@@ -19,7 +19,7 @@ DEFAULT_TRACKED = (
     "tlr7_activation",
     "ifn_alpha", "tnf_alpha", "il1", "il6", "il8", "il12",
     "ifn_alpha_serum", "il6_serum",
-    "lsr_score", "erythema_score", "oedema_score", "erosion_score", "crusting_score", "flaking_score",
+    "lsr_score", "erythema_score", "oedema_score", "weeping_score", "erosion_score", "crusting_score", "flaking_score",
     "flu_like_probability", "systemic_cytokine_index",
 )
 

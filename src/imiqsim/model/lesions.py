@@ -36,13 +36,14 @@ def build() -> ModuleSpec:
           "baseline_surveillance * (surveillance_weight_nk * nk_present + surveillance_weight_cd8 * cd8_present"
           " + (1 - surveillance_weight_nk - surveillance_weight_cd8) * macrophage_present)", "1/h",
           "background immune surveillance by resident NK, T cells and macrophages")
-    m.obs("nk_hazard", "nk_present * k_nk_kill * hill(nk_cells * nk_activation, nk_kill_half, 1)", "1/h",
+    m.obs("nk_hazard", "nk_present * k_nk_kill * lesion_immune_susceptibility * hill(nk_cells * nk_activation, nk_kill_half, 1)", "1/h",
           "NK-cell killing (no prior sensitisation)")
-    m.obs("ctl_hazard", "cd8_present * k_ctl_kill * lesion_antigenicity * hill(cd8_ctl, ctl_kill_half, 1)"
+    m.obs("ctl_hazard", "cd8_present * k_ctl_kill * lesion_immune_susceptibility * hill(cd8_ctl, ctl_kill_half, 1)"
           " * (1 + th1_help_max * hill(cd4_th1, cd4_help_half, 1))", "1/h", "antigen-specific CTL killing with Th1 help")
-    m.obs("macrophage_hazard", "macrophage_present * k_macrophage_kill * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
+    m.obs("macrophage_hazard", "macrophage_present * k_macrophage_kill * lesion_immune_susceptibility"
+          " * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
           "1/h", "killing by activated macrophages (membrane TNF, phagocytosis)")
-    m.obs("memory_hazard", "cd8_present * k_memory_kill * lesion_antigenicity * memory_signal", "1/h",
+    m.obs("memory_hazard", "cd8_present * k_memory_kill * memory_signal", "1/h",
           "surveillance by lesion-specific memory T cells")
     m.obs("cytokine_sensitisation",
           "1 + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal + ifn_sensitisation * ifn_alpha_signal", "1",

@@ -1,14 +1,16 @@
 """Stage 6/7: bystander inflammation of normal skin -> local skin reaction (LSR) score.
 
-Four tissue processes (dimensionless intensities) give the five LSR
-components, each scored 0-3 (sum 0-18): erythema and oedema from vascular
-inflammation, erosion/weeping from epidermal damage, scabbing/crusting from
-exudate, flaking/scaling from hyperproliferative repair.
+Four tissue processes (dimensionless intensities) give the six LSR
+components of the Zyclara/Aldara LSR scale, each scored 0-3 (sum 0-18):
+erythema and oedema from vascular inflammation, weeping/exudate from leak
+through damaged epidermis, erosion/ulceration from epidermal damage,
+scabbing/crusting from dried exudate, flaking/scaling from hyperproliferative
+repair.
 """
 
 from imiqsim.model._dsl import ModuleSpec
 
-LSR_COMPONENTS = ("erythema", "oedema", "erosion", "crusting", "flaking")
+LSR_COMPONENTS = ("erythema", "oedema", "weeping", "erosion", "crusting", "flaking")
 
 
 def build() -> ModuleSpec:
@@ -35,9 +37,11 @@ def build() -> ModuleSpec:
 
     m.obs("erythema_score", "3 * hill(vascular_inflammation, erythema_half, lsr_hill)", "0-3", "erythema score")
     m.obs("oedema_score", "3 * hill(vascular_inflammation, oedema_half, lsr_hill)", "0-3", "oedema/induration score")
-    m.obs("erosion_score", "3 * hill(epidermal_damage, erosion_half, lsr_hill)", "0-3", "erosion/weeping score")
+    m.obs("weeping_score", "3 * hill(vascular_inflammation * epidermal_damage, weeping_half, lsr_hill)", "0-3",
+          "weeping/exudate score")
+    m.obs("erosion_score", "3 * hill(epidermal_damage, erosion_half, lsr_hill)", "0-3", "erosion/ulceration score")
     m.obs("crusting_score", "3 * hill(crust, crusting_half, lsr_hill)", "0-3", "scabbing/crusting score")
     m.obs("flaking_score", "3 * hill(scaling, flaking_half, lsr_hill)", "0-3", "flaking/scaling score")
-    m.obs("lsr_score", "erythema_score + oedema_score + erosion_score + crusting_score + flaking_score", "0-18",
+    m.obs("lsr_score", "erythema_score + oedema_score + weeping_score + erosion_score + crusting_score + flaking_score", "0-18",
           "local skin reaction sum score")
     return m
