@@ -6,9 +6,8 @@ published figure that constrains it most directly:
 =====================  ==========  ==========================  =======================================
 parameter              scope       target row                  meaning
 =====================  ==========  ==========================  =======================================
-memory_baseline        AK          ak5-2x16-cc-veh             pre-existing lesion-specific T cells
-                                                               (spontaneous regression, vehicle arm)
-memory_baseline        EGW         egw5-3x16-cc-veh            pre-existing HPV-specific T cells
+baseline_surveillance  AK          ak5-2x16-cc-veh             background immune killing (vehicle arm)
+baseline_surveillance  EGW         egw5-3x16-cc-veh            background immune killing (vehicle arm)
 lesion_immune_susceptibility    AK          ak5-2x16-cc                 how visible AK cells are to CTLs
 lesion_immune_susceptibility    sBCC        sbcc5-5x6-composite         how visible BCC cells are to CTLs
 lesion_immune_susceptibility    EGW         egw5-3x16-cc                how visible HPV-infected cells are to CTLs
@@ -57,8 +56,9 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("memory_baseline", "AK", "ak5-2x16-cc-veh", "ak-5pct-vehicle", "complete_clearance", 1e-3, 20.0, True),
-    Step("memory_baseline", "EGW", "egw5-3x16-cc-veh", "egw-5pct-vehicle", "complete_clearance", 1e-3, 20.0, True),
+    Step("baseline_surveillance", "AK", "ak5-2x16-cc-veh", "ak-5pct-vehicle", "complete_clearance", 5e-5, 2e-3, True),
+    Step("baseline_surveillance", "EGW", "egw5-3x16-cc-veh", "egw-5pct-vehicle", "complete_clearance", 2e-4, 5e-3,
+         True),
     Step("lesion_immune_susceptibility", "AK", "ak5-2x16-cc", "ak-5pct", "complete_clearance", 0.02, 5.0, True),
     Step("lesion_immune_susceptibility", "sBCC", "sbcc5-5x6-composite", "sbcc-5pct", "composite_clearance", 0.02, 5.0, True),
     Step("lesion_immune_susceptibility", "EGW", "egw5-3x16-cc", "egw-5pct", "complete_clearance", 0.02, 5.0, True),

@@ -19,6 +19,7 @@ lesion susceptibility     lesion_susceptibility_k (each lesion)        0.4
 lesion size               lesion_initial_cells_k (each lesion)         0.5
 field / latent HPV        field_reservoir_initial                      1.0 (EGW), 0.5 (AK)
 pre-existing memory       memory_baseline                              1.5
+spontaneous control       baseline_surveillance                        1.0
 ========================  ==========================================  =========
 
 Inflammatory response and immune competence are correlated (rho 0.3), since
@@ -49,6 +50,9 @@ VARIABILITY = {
     "lesion_susceptibility": (0.4, "assumed: lesions differ in antigen and death-receptor expression"),
     "lesion_size": (0.5, "assumed"),
     "pre_existing_memory": (1.5, "assumed: lesion-specific T cells are found in only some patients"),
+    "spontaneous_control": (1.0, "assumed: spontaneous regression is a patient-level, all-lesions-at-once event "
+                                 "(regressing warts/AKs show a T-cell infiltrate), so background surveillance "
+                                 "varies widely between patients"),
 }
 RHO_INFLAMMATION_IMMUNITY = 0.3
 
@@ -111,7 +115,7 @@ def sample_patient(
     female = bool(rng.random() < female_frac)
     age = float(np.clip(rng.normal(age_mu, age_sd), 18, 95))
     immunosuppressed = bool(rng.random() < immunosuppressed_fraction)
-    z = rng.standard_normal(8)
+    z = rng.standard_normal(9)
     if not variability:
         z[:] = 0.0
     # correlated innate tone: inflammatory response and immune competence
@@ -141,6 +145,7 @@ def sample_patient(
     field_sd = {"EGW": 1.0, "AK": 0.5}.get(indication, 0.0)
     p[pidx("field_reservoir_initial")] *= np.exp(field_sd * z[5]) if variability else 1.0
     p[pidx("memory_baseline")] *= np.exp(VARIABILITY["pre_existing_memory"][0] * z[6])
+    p[pidx("baseline_surveillance")] *= np.exp(VARIABILITY["spontaneous_control"][0] * z[7])
     if variability:
         for name, v in _lesion_layout(indication, rng, model, base).items():
             p[pidx(name)] = v

@@ -13,15 +13,22 @@ from imiqsim.population import sample_population
 from imiqsim.scenario import Scenario, resolve
 
 
-def population_table(scenario: str | Scenario, patients: int, seed: int,
-                     immunosuppressed_fraction: float = 0.0) -> pd.DataFrame:
+def population_table(
+    scenario: str | Scenario, patients: int, seed: int, immunosuppressed_fraction: float = 0.0
+) -> pd.DataFrame:
     """One row per patient (column ``patient``): every parameter that varies between patients and every
     state's initial amount (species id), named by SBML id (= model name)."""
     sc = scenario if isinstance(scenario, Scenario) else resolve(scenario)
     m = get_model()
     base = m.parameter_vector(sc.indication, sc.site, sc.area_cm2, sc.parameters, sc.knockouts)
-    pop = sample_population(base, sc.indication, patients, seed, model=m,
-                            immunosuppressed_fraction=immunosuppressed_fraction)
+    pop = sample_population(
+        base,
+        sc.indication,
+        patients,
+        seed,
+        model=m,
+        immunosuppressed_fraction=immunosuppressed_fraction,
+    )
     varied = [j for j in range(pop.P.shape[1]) if np.any(pop.P[:, j] != base[j])]
     df = pd.DataFrame({"patient": pop.patient_index})
     for j in varied:
@@ -32,10 +39,16 @@ def population_table(scenario: str | Scenario, patients: int, seed: int,
     return df
 
 
-def write_population(scenario: str | Scenario, patients: int, seed: int, out: Path,
-                     immunosuppressed_fraction: float = 0.0) -> Path:
+def write_population(
+    scenario: str | Scenario,
+    patients: int,
+    seed: int,
+    out: Path,
+    immunosuppressed_fraction: float = 0.0,
+) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    population_table(scenario, patients, seed, immunosuppressed_fraction).to_csv(out, index=False,
-                                                                                   float_format="%.17g")
+    population_table(scenario, patients, seed, immunosuppressed_fraction).to_csv(
+        out, index=False, float_format="%.17g"
+    )
     return out

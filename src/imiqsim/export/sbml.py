@@ -67,19 +67,28 @@ _GATE_ALWAYS, _GATE_UNTIL_CLEAR, _GATE_NOT_CLEAR_AT_CHECK = 0, 1, 2
 HELPER_PARAMETERS: dict[str, tuple[float, str]] = {
     "until_clear_stopped": (
         0.0,
-        "1 once an until-clear (gate 1) application found no visible lesion; every later gate-1 "
-        "application is then skipped (engine flag `stopped`)",
+        (
+            "1 once an until-clear (gate 1) application found no visible lesion; every later gate-1 "
+            "application is then skipped (engine flag `stopped`)"
+        ),
     ),
     "not_clear_at_check": (
         1.0,
-        "1 if the patient had a visible lesion at the most recent CHECK (or no CHECK happened yet); "
-        "gate-2 applications are given only while it is 1",
+        (
+            "1 if the patient had a visible lesion at the most recent CHECK (or no CHECK happened yet); "
+            "gate-2 applications are given only while it is 1"
+        ),
     ),
-    "applications_given": (0.0, "number of APPLY events actually given (engine `applications_given`)"),
+    "applications_given": (
+        0.0,
+        "number of APPLY events actually given (engine `applications_given`)",
+    ),
     "applications_skipped_for_rest": (
         0.0,
-        "number of applications skipped because lsr_score >= lsr_rest_threshold "
-        "(engine `doses_skipped_for_rest`)",
+        (
+            "number of applications skipped because lsr_score >= lsr_rest_threshold "
+            "(engine `doses_skipped_for_rest`)"
+        ),
     ),
 }
 
@@ -90,8 +99,24 @@ _VISIBLE, _LSR, _REST = "visible_lesions", "lsr_score", "lsr_rest_threshold"
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names that SBML L3 infix parses as constants, csymbols or operators rather than identifiers.
 _RESERVED = {
-    "time", "t", "avogadro", "pi", "e", "exponentiale", "true", "false", "inf", "infinity",
-    "nan", "notanumber", "and", "or", "not", "xor", "delay", "rateOf",
+    "time",
+    "t",
+    "avogadro",
+    "pi",
+    "e",
+    "exponentiale",
+    "true",
+    "false",
+    "inf",
+    "infinity",
+    "nan",
+    "notanumber",
+    "and",
+    "or",
+    "not",
+    "xor",
+    "delay",
+    "rateOf",
 }
 
 
@@ -195,7 +220,7 @@ def _parse_unit_kinds(unit: str) -> tuple[float, dict[str, tuple[int, float]]] |
             sign = sign_group * (1 if ti == 0 else -1)
             if not k:  # "1"
                 continue
-            (kind, e), = k.items()
+            ((kind, e),) = k.items()
             acc = kinds.setdefault(kind, [0, 1.0])
             acc[0] += sign * e
             acc[1] *= f**sign
@@ -259,10 +284,39 @@ def _unit_id(unit: str) -> str:
 
 
 _SBML_BASE_UNITS = {
-    "ampere", "avogadro", "becquerel", "candela", "coulomb", "dimensionless", "farad", "gram",
-    "gray", "henry", "hertz", "item", "joule", "katal", "kelvin", "kilogram", "litre", "lumen",
-    "lux", "metre", "mole", "newton", "ohm", "pascal", "radian", "second", "siemens", "sievert",
-    "steradian", "tesla", "volt", "watt", "weber",
+    "ampere",
+    "avogadro",
+    "becquerel",
+    "candela",
+    "coulomb",
+    "dimensionless",
+    "farad",
+    "gram",
+    "gray",
+    "henry",
+    "hertz",
+    "item",
+    "joule",
+    "katal",
+    "kelvin",
+    "kilogram",
+    "litre",
+    "lumen",
+    "lux",
+    "metre",
+    "mole",
+    "newton",
+    "ohm",
+    "pascal",
+    "radian",
+    "second",
+    "siemens",
+    "sievert",
+    "steradian",
+    "tesla",
+    "volt",
+    "watt",
+    "weber",
 }
 
 
@@ -304,9 +358,9 @@ def _evaluate(expr: str, env: Mapping[str, float]) -> float:
         if f == "step":
             return 1.0 if a[0] > 0 else 0.0
         if f == "min":
-            return a[0] if a[0] < a[1] else a[1]
+            return min(a[1], a[0])
         if f == "max":
-            return a[0] if a[0] > a[1] else a[1]
+            return max(a[1], a[0])
         if f == "hill":
             x, k, n = a
             return 0.0 if x <= 0 else x**n / (k**n + x**n)
@@ -486,7 +540,9 @@ def to_sbml(
         ``gates`` (:class:`imiqsim.regimen.DoseEvents`), times non-decreasing.
         None: no SBML events (the untreated model).
     name : str
-        Model id and name; must be a valid SBML id.
+        Model name; the model id is the name with every character outside
+        ``[A-Za-z0-9_]`` replaced by ``_`` (and ``_`` prepended if it would
+        start with a digit).
     notes : str
         Free text added to the model's notes.
     piecewise : bool
@@ -530,8 +586,9 @@ def to_sbml(
     import libsbml
 
     ids = sbml_ids(model)
-    if not _ID_RE.match(name):
-        raise ValueError(f"model name {name!r} is not a valid SBML id")
+    model_id = re.sub(r"[^A-Za-z0-9_]", "_", name.strip()) or "imiqsim"
+    if not _ID_RE.match(model_id):
+        model_id = "_" + model_id
     if parameter_values is None:
         pvals = np.array([p.value for p in model.parameters], dtype=float)
     else:
@@ -549,34 +606,44 @@ def to_sbml(
             return to_sbml_infix(parse_expr(expr), lambda s: ids[s])
         return _infix_smooth(parse_expr(expr), lambda s: ids[s])
 
-    def math_ast(formula: str, what: str) -> "libsbml.ASTNode":
+    def math_ast(formula: str, what: str) -> libsbml.ASTNode:
         node = libsbml.parseL3Formula(formula)
         if node is None:
-            raise ValueError(f"libsbml cannot parse the formula of {what}: {libsbml.getLastParseL3Error()}")
+            raise ValueError(
+                f"libsbml cannot parse the formula of {what}: {libsbml.getLastParseL3Error()}"
+            )
         return node
 
     def check(rc: int, what: str) -> None:
         if rc != libsbml.LIBSBML_OPERATION_SUCCESS:
-            raise ValueError(f"libsbml failed on {what}: {libsbml.OperationReturnValue_toString(rc)}")
+            raise ValueError(
+                f"libsbml failed on {what}: {libsbml.OperationReturnValue_toString(rc)}"
+            )
 
     doc = libsbml.SBMLDocument(3, 2)
     m = doc.createModel()
-    m.setId(name)
+    m.setId(model_id)
     m.setName(name)
-    m.setMetaId(f"meta_{name}")
+    m.setMetaId(f"meta_{model_id}")
     check(
         m.setNotes(
             _notes(
                 [
-                    "Generated by imiqsim from the model definition (imiqsim.export.sbml.to_sbml); "
-                    "do not edit by hand.",
+                    (
+                        "Generated by imiqsim from the model definition (imiqsim.export.sbml.to_sbml); "
+                        "do not edit by hand."
+                    ),
                     ("model fingerprint", model.fingerprint),
-                    "Time unit: hour. Every state is a species (hasOnlySubstanceUnits=true) in the "
-                    "dimensionless compartment skin of size 1, so species values are the engine's "
-                    "state values in the unit given in each species' notes.",
-                    "Dose events: one SBML event per event time; gates and the rest rule are "
-                    "encoded with piecewise event assignments on until_clear_stopped, "
-                    "not_clear_at_check, applications_given and applications_skipped_for_rest.",
+                    (
+                        "Time unit: hour. Every state is a species (hasOnlySubstanceUnits=true) in the "
+                        "dimensionless compartment skin of size 1, so species values are the engine's "
+                        "state values in the unit given in each species' notes."
+                    ),
+                    (
+                        "Dose events: one SBML event per event time; gates and the rest rule are "
+                        "encoded with piecewise event assignments on until_clear_stopped, "
+                        "not_clear_at_check, applications_given and applications_skipped_for_rest."
+                    ),
                     *([notes] if notes else []),
                 ]
             )
@@ -597,7 +664,9 @@ def to_sbml(
 
     unit_ids: dict[str, str | None] = {"h": "hour"}
     all_units = sorted(
-        {s.unit for s in model.states} | {p.unit for p in model.parameters} | {o.unit for o in model.observables}
+        {s.unit for s in model.states}
+        | {p.unit for p in model.parameters}
+        | {o.unit for o in model.observables}
     )
     for ustr in all_units:
         if ustr in unit_ids:
@@ -626,7 +695,7 @@ def to_sbml(
             # f = (multiplier * 10**scale)**e
             lg = math.log10(f) / e
             if abs(lg - round(lg)) < 1e-9:
-                u.setScale(int(round(lg)))
+                u.setScale(round(lg))
                 u.setMultiplier(1.0)
             else:
                 u.setScale(0)
@@ -646,8 +715,14 @@ def to_sbml(
     c.setUnits("dimensionless")
     c.setMetaId("meta_skin")
     c.setNotes(
-        _notes(["Size 1 and dimensionless: species hold amounts (hasOnlySubstanceUnits=true) "
-                "in the unit given per species; the compartment plays no role in the rate laws."])
+        _notes(
+            [
+                (
+                    "Size 1 and dimensionless: species hold amounts (hasOnlySubstanceUnits=true) "
+                    "in the unit given per species; the compartment plays no role in the rate laws."
+                )
+            ]
+        )
     )
 
     # ---- parameters
@@ -679,8 +754,13 @@ def to_sbml(
             q.setAnnotation(
                 _annotation(
                     "parameter",
-                    {"unit": p.unit, "status": p.status, "source": p.source, "module": p.module,
-                     "default": _num(p.value)},
+                    {
+                        "unit": p.unit,
+                        "status": p.status,
+                        "source": p.source,
+                        "module": p.module,
+                        "default": _num(p.value),
+                    },
                 )
             ),
             f"annotation of {p.name}",
@@ -715,14 +795,24 @@ def to_sbml(
             f"notes of {s.name}",
         )
         sp.setAnnotation(
-            _annotation("state", {"unit": s.unit, "module": s.module, "initial": s.initial,
-                                  "scale": _num(s.scale), "drug_mass": str(bool(s.drug_mass)).lower()})
+            _annotation(
+                "state",
+                {
+                    "unit": s.unit,
+                    "module": s.module,
+                    "initial": s.initial,
+                    "scale": _num(s.scale),
+                    "drug_mass": str(bool(s.drug_mass)).lower(),
+                },
+            )
         )
         if names_in(s.initial):
             ia = m.createInitialAssignment()
             ia.setSymbol(sid)
-            check(ia.setMath(math_ast(infix(s.initial), f"initial value of {s.name}")),
-                  f"initial assignment of {s.name}")
+            check(
+                ia.setMath(math_ast(infix(s.initial), f"initial value of {s.name}")),
+                f"initial assignment of {s.name}",
+            )
 
     # ---- observables
     for o in model.observables:
@@ -734,8 +824,14 @@ def to_sbml(
         set_units(q, o.unit)
         q.setMetaId(f"meta_{sid}")
         q.setNotes(
-            _notes([("description", o.description), ("unit", o.unit), ("module", o.module),
-                    ("expression", o.expr)])
+            _notes(
+                [
+                    ("description", o.description),
+                    ("unit", o.unit),
+                    ("module", o.module),
+                    ("expression", o.expr),
+                ]
+            )
         )
         q.setAnnotation(_annotation("observable", {"unit": o.unit, "module": o.module}))
         rule = m.createAssignmentRule()
@@ -751,7 +847,9 @@ def to_sbml(
         rx.setName(r.name)
         rx.setReversible(False)
         rx.setMetaId(f"meta_{sid}")
-        rx.setNotes(_notes([("description", r.description), ("module", r.module), ("rate", r.rate)]))
+        rx.setNotes(
+            _notes([("description", r.description), ("module", r.module), ("rate", r.rate)])
+        )
         for st, coef in r.reactants.items():
             ref = rx.createReactant()
             ref.setSpecies(ids[st])
@@ -782,7 +880,9 @@ def to_sbml(
     return libsbml.writeSBMLToString(doc)
 
 
-def _add_events(m: Any, model: Model, ids: Mapping[str, str], events: Any, math_ast: Any, check: Any) -> None:
+def _add_events(
+    m: Any, model: Model, ids: Mapping[str, str], events: Any, math_ast: Any, check: Any
+) -> None:
     """Add the helper parameters and one SBML event per distinct dose-event time."""
     times = np.asarray(events.times_h, dtype=float).ravel()
     kinds = np.asarray(events.kinds, dtype=np.int64).ravel()
@@ -791,7 +891,9 @@ def _add_events(m: Any, model: Model, ids: Mapping[str, str], events: Any, math_
     if not (times.size == kinds.size == amts.size == gates.size):
         raise ValueError("events arrays differ in length")
     if times.size and (np.any(~np.isfinite(times)) or np.any(np.diff(times) < 0) or times[0] < 0):
-        raise ValueError("event times must be finite, >= 0 and non-decreasing (as the engine needs)")
+        raise ValueError(
+            "event times must be finite, >= 0 and non-decreasing (as the engine needs)"
+        )
     if np.any(~np.isfinite(amts)):
         raise ValueError("event amounts must be finite")
     # The folded assignments read visible_lesions and lsr_score at trigger time;
@@ -800,7 +902,9 @@ def _add_events(m: Any, model: Model, ids: Mapping[str, str], events: Any, math_
     for dep in (_VISIBLE, _LSR):
         clash = _depends_on(model, dep) & written
         if clash:
-            raise ValueError(f"{dep} depends on {sorted(clash)}, which events change; cannot fold events")
+            raise ValueError(
+                f"{dep} depends on {sorted(clash)}, which events change; cannot fold events"
+            )
 
     for hid, (v0, desc) in HELPER_PARAMETERS.items():
         q = m.createParameter()
@@ -810,7 +914,9 @@ def _add_events(m: Any, model: Model, ids: Mapping[str, str], events: Any, math_
         q.setValue(v0)
         q.setUnits("dimensionless")
         q.setMetaId(f"meta_{hid}")
-        q.setNotes(_notes([("description", desc), "helper for the dose-event logic (not a model state)"]))
+        q.setNotes(
+            _notes([("description", desc), "helper for the dose-event logic (not a model state)"])
+        )
 
     uniq, starts = np.unique(times, return_index=True)
     bounds = list(starts) + [times.size]
@@ -826,9 +932,15 @@ def _add_events(m: Any, model: Model, ids: Mapping[str, str], events: Any, math_
         ev.setUseValuesFromTriggerTime(True)
         ev.setMetaId(f"meta_{eid}")
         ev.setAnnotation(
-            _annotation("doseEvents", {"time_h": _num(t), "kinds": " ".join(str(int(x)) for x in kinds[lo:hi]),
-                                       "amounts_mg": " ".join(_num(x) for x in amts[lo:hi]),
-                                       "gates": " ".join(str(int(x)) for x in gates[lo:hi])})
+            _annotation(
+                "doseEvents",
+                {
+                    "time_h": _num(t),
+                    "kinds": " ".join(str(int(x)) for x in kinds[lo:hi]),
+                    "amounts_mg": " ".join(_num(x) for x in amts[lo:hi]),
+                    "gates": " ".join(str(int(x)) for x in gates[lo:hi]),
+                },
+            )
         )
         trig = ev.createTrigger()
         trig.setInitialValue(False)
@@ -916,5 +1028,8 @@ def write_sbml(
         The written file.
     """
     p = Path(path)
-    p.write_text(to_sbml(model, parameter_values, events, name=name, notes=notes, piecewise=piecewise), encoding="utf-8")
+    p.write_text(
+        to_sbml(model, parameter_values, events, name=name, notes=notes, piecewise=piecewise),
+        encoding="utf-8",
+    )
     return p

@@ -45,6 +45,9 @@ class State:
     scale: float = 1.0
     #: part of the drug mass balance (mg)
     drug_mass: bool = False
+    #: a whole-body pool (blood, serum, lymph node, circulating T cells) rather than a local skin quantity;
+    #: in the spatial field model these are shared by all sites
+    systemic: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,8 @@ class ModuleSpec:
     observables: list[Observable] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
 
-    def state(self, name, unit, initial, description, scale=1.0, drug_mass=False):
-        self.states.append(State(name, unit, str(initial), description, self.name, scale, drug_mass))
+    def state(self, name, unit, initial, description, scale=1.0, drug_mass=False, systemic=False):
+        self.states.append(State(name, unit, str(initial), description, self.name, scale, drug_mass, systemic))
 
     def obs(self, name, expr, unit, description):
         self.observables.append(Observable(name, expr, unit, description, self.name))

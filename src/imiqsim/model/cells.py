@@ -16,13 +16,14 @@ def build() -> ModuleSpec:
     m.state("dendritic_cells", "cells/mm2", "dc_present * dc_baseline",
             "dendritic and Langerhans cells in treated skin", 100.0)
     m.state("dc_lymph_node", "cells/mm2", 0.0,
-            "antigen-loaded DCs that migrated to the draining lymph node (per mm2 of treated skin)", 1.0)
+            "antigen-loaded DCs that migrated to the draining lymph node (per mm2 of treated skin)", 1.0,
+            systemic=True)
     m.state("nk_cells", "cells/mm2", "nk_present * nk_baseline", "NK cells in treated skin", 1.0)
     m.state("cd4_th1", "cells/mm2", 0.0, "lesion-specific CD4 Th1 cells in treated skin", 1.0)
     m.state("cd8_ctl", "cells/mm2", 0.0, "lesion-specific cytotoxic CD8 T cells in treated skin", 1.0)
-    m.state("t_effector", "cells/uL", 0.0, "circulating lesion-specific effector T cells", 0.1)
+    m.state("t_effector", "cells/uL", 0.0, "circulating lesion-specific effector T cells", 0.1, systemic=True)
     m.state("memory_t", "cells/uL", "memory_present * memory_baseline",
-            "lesion-specific memory T cells (circulating and skin-resident)", 0.1)
+            "lesion-specific memory T cells (circulating and skin-resident)", 0.1, systemic=True)
 
     m.obs("inflammatory_signal", "(tnf_alpha_signal + il1_signal) / 2", "1",
           "TNF-alpha/IL-1 driven endothelial activation and monocyte chemokines (CCL2)")

@@ -48,7 +48,7 @@ def build() -> ModuleSpec:
     for c in CYTOKINES:
         lab = LABELS[c]
         m.state(c, "pg/mL", f"{c}_baseline", f"{lab} in treated tissue", scale=10.0)
-        m.state(f"{c}_serum", "pg/mL", f"{c}_serum_baseline", f"{lab} in serum", scale=1.0)
+        m.state(f"{c}_serum", "pg/mL", f"{c}_serum_baseline", f"{lab} in serum", scale=1.0, systemic=True)
         m.obs(f"{c}_signal", f"hill(pos({c} - {c}_baseline), {c}_k_signal, 1)", "1",
               f"saturable local {lab} response above baseline")
         prod, who = PRODUCTION[c]

@@ -7,9 +7,13 @@ seeded from the field reservoir (latent HPV in EGW, UV-damaged field clones in
 AK), which is how new lesions appear. The shared immune milieu acts on all
 slots, each with its own susceptibility.
 
-Killing = effector hazard (baseline surveillance, NK, CTL, activated
-macrophages, memory T cells) x cytokine sensitisation (TNF-alpha death
-receptor priming, IFN-alpha MHC-I/Fas upregulation). IFN-alpha also slows
+Killing = background surveillance + (NK, CTL, activated macrophages,
+memory T cells) x cytokine sensitisation (TNF-alpha death receptor
+priming, IFN-alpha MHC-I/Fas upregulation). Memory T-cell
+surveillance controls lesions below clinical size but is evaded by
+established lesions (immunosuppressive microenvironment): its hazard is
+scaled by threshold / (threshold + cells), so memory prevents recurrence
+and new lesions rather than clearing visible ones. IFN-alpha also slows
 proliferation (antiviral / antiproliferative). With the effectors depleted
 nothing kills lesion cells, whatever the cytokines do.
 """
@@ -43,18 +47,24 @@ def build() -> ModuleSpec:
     m.obs("macrophage_hazard", "macrophage_present * k_macrophage_kill * lesion_immune_susceptibility"
           " * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
           "1/h", "killing by activated macrophages (membrane TNF, phagocytosis)")
-    m.obs("memory_hazard", "cd8_present * k_memory_kill * memory_signal", "1/h",
+    m.obs("memory_hazard", "cd8_present * k_memory_kill * lesion_immune_susceptibility * memory_signal", "1/h",
           "surveillance by lesion-specific memory T cells")
     m.obs("cytokine_sensitisation",
           "1 + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal + ifn_sensitisation * ifn_alpha_signal", "1",
           "TNF-alpha death-receptor priming and IFN-alpha MHC-I/Fas upregulation multiply effector killing")
-    m.obs("immune_kill_hazard", "(baseline_surveillance_hazard + nk_hazard + ctl_hazard + macrophage_hazard"
-          " + memory_hazard) * cytokine_sensitisation", "1/h", "per-cell death hazard of a fully susceptible lesion cell")
+    m.obs("effector_hazard", "baseline_surveillance_hazard + (nk_hazard + ctl_hazard + macrophage_hazard)"
+          " * cytokine_sensitisation", "1/h",
+          "per-cell death hazard from innate and effector cells for a fully susceptible lesion cell")
+    m.obs("immune_kill_hazard", "effector_hazard + memory_hazard * cytokine_sensitisation", "1/h",
+          "per-cell death hazard of a fully susceptible lesion cell below the immune-evasion size")
     m.obs("growth_inhibition", "ifn_growth_inhibition * ifn_alpha_signal", "1",
           "IFN-alpha antiviral/antiproliferative action")
     slots = slot_names()
     m.obs("susceptible_burden", " + ".join(f"lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)),
           "cells", "lesion cells weighted by their susceptibility")
+    m.obs("memory_accessible_burden", " + ".join(
+        f"lesion_susceptibility_{i + 1} * {s} * visible_threshold_cells / (visible_threshold_cells + {s})"
+        for i, s in enumerate(slots)), "cells", "lesion cells within reach of memory T-cell surveillance")
     m.obs("lesion_burden", " + ".join(slots), "cells", "total abnormal lesion cells in the treated area")
     m.obs("visible_lesions", " + ".join(f"step({s} - visible_threshold_cells)" for s in slots), "lesions",
           "number of clinically visible lesions")
@@ -65,17 +75,20 @@ def build() -> ModuleSpec:
         m.state(s, "cells", f"lesion_initial_cells_{i}", f"abnormal cells in lesion slot {i}", 10.0)
         m.rxn(f"{s}_growth", f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
               None, s, "proliferation of lesion cells (logistic, slowed by IFN-alpha)")
-        m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * immune_kill_hazard * {s}", s, "apoptotic_cells",
-              "immune-mediated death")
+        m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard * cytokine_sensitisation"
+              f" * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}", s, "apoptotic_cells",
+              "immune-mediated death; memory T-cell surveillance is evaded once a lesion is clinically visible")
         m.rxn(f"{s}_seeding", f"lesion_seed_rate_{i} * field_reservoir * (1 - memory_protection * memory_signal)",
               None, s, "new lesion cells arising from the field reservoir")
 
     sens = "cytokine_sensitisation * susceptible_burden"
-    m.rxn("killed_baseline_tally", f"baseline_surveillance_hazard * {sens}", None, "killed_baseline",
+    m.rxn("killed_baseline_tally", "baseline_surveillance_hazard * susceptible_burden", None, "killed_baseline",
           "bookkeeping: kills by background surveillance")
-    for mech in MECHANISMS[1:]:
+    for mech in MECHANISMS[1:-1]:
         m.rxn(f"killed_{mech}_tally", f"{mech}_hazard * {sens}", None, f"killed_{mech}",
               f"bookkeeping: kills by {mech}")
+    m.rxn("killed_memory_tally", "memory_hazard * cytokine_sensitisation * memory_accessible_burden", None,
+          "killed_memory", "bookkeeping: kills by memory T cells")
     m.rxn("efferocytosis", "(k_apoptotic_clearance + k_efferocytosis * hill(macrophage, efferocytosis_half, 1))"
           " * apoptotic_cells", "apoptotic_cells", None, "phagocytic clearance of dying cells")
     m.rxn("field_clearance", "(field_susceptibility * pos(immune_kill_hazard - baseline_surveillance_hazard)"

@@ -23,7 +23,8 @@ def build() -> ModuleSpec:
         ("washed_off", "cumulative imiquimod removed from the film at wash-off", 10.0),
         ("applied", "cumulative imiquimod applied", 10.0),
     ]:
-        m.state(name, "mg", 0.0, desc, scale=scale, drug_mass=name != "applied")
+        m.state(name, "mg", 0.0, desc, scale=scale, drug_mass=name != "applied",
+                systemic=name in ("blood", "urine", "metabolised"))
 
     m.obs("epidermis_volume_ml", "treated_area_cm2 * epidermis_thickness_um * 1e-4", "mL",
           "volume of viable epidermis under the treated area")
