@@ -10,6 +10,7 @@ import pytest
 
 from imiqsim.cli import main
 from imiqsim.model import get_model
+from imiqsim.model.lesions import N_SLOTS
 from imiqsim.population import sample_population
 from imiqsim.stats import median_ci, newcombe_diff_ci, proportion, wilson_ci
 from imiqsim.trial import endpoints, run_trial
@@ -33,7 +34,7 @@ def test_ak_fields_have_4_to_8_visible_lesions():
     base = MODEL.parameter_vector("AK", "face", 25.0)
     pop = sample_population(base, "AK", 200, seed=1)
     thr = base[MODEL.parameter_index("visible_threshold_cells")]
-    cols = [MODEL.parameter_index(f"lesion_initial_cells_{k}") for k in range(1, 11)]
+    cols = [MODEL.parameter_index(f"lesion_initial_cells_{k}") for k in range(1, N_SLOTS + 1)]
     n_vis = (pop.P[:, cols] > thr).sum(axis=1)
     assert n_vis.min() >= 4 and n_vis.max() <= 8
     n_sub = ((pop.P[:, cols] > 0) & (pop.P[:, cols] <= thr)).sum(axis=1)

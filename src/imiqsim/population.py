@@ -84,7 +84,10 @@ def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base
     typ = base[pidx("lesion_capacity_cells")] * 0.5
     out: dict[str, float] = {}
     if indication == "AK":
-        n_vis = int(rng.integers(4, 9))  # Lebwohl 2004 inclusion: 4-8 AKs in a 25 cm2 field
+        if base[pidx("treated_area_cm2")] <= 50.0:
+            n_vis = int(rng.integers(4, 9))  # Lebwohl 2004 inclusion: 4-8 AKs in a 25 cm2 field
+        else:
+            n_vis = int(rng.integers(5, 13))  # full face/scalp: 5-20 AKs, median 9-10 (Swanson 2010; Hanke 2010)
         n_sub = int(min(rng.poisson(2.0), N_SLOTS - n_vis - 1))
         sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
         sizes += list(base[pidx("visible_threshold_cells")] * rng.uniform(0.05, 0.5, n_sub))

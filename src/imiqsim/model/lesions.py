@@ -20,7 +20,7 @@ nothing kills lesion cells, whatever the cytokines do.
 
 from imiqsim.model._dsl import ModuleSpec
 
-N_SLOTS = 10
+N_SLOTS = 14
 MECHANISMS = ("baseline", "nk", "ctl", "macrophage", "memory")
 
 

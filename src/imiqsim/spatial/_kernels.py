@@ -33,11 +33,57 @@ FNV_PRIME = np.uint64(1099511628211)
 
 
 @njit(parallel=True, cache=True)
-def group_keys(Y, Ybits, cls, w, keys):
-    """Hash of (class, state bucket) per site; bucket width w[i] (0: exact bits)."""
+def verify_members(Y, cls, w, lead, equal):
+    """Keep a site with its leader while its state stays within w of the leader's (same class)."""
     N = Y.shape[0]
     S = Y.shape[1]
     for s in prange(N):
+        L = lead[s]
+        equal[s] = True
+        if L == s:
+            continue
+        if cls[L] != cls[s]:
+            lead[s] = s
+            continue
+        same = True
+        ok = True
+        for i in range(S):
+            d = abs(Y[s, i] - Y[L, i])
+            if d != 0.0:
+                same = False
+                if d > w[i]:
+                    ok = False
+                    break
+        if ok:
+            equal[s] = same
+        else:
+            lead[s] = s
+
+
+@njit(cache=True)
+def merge_leaders(Y, Ybits, cls, w, lead):
+    """Merge leaders whose states fall in the same bucket of width w (0: identical bits) and class.
+
+    Leaders are hashed by (class, bucket); within a run of equal hashes the
+    lowest-index leader absorbs the others that are within w of it. Members
+    then point directly at their (possibly new) leader. Returns the number of
+    leaders left.
+    """
+    N = Y.shape[0]
+    S = Y.shape[1]
+    n = 0
+    for s in range(N):
+        if lead[s] == s:
+            n += 1
+    leaders = np.empty(n, dtype=np.int64)
+    n = 0
+    for s in range(N):
+        if lead[s] == s:
+            leaders[n] = s
+            n += 1
+    keys = np.empty(n, dtype=np.uint64)
+    for j in range(n):
+        s = leaders[j]
         h = FNV_OFFSET ^ np.uint64(cls[s])
         for i in range(S):
             if w[i] > 0.0:
@@ -45,58 +91,33 @@ def group_keys(Y, Ybits, cls, w, keys):
             else:
                 q = Ybits[s, i]
             h = (h ^ np.uint64(q)) * FNV_PRIME
-        keys[s] = h
-
-
-@njit(cache=True)
-def build_groups(Y, cls, w, order, keys, leader_of, equal, leaders):
-    """Assign every site to a leader whose state is within w (component-wise) and of the same class.
-
-    Sites are visited in ``order`` (sorted by key, ties by index); the first
-    site of a key run leads it. A site that matches no leader of its run
-    (hash collision or bucket mismatch) becomes a leader itself. Returns the
-    number of leaders; ``leaders[:n]`` holds their site indices.
-    """
-    N = Y.shape[0]
-    S = Y.shape[1]
-    nl = 0
+        keys[j] = h
+    order = np.argsort(keys, kind="mergesort")
     a = 0
-    while a < N:
+    while a < n:
         b = a
         k = keys[order[a]]
-        while b < N and keys[order[b]] == k:
+        while b < n and keys[order[b]] == k:
             b += 1
-        first = nl
-        for c in range(a, b):
-            s = order[c]
-            found = -1
-            same = True
-            for j in range(first, nl):
-                L = leaders[j]
-                if cls[L] != cls[s]:
-                    continue
-                ok = True
-                same = True
-                for i in range(S):
-                    d = abs(Y[s, i] - Y[L, i])
-                    if d != 0.0:
-                        same = False
-                        if d > w[i]:
-                            ok = False
-                            break
-                if ok:
-                    found = j
+        F = leaders[order[a]]
+        for c in range(a + 1, b):
+            L2 = leaders[order[c]]
+            if cls[L2] != cls[F]:
+                continue
+            ok = True
+            for i in range(S):
+                if abs(Y[L2, i] - Y[F, i]) > w[i]:
+                    ok = False
                     break
-            if found < 0:
-                leaders[nl] = s
-                leader_of[s] = nl
-                equal[s] = True
-                nl += 1
-            else:
-                leader_of[s] = found
-                equal[s] = same
+            if ok:
+                lead[L2] = F
         a = b
-    return nl
+    left = 0
+    for s in range(N):
+        lead[s] = lead[lead[s]]
+        if lead[s] == s:
+            left += 1
+    return left
 
 
 @njit(parallel=True, cache=True)

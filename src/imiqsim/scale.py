@@ -1,0 +1,735 @@
+"""Large virtual trials in bounded memory: chunks streamed to Parquet, resumable, local or on dask.
+
+:func:`run_streaming` runs the same virtual trial as :func:`imiqsim.trial.run_trial`
+(same patients, same per-patient outcomes, same endpoints) but never holds the
+whole trial in memory: every (arm, chunk) of patients is simulated by a worker
+that writes its own Parquet file and returns only a small status, so a
+million-patient trial needs a few hundred MB per worker and little in the main
+process. Layout of ``out_dir``::
+
+    manifest.json                                   what the run is (checked on --resume)
+    chunks/arm=<name>/chunk-<start:09d>.parquet     per-patient outcomes, one file per chunk
+    traces/arm=<name>/chunk-<start:09d>.npz         only with keep_traces: per-chunk trace bands
+    summary.json                                    endpoints, as TrialResult.to_dict()
+
+Every file is written under a temporary name and renamed into place, so a file
+that exists is complete. An interrupted run (Ctrl-C, a killed job, a failing
+chunk) keeps its finished chunks; ``resume=True`` (``--resume``) checks that the
+manifest matches the requested run, skips the chunks already on disk and
+computes the rest, and the final results are identical to an uninterrupted run
+(each patient has its own random stream; chunking changes nothing).
+
+Executors: ``workers == 1`` and no scheduler runs in this process; ``workers > 1``
+uses local worker processes (spawned, one single-threaded compiled kernel each,
+so W processes use W cores); ``scheduler="tcp://host:8786"`` submits the chunks
+to an existing dask.distributed cluster (the workers must see ``out_dir`` on a
+shared filesystem: they write the chunk files themselves).
+
+Memory: a worker holds one chunk's full state trajectories, about
+``chunk_size * T * 106 * 8`` bytes (T output times: ~300 for ak-5pct with one
+year of follow-up, i.e. ~0.5 GB at chunk_size 2000); the main process holds only
+the small statuses, and at the end the endpoint columns (~15 floats per
+patient: 120 MB for a million patients per arm).
+
+Examples
+--------
+>>> from imiqsim.scale import run_streaming, read_outcomes     # doctest: +SKIP
+>>> res = run_streaming(["ak-5pct"], patients=1_000_000, seed=1, out_dir="big", workers=16)
+>>> res.summary["arms"][0]["endpoints"]["complete_clearance"]
+>>> read_outcomes("big", columns=["complete_clearance", "age"])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+from urllib.parse import quote
+
+import numpy as np
+
+from imiqsim import __version__
+from imiqsim.errors import ImiqsimError, InputError
+
+# NB: this module does not import imiqsim.trial (hence numba) at import time, so
+# that spawned worker processes can set NUMBA_NUM_THREADS before numba loads.
+
+MANIFEST_NAME = "manifest.json"
+SUMMARY_NAME = "summary.json"
+CHUNKS_DIR = "chunks"
+TRACES_DIR = "traces"
+FORMAT_VERSION = 1
+#: manifest fields that define the run: a resumed run must match them all
+RUN_FIELDS = ("version", "arms", "patients", "seed", "chunk_size", "followup_years", "overrides",
+              "immunosuppressed_fraction")
+#: per-chunk trace bands written with keep_traces
+TRACE_PERCENTILES = (5, 25, 50, 75, 95)
+#: outcome columns that imiqsim.trial.endpoints reads
+ENDPOINT_COLUMNS = ("status", "complete_clearance", "partial_clearance", "histological_clearance",
+                    "composite_clearance", "recurrence_12wk", "recurrence_12mo", "recurrence_5y",
+                    "sustained_clearance_12mo", "severe_erythema", "rest_needed", "flu_like", "headache",
+                    "lesion_reduction", "time_to_clearance_days")
+_TMP_RE = re.compile(r"\.tmp-[0-9a-f]+$")
+
+
+@dataclass
+class StreamResult:
+    """What :func:`run_streaming` did.
+
+    summary : dict
+        Same shape as :meth:`imiqsim.trial.TrialResult.to_dict` (JSON-safe: NaN as None);
+        also written to ``out_dir/summary.json``.
+    out_dir : Path
+    chunks_computed, chunks_skipped, chunks_total : int
+        Chunks simulated by this call, found finished on disk (resume), and in the run.
+    seconds : float
+        Wall time of this call.
+    files : list of Path
+        manifest.json and summary.json (the chunk files are under ``out_dir/chunks``).
+    """
+
+    summary: dict
+    out_dir: Path
+    chunks_computed: int
+    chunks_skipped: int
+    chunks_total: int
+    seconds: float = 0.0
+    files: list[Path] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.ndarray):
+        return _json_safe(x.tolist())
+    if isinstance(x, (str, type(None))):
+        return x
+    return str(x)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _arm_dirname(name: str) -> str:
+    # hive-style partition directory; anything unusual percent-encoded (names can come from files)
+    return "arm=" + quote(name, safe="-_.+#")
+
+
+def chunk_path(out_dir: Path, arm: str, start: int) -> Path:
+    """Where the outcomes of patients ``start..`` of ``arm`` are stored."""
+    return Path(out_dir) / CHUNKS_DIR / _arm_dirname(arm) / f"chunk-{start:09d}.parquet"
+
+
+def trace_path(out_dir: Path, arm: str, start: int) -> Path:
+    return Path(out_dir) / TRACES_DIR / _arm_dirname(arm) / f"chunk-{start:09d}.npz"
+
+
+def _chunk_starts(patients: int, chunk_size: int) -> list[tuple[int, int]]:
+    return [(s, min(chunk_size, patients - s)) for s in range(0, patients, chunk_size)]
+
+
+def _chunk_done(path: Path, n: int) -> bool:
+    """True when the chunk file exists, is readable Parquet and has ``n`` rows."""
+    if not path.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows == n
+    except Exception:  # truncated or foreign file: compute it again
+        return False
+
+
+def _traces_done(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path) as z:
+            return "t_days" in z.files
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------- worker side
+
+def _worker_init() -> None:
+    # runs in a freshly spawned worker before imiqsim.trial (numba) is imported there
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+
+
+def _single_thread() -> None:
+    try:
+        import numba
+
+        numba.set_num_threads(1)  # per calling thread: also right for multi-threaded dask workers
+    except Exception:  # pragma: no cover - numba always present in practice
+        pass
+
+
+def _trace_bands(traces: dict, ok: np.ndarray) -> dict:
+    out = {}
+    for v, a in traces.items():
+        a = np.asarray(a, dtype=float)[ok]
+        if a.shape[0] == 0:
+            out[f"{v}__mean"] = np.full(a.shape[1], np.nan, dtype=np.float32)
+            out[f"{v}__pct"] = np.full((len(TRACE_PERCENTILES), a.shape[1]), np.nan, dtype=np.float32)
+            continue
+        out[f"{v}__mean"] = a.mean(axis=0).astype(np.float32)
+        out[f"{v}__pct"] = np.percentile(a, TRACE_PERCENTILES, axis=0).astype(np.float32)
+    return out
+
+
+def _chunk_task(spec: dict) -> dict:
+    """Simulate one (arm, chunk), write its Parquet file (and trace bands), return a small status."""
+    t0 = time.perf_counter()
+    if spec.get("single_thread"):
+        _single_thread()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from imiqsim import trial as _trial
+
+    res = _trial.simulate_chunk(spec["scenario"], spec["seed"], spec["start"], spec["n"], spec["followup_years"],
+                                spec["overrides"], spec["immunosuppressed_fraction"])
+    df = res["outcomes"]
+    path = Path(spec["path"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.get("trace_path"):
+        tp = Path(spec["trace_path"])
+        tp.parent.mkdir(parents=True, exist_ok=True)
+        ok = df["status"].to_numpy() == 0
+        tmp = tp.with_name(f"{tp.name}.tmp-{uuid.uuid4().hex}")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, t_days=np.asarray(res["t_days"], dtype=float), n=np.array(int(ok.sum())),
+                     percentiles=np.array(TRACE_PERCENTILES), **_trace_bands(res["traces"], ok))
+        os.replace(tmp, tp)
+    del res
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)  # the chunk exists only once it is complete
+    return {"arm": spec["arm_index"], "start": spec["start"], "n": spec["n"],
+            "failed": int((df["status"].to_numpy() != 0).sum()), "seconds": time.perf_counter() - t0,
+            "pid": os.getpid()}
+
+
+# --------------------------------------------------------------------------- reading back
+
+def _read_manifest(out_dir: Path) -> dict:
+    p = Path(out_dir) / MANIFEST_NAME
+    if not p.is_file():
+        raise InputError("out_dir", str(out_dir), "a directory written by run_streaming (no manifest.json there)")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError("out_dir", str(out_dir), f"a readable manifest.json ({exc})") from None
+
+
+def _concat_tables(tables: list):
+    """Concatenate chunk tables; a column whose type differs between chunks (bool in most,
+    float where a chunk had a failed patient, i.e. NaN) becomes float64 everywhere."""
+    import pyarrow as pa
+
+    if not tables:
+        return None
+    names = tables[0].column_names
+    types = {c: {t.schema.field(c).type for t in tables if c in t.column_names} for c in names}
+    mixed = [c for c, ts in types.items() if len(ts) > 1]
+    if mixed:
+        fixed = []
+        for t in tables:
+            for c in mixed:
+                if c in t.column_names and t.schema.field(c).type != pa.float64():
+                    i = t.column_names.index(c)
+                    t = t.set_column(i, c, t.column(c).cast(pa.float64()))
+            fixed.append(t)
+        tables = fixed
+    # pandas metadata of the first chunk would otherwise re-impose its dtypes
+    tables = [t.replace_schema_metadata(None) if mixed else t for t in tables]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _read_arm(out_dir: Path, arm: str, chunks: list[tuple[int, int]], columns, allow_incomplete: bool):
+    import pyarrow.parquet as pq
+
+    tables, missing = [], []
+    for start, n in chunks:
+        p = chunk_path(out_dir, arm, start)
+        if not p.is_file():
+            missing.append(p)
+            continue
+        tables.append(pq.read_table(p, columns=list(columns) if columns is not None else None))
+    if missing and not allow_incomplete:
+        raise InputError("out_dir", str(out_dir),
+                         f"a finished run; {len(missing)} of {len(chunks)} chunk files of arm {arm!r} are "
+                         "missing (first: " + str(missing[0]) + "); finish it with --resume")
+    return _concat_tables(tables)
+
+
+def read_outcomes(out_dir: str | os.PathLike, columns: Sequence[str] | None = None, *,
+                  arms: Sequence[str] | None = None, allow_incomplete: bool = False):
+    """Per-patient outcomes of a streamed trial as one pandas DataFrame.
+
+    Parameters
+    ----------
+    out_dir : path
+        The ``out_dir`` of :func:`run_streaming`.
+    columns : list of str, optional
+        Outcome columns to read (default: all). ``arm`` and ``patient`` always come first.
+    arms : list of str, optional
+        Arm names to read (default: all, in trial order).
+    allow_incomplete : bool
+        Read the chunks that exist instead of refusing an unfinished run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by arm (trial order) then patient, like the concatenated
+        ``ArmResult.outcomes`` of :func:`imiqsim.trial.run_trial`. A boolean
+        outcome becomes float (NaN for failed patients) when any chunk had a failed patient.
+    """
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    man = _read_manifest(out_dir)
+    names = [a["name"] for a in man["arms"]]
+    if arms is not None:
+        for a in arms:
+            if a not in names:
+                raise InputError("arms", a, f"one of the run's arms: {', '.join(names)}")
+        names = [a for a in names if a in set(arms)]
+    cols = None
+    if columns is not None:
+        cols = ["patient"] + [c for c in columns if c not in ("arm", "patient")]
+    chunks = _chunk_starts(int(man["patients"]), int(man["chunk_size"]))
+    frames = []
+    for name in names:
+        try:
+            t = _read_arm(out_dir, name, chunks, cols, allow_incomplete)
+        except KeyError as exc:
+            raise InputError("columns", list(columns or []), f"outcome column names ({exc})") from None
+        except Exception as exc:
+            if type(exc).__name__ == "ArrowInvalid" and cols is not None:
+                raise InputError("columns", list(columns or []), f"outcome column names ({exc})") from None
+            raise
+        if t is None:
+            continue
+        df = t.to_pandas()
+        df.insert(0, "arm", name)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["arm", "patient"] + list(columns or []))
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    # same promotion across arms as within an arm
+    for c in frames[0].columns:
+        kinds = {f[c].dtype.kind for f in frames if c in f.columns}
+        if len(kinds) > 1 and kinds <= {"b", "f", "i", "u"}:
+            for f in frames:
+                f[c] = f[c].astype(float)
+    return pd.concat(frames, ignore_index=True)
+
+
+def trace_bands(out_dir: str | os.PathLike, arm: str) -> dict:
+    """Trace summary of one arm of a run made with ``keep_traces=True``.
+
+    Returns ``{"t_days", "n", "percentiles", <var>: {"mean": (T,), "pct": (5, T)}}``: the
+    mean is exact (patient-weighted over chunks); the percentile bands are the
+    patient-weighted average of the per-chunk percentiles (an approximation that is
+    close for chunks of a few hundred patients or more).
+    """
+    out_dir = Path(out_dir)
+    man = _read_manifest(out_dir)
+    chunks = _chunk_starts(int(man["patients"]), int(man["chunk_size"]))
+    acc: dict[str, dict] = {}
+    t_days, total = None, 0
+    for start, _ in chunks:
+        p = trace_path(out_dir, arm, start)
+        if not p.is_file():
+            raise InputError("out_dir", str(out_dir), f"trace summaries for every chunk of arm {arm!r} "
+                             "(run with keep_traces=True, or --resume it with keep_traces)")
+        with np.load(p) as z:
+            n = int(z["n"])
+            t_days = z["t_days"]
+            for key in z.files:
+                if "__" not in key:
+                    continue
+                v, kind = key.split("__")
+                if n == 0:
+                    continue
+                d = acc.setdefault(v, {})
+                d[kind] = d.get(kind, 0.0) + n * z[key].astype(float)
+            total += n
+    out: dict = {"t_days": t_days, "n": total, "percentiles": TRACE_PERCENTILES}
+    for v, d in acc.items():
+        out[v] = {k: arr / max(total, 1) for k, arr in d.items()}
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+
+def _validate(arms, patients, seed, chunk_size, workers, followup_years, immunosuppressed_fraction):
+    if not arms:
+        raise InputError("arms", list(arms), "at least one preset or scenario file")
+    if isinstance(patients, bool) or not isinstance(patients, (int, np.integer)) or patients <= 0:
+        raise InputError("patients", patients, "a positive whole number")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError("seed", seed, "a non-negative whole number")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise InputError("chunk_size", chunk_size, "a positive whole number")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or not 1 <= workers <= 256:
+        raise InputError("workers", workers, "a whole number from 1 to 256")
+    try:
+        fy = float(followup_years)
+    except (TypeError, ValueError):
+        fy = float("nan")
+    if not np.isfinite(fy) or not 0 <= fy <= 10:
+        raise InputError("followup_years", followup_years, "a number of years from 0 to 10")
+    try:
+        imf = float(immunosuppressed_fraction)
+    except (TypeError, ValueError):
+        imf = float("nan")
+    if not np.isfinite(imf) or not 0 <= imf <= 1:
+        raise InputError("immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]")
+
+
+def _arm_names(scs) -> list[str]:
+    names: list[str] = []
+    for s in scs:  # same de-duplication as run_trial
+        nm, k = s.name, 2
+        while nm in names:
+            nm, k = f"{s.name}#{k}", k + 1
+        names.append(nm)
+    return names
+
+
+def _check_manifest(old: dict, new: dict, out_dir: Path) -> None:
+    norm = json.loads(json.dumps(_json_safe(new)))
+    for key in RUN_FIELDS:
+        a, b = old.get(key), norm.get(key)
+        if key == "arms" and isinstance(a, list) and isinstance(b, list):
+            if [x.get("name") for x in a] != [x.get("name") for x in b]:
+                raise InputError("arms", [x["name"] for x in b],
+                                 f"the same arms as the run in {out_dir} ({[x.get('name') for x in a]}) to "
+                                 "resume it; or choose a new --out directory")
+            for x, y in zip(a, b):
+                if x.get("scenario") != y.get("scenario"):
+                    diff = sorted(k for k in set(x.get("scenario", {})) | set(y.get("scenario", {}))
+                                  if x.get("scenario", {}).get(k) != y.get("scenario", {}).get(k))
+                    raise InputError(f"arms[{y['name']}].scenario", ", ".join(diff),
+                                     f"the scenario of the run in {out_dir} (these fields differ) to resume it; "
+                                     "or choose a new --out directory")
+            continue
+        if a != b:
+            raise InputError(key, new.get(key), f"{old.get(key)!r} as in the run in {out_dir} to resume it; "
+                             "or choose a new --out directory")
+
+
+def _cleanup_tmp(out_dir: Path) -> None:
+    for sub in (CHUNKS_DIR, TRACES_DIR):
+        d = out_dir / sub
+        if d.is_dir():
+            for p in d.rglob("*.tmp-*"):
+                if _TMP_RE.search(p.name):
+                    try:
+                        p.unlink()
+                    except OSError:
+                        pass
+
+
+def _arm_summary(out_dir: Path, name: str, sc, chunks, endpoints_fn) -> dict:
+    t = _read_arm(out_dir, name, chunks, ENDPOINT_COLUMNS, allow_incomplete=False)
+    df = t.to_pandas()
+    del t
+    ep = endpoints_fn(df)
+    return {"name": name, "n": int(len(df)), "scenario": sc.name, "indication": sc.indication, "endpoints": ep,
+            "failed_patients": int((df["status"] != 0).sum())}
+
+
+def run_streaming(
+    arms: Sequence[Any],
+    *,
+    patients: int,
+    seed: int,
+    out_dir: str | os.PathLike,
+    chunk_size: int = 2000,
+    workers: int = 2,
+    scheduler: str | None = None,
+    followup_years: float = 1.0,
+    overrides: dict | None = None,
+    immunosuppressed_fraction: float = 0.0,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    keep_traces: bool = False,
+) -> StreamResult:
+    """Run a virtual trial chunk by chunk, streaming per-patient outcomes to Parquet.
+
+    Same inputs and results as :func:`imiqsim.trial.run_trial` (per-patient outcomes
+    and endpoints are identical for the same seed), in bounded memory. See the module
+    docstring for the directory layout.
+
+    Parameters
+    ----------
+    arms : list of str or Scenario
+        Preset names, scenario files or :class:`~imiqsim.scenario.Scenario` objects.
+    patients : int
+        Virtual patients per arm (no upper cap here).
+    seed : int
+        Trial seed: patient i of seed s is the same patient in every run.
+    out_dir : path
+        Output directory (created). Refused when it already holds a run, unless ``resume``.
+    chunk_size : int
+        Patients per chunk file (changes memory per worker and file count, not results).
+    workers : int
+        Local worker processes; 1 runs in this process. Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of a dask.distributed scheduler (``tcp://host:8786``); its workers
+        must import imiqsim and share ``out_dir``'s filesystem.
+    followup_years, overrides, immunosuppressed_fraction
+        As for :func:`imiqsim.trial.run_trial`.
+    resume : bool
+        Continue the run in ``out_dir``: its manifest must match these inputs; chunk
+        files already there are kept, the rest computed. With no run there yet, start one.
+    progress : callable(done, total), optional
+        Called with chunks finished (including skipped ones) after each chunk.
+    keep_traces : bool
+        Also write per-chunk trace bands (mean and 5/25/50/75/95th percentiles over the
+        chunk's patients, every trace variable); read them with :func:`trace_bands`.
+        Without it, traces are dropped.
+
+    Returns
+    -------
+    StreamResult
+
+    Raises
+    ------
+    InputError
+        Bad inputs; an existing run without ``resume``; a manifest that does not
+        match on ``resume`` (the error names the differing field); a scheduler
+        that cannot be reached.
+    Exception
+        A chunk that fails is re-raised after the chunks already running have
+        finished and been written, so ``resume`` continues from there.
+    """
+    t_start = time.perf_counter()
+    _validate(arms, patients, seed, chunk_size, workers, followup_years, immunosuppressed_fraction)
+    from imiqsim.scenario import Scenario, resolve
+
+    scs = [a if isinstance(a, Scenario) else resolve(a) for a in arms]
+    names = _arm_names(scs)
+    patients, seed, chunk_size = int(patients), int(seed), int(chunk_size)
+    followup_years = float(followup_years)
+    immunosuppressed_fraction = float(immunosuppressed_fraction)
+    overrides = dict(overrides or {})
+    out = Path(out_dir).expanduser().resolve()
+    manifest = {
+        "format": FORMAT_VERSION,
+        "tool": "imiqsim.scale.run_streaming",
+        "version": __version__,
+        "arms": [{"name": nm, "scenario": json.loads(sc.model_dump_json())} for nm, sc in zip(names, scs)],
+        "patients": patients,
+        "seed": seed,
+        "chunk_size": chunk_size,
+        "followup_years": followup_years,
+        "overrides": overrides,
+        "immunosuppressed_fraction": immunosuppressed_fraction,
+        "keep_traces": bool(keep_traces),
+        "layout": {"chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
+                   "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
+                   "summary": SUMMARY_NAME},
+    }
+    mpath = out / MANIFEST_NAME
+    if out.exists() and not out.is_dir():
+        raise InputError("out_dir", str(out_dir), "a directory (this is a file)")
+    has_run = mpath.exists() or (out / CHUNKS_DIR).exists()
+    if has_run and not resume:
+        raise InputError("out_dir", str(out_dir), "a new directory: this one already holds a run "
+                         "(manifest.json); pass --resume (resume=True) to continue it, or choose a new directory")
+    if resume and mpath.exists():
+        _check_manifest(_read_manifest(out), manifest, out)
+        _cleanup_tmp(out)
+    elif resume and (out / CHUNKS_DIR).exists():
+        raise InputError("out_dir", str(out_dir), "a run directory with its manifest.json (chunk files are there "
+                         "but no manifest); choose a new directory")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_text_atomic(mpath, json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n")
+
+    # ---- which chunks remain
+    chunks = _chunk_starts(patients, chunk_size)
+    specs, skipped = [], 0
+    for ai, (nm, sc) in enumerate(zip(names, scs)):
+        for start, n in chunks:
+            p = chunk_path(out, nm, start)
+            tp = trace_path(out, nm, start) if keep_traces else None
+            if resume and _chunk_done(p, n) and (tp is None or _traces_done(tp)):
+                skipped += 1
+                continue
+            specs.append({"arm_index": ai, "scenario": sc, "seed": seed, "start": start, "n": n,
+                          "followup_years": followup_years, "overrides": overrides or None,
+                          "immunosuppressed_fraction": immunosuppressed_fraction, "path": str(p),
+                          "trace_path": str(tp) if tp is not None else None})
+    total = skipped + len(specs)
+    if progress:
+        progress(skipped, total)
+
+    if specs:
+        if scheduler is not None:
+            _run_dask(specs, scheduler, progress, skipped, total)
+        elif workers == 1:
+            _run_inprocess(specs, progress, skipped, total)
+        else:
+            _run_local_pool(specs, workers, progress, skipped, total)
+
+    # ---- endpoints from the Parquet files (only the needed columns)
+    from imiqsim import trial as _trial
+
+    arm_summaries = [_arm_summary(out, nm, sc, chunks, _trial.endpoints) for nm, sc in zip(names, scs)]
+    from types import SimpleNamespace
+
+    summary = {"arms": [], "seed": seed, "version": __version__, "n_patients_per_arm": patients,
+               "followup_years": followup_years,
+               "disclaimer": "research and teaching software, not a medical device"}
+    summary["arms"] = arm_summaries
+    summary["differences"] = _trial.differences(
+        SimpleNamespace(arms=[SimpleNamespace(name=a["name"], endpoints=a["endpoints"]) for a in arm_summaries]))
+    summary = _json_safe(summary)
+    spath = out / SUMMARY_NAME
+    _write_text_atomic(spath, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return StreamResult(summary=summary, out_dir=out, chunks_computed=len(specs), chunks_skipped=skipped,
+                        chunks_total=total, seconds=time.perf_counter() - t_start, files=[mpath, spath])
+
+
+# --------------------------------------------------------------------------- executors
+
+def _run_inprocess(specs, progress, done, total) -> None:
+    for spec in specs:
+        _chunk_task(spec)  # an exception propagates; every earlier chunk is already on disk
+        done += 1
+        if progress:
+            progress(done, total)
+
+
+def _run_local_pool(specs, workers, progress, done, total) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn, not fork: a forked child of a process that already ran the OpenMP kernels can hang
+    ctx = mp.get_context("spawn")
+    workers = min(workers, len(specs))
+    ahead = 2 * workers  # bounded submission: at most this many chunks queued or running
+    error: BaseException | None = None
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    try:
+        it = iter(specs)
+        pending = set()
+        for spec in it:
+            pending.add(ex.submit(_chunk_task, {**spec, "single_thread": True}))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                exc = f.exception()
+                if exc is not None:
+                    if error is None:
+                        error = exc
+                    continue
+                done += 1
+                if progress:
+                    progress(done, total)
+            if error is None:
+                for spec in it:
+                    pending.add(ex.submit(_chunk_task, {**spec, "single_thread": True}))
+                    if len(pending) >= ahead:
+                        break
+            # after an error: submit nothing more, let the running chunks finish and be written
+    except BaseException:
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
+    if error is not None:
+        raise error
+
+
+def _run_dask(specs, scheduler, progress, done, total) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError("scheduler", scheduler, "needs dask.distributed installed: pip install "
+                         "'dask[distributed]'") from None
+    try:
+        client = Client(scheduler, timeout="30s", set_as_default=False)
+    except Exception as exc:
+        raise InputError("scheduler", scheduler, f"the address of a running dask scheduler "
+                         f"(tcp://host:8786); could not connect: {type(exc).__name__}: {exc}") from None
+    error: BaseException | None = None
+    try:
+        info = client.scheduler_info()
+        slots = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()) or 1
+        ahead = max(2, 2 * slots)
+        tag = uuid.uuid4().hex[:8]
+        path_of = {(s["arm_index"], s["start"]): s["path"] for s in specs}
+
+        def submit(spec):
+            key = f"imiqsim-chunk-{tag}-{spec['arm_index']}-{spec['start']}"
+            return client.submit(_chunk_task, {**spec, "single_thread": True}, key=key, pure=False)
+
+        it = iter(specs)
+        first = []
+        for spec in it:
+            first.append(submit(spec))
+            if len(first) >= ahead:
+                break
+        ac = as_completed(first, loop=client.loop)
+        n_pending = len(first)
+        for fut in ac:
+            n_pending -= 1
+            try:
+                st = fut.result()
+            except Exception as exc:
+                if error is None:
+                    error = exc
+                fut.release()
+                continue
+            fut.release()
+            written = path_of[(st["arm"], st["start"])]
+            if not Path(written).is_file():
+                if error is None:
+                    error = ImiqsimError(
+                        f"a dask worker wrote {written} but it is not visible here: --scheduler needs "
+                        "the output directory on a filesystem shared by this machine and every worker")
+            else:
+                done += 1
+                if progress:
+                    progress(done, total)
+            if error is None:
+                for spec in it:
+                    ac.add(submit(spec))
+                    n_pending += 1
+                    if n_pending >= ahead:
+                        break
+    finally:
+        client.close()
+    if error is not None:
+        raise error
+
