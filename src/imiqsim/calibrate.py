@@ -15,6 +15,7 @@ k_memory_kill          global      egw5-3x16-recur             memory T-cell sur
 erythema_half          global      ak5-2x16-severe-erythema    inflammation needed for visible erythema
 lsr_rest_threshold     global      ak5-2x16-rest               LSR at which patients take a rest period
 flu_index_half         global      ak5-2x16-headache           systemic cytokine exposure for symptoms
+cryo_t50_s             global      cryo-ak-lesion-cr-gt5s      freeze time for half the maximal log kill
 =====================  ==========  ==========================  =======================================
 
 The fit is coordinate-wise: each step solves one monotone 1-D problem
@@ -66,6 +67,7 @@ STEPS: tuple[Step, ...] = (
     Step("erythema_half", None, "ak5-2x16-severe-erythema", "ak-5pct", "severe_erythema", 0.1, 1.0, False),
     Step("lsr_rest_threshold", None, "ak5-2x16-rest", "ak-5pct", "rest_needed", 4.0, 17.9, False),
     Step("flu_index_half", None, "ak5-2x16-headache", "ak-5pct", "headache", 1e-4, 1.0, False),
+    Step("cryo_t50_s", None, "cryo-ak-lesion-cr-gt5s", "ak-cryo", "lesion_complete_response", 1.0, 60.0, False),
 )
 
 

@@ -74,7 +74,7 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
     for name in list_presets():
         sc = load_preset(name)
         rows.append({"name": name, "indication": sc.indication, "site": sc.site, "area_cm2": sc.area_cm2,
-                     "regimen": describe_regimen(sc.regimen, sc.product_obj()),
+                     "regimen": sc.treatment_text(),
                      "assessment_weeks_after_last_dose": sc.assessment_weeks_after_last_dose})
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
@@ -425,6 +425,56 @@ def population(
         raise InputError("--patients", patients, "a whole number from 1 to 1,000,000")
     path = write_population(scenario, patients, seed, out, immunosuppressed_fraction=immunosuppressed)
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    arms: List[str] = typer.Argument(..., help="Two or more arms, e.g. ak-5pct ak-cryo."),
+    patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
+    seed: int = typer.Option(1, "--seed", help="Seed."),
+    workers: int = typer.Option(2, "--workers", help="Worker processes."),
+    followup_years: float = typer.Option(1.0, "--followup-years", help="Follow-up after the assessment visit."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for comparison.html/json and trial data."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object: arms and the table rows."),
+):
+    """Side-by-side comparison (e.g. imiquimod vs cryotherapy), every cell simulated."""
+    from imiqsim.compare import comparison_dict, write_comparison_html
+    from imiqsim.trial import run_trial
+
+    if len(arms) < 2:
+        raise InputError("arms", list(arms), "at least two arms to compare, e.g. ak-5pct ak-cryo")
+    prog, cb = _progress_bar("comparing", quiet=False)
+    with prog:
+        tr = run_trial(arms, patients=patients, seed=seed, workers=workers, followup_years=followup_years,
+                       progress=cb)
+    d = comparison_dict(tr)
+    written = []
+    if out is not None:
+        from imiqsim.report import write_trial_outputs
+
+        written = list(write_trial_outputs(tr, out))
+        written.append(write_comparison_html(tr, out, "imiqsim compare " + " ".join(arms)
+                                             + f" --patients {patients} --seed {seed}"))
+    if json_out:
+        if written:
+            d["files"] = [str(p) for p in written]
+        typer.echo(json.dumps(d, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"imiqsim compare ({patients} virtual patients per arm, seed {seed})", show_lines=True)
+    t.add_column("feature")
+    for a in tr.arms:
+        t.add_column(a.name, overflow="fold")
+    for r in d["rows"]:
+        t.add_row(r["feature"], *[str(r[a.name]) for a in tr.arms])
+    Console().print(t)
+    for p in written:
+        typer.echo(f"wrote {p}")
+    from imiqsim.compare import DISCLAIMER
+
+    typer.echo(DISCLAIMER)
 
 
 @app.command()

@@ -20,6 +20,8 @@ lesion size               lesion_initial_cells_k (each lesion)         0.5
 field / latent HPV        field_reservoir_initial                      1.0 (EGW), 0.5 (AK)
 pre-existing memory       memory_baseline                              1.5
 spontaneous control       baseline_surveillance                        1.0
+lesion thickness          lesion_thickness_k (each lesion; cryo kill)  0.5
+melanocyte sensitivity    melanocyte_t50_s                             0.4
 ========================  ==========================================  =========
 
 Inflammatory response and immune competence are correlated (rho 0.3), since
@@ -50,6 +52,8 @@ VARIABILITY = {
     "lesion_susceptibility": (0.4, "assumed: lesions differ in antigen and death-receptor expression"),
     "lesion_size": (0.5, "assumed"),
     "pre_existing_memory": (1.5, "assumed: lesion-specific T cells are found in only some patients"),
+    "lesion_thickness": (0.5, "assumed: AK and wart thickness varies (hyperkeratotic vs flat lesions)"),
+    "melanocyte_sensitivity": (0.4, "assumed: melanocyte cold sensitivity varies with skin type"),
     "spontaneous_control": (1.0, "assumed: spontaneous regression is a patient-level, all-lesions-at-once event "
                                  "(regressing warts/AKs show a T-cell infiltrate), so background surveillance "
                                  "varies widely between patients"),
@@ -103,6 +107,9 @@ def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base
         out[f"lesion_initial_cells_{k}"] = float(sizes[k - 1]) if k <= n_used else 0.0
         out[f"lesion_seed_rate_{k}"] = (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
         out[f"lesion_susceptibility_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0]))
+        out[f"lesion_thickness_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_thickness"][0]))
+        # memory raised against the treated lesions recognises a new lesion only through shared antigens
+        out[f"lesion_memory_overlap_{k}"] = 1.0 if k <= n_used else float(base[pidx("memory_cross_protection")])
     return out
 
 
@@ -118,7 +125,7 @@ def sample_patient(
     female = bool(rng.random() < female_frac)
     age = float(np.clip(rng.normal(age_mu, age_sd), 18, 95))
     immunosuppressed = bool(rng.random() < immunosuppressed_fraction)
-    z = rng.standard_normal(9)
+    z = rng.standard_normal(10)
     if not variability:
         z[:] = 0.0
     # correlated innate tone: inflammatory response and immune competence
@@ -149,6 +156,7 @@ def sample_patient(
     p[pidx("field_reservoir_initial")] *= np.exp(field_sd * z[5]) if variability else 1.0
     p[pidx("memory_baseline")] *= np.exp(VARIABILITY["pre_existing_memory"][0] * z[6])
     p[pidx("baseline_surveillance")] *= np.exp(VARIABILITY["spontaneous_control"][0] * z[7])
+    p[pidx("melanocyte_t50_s")] *= np.exp(VARIABILITY["melanocyte_sensitivity"][0] * z[8])
     if variability:
         for name, v in _lesion_layout(indication, rng, model, base).items():
             p[pidx(name)] = v

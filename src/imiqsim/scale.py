@@ -67,14 +67,11 @@ TRACES_DIR = "traces"
 FORMAT_VERSION = 1
 #: manifest fields that define the run: a resumed run must match them all
 RUN_FIELDS = ("version", "arms", "patients", "seed", "chunk_size", "followup_years", "overrides",
-              "immunosuppressed_fraction")
+              "immunosuppressed_fraction", "model")
 #: per-chunk trace bands written with keep_traces
 TRACE_PERCENTILES = (5, 25, 50, 75, 95)
-#: outcome columns that imiqsim.trial.endpoints reads
-ENDPOINT_COLUMNS = ("status", "complete_clearance", "partial_clearance", "histological_clearance",
-                    "composite_clearance", "recurrence_12wk", "recurrence_12mo", "recurrence_5y",
-                    "sustained_clearance_12mo", "severe_erythema", "rest_needed", "flu_like", "headache",
-                    "lesion_reduction", "time_to_clearance_days")
+#: how long to try reaching a dask scheduler
+CONNECT_TIMEOUT = "20s"
 _TMP_RE = re.compile(r"\.tmp-[0-9a-f]+$")
 
 
@@ -169,6 +166,21 @@ def _traces_done(path: Path) -> bool:
         return False
 
 
+def _arm_digest(sc, overrides: dict | None) -> str:
+    """Hash of the model definition and this arm's parameter values (catches an edited
+    parameters.csv, or a dask worker running another imiqsim, between or during runs)."""
+    import hashlib
+
+    from imiqsim.model import get_model
+
+    model = get_model()
+    base = model.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})},
+                                  sc.knockouts)
+    h = hashlib.sha256(model.fingerprint.encode())
+    h.update(np.ascontiguousarray(base, dtype=float).tobytes())
+    return h.hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------- worker side
 
 def _worker_init() -> None:
@@ -208,6 +220,11 @@ def _chunk_task(spec: dict) -> dict:
 
     from imiqsim import trial as _trial
 
+    if spec.get("digest") and _arm_digest(spec["scenario"], spec["overrides"]) != spec["digest"]:
+        raise ImiqsimError(
+            f"chunk {spec['start']} of arm {spec['scenario'].name}: the model parameters here differ from those "
+            "recorded when the run started (was src/imiqsim/model/parameters.csv edited, or does this worker run "
+            "another imiqsim installation?); results would not be consistent")
     res = _trial.simulate_chunk(spec["scenario"], spec["seed"], spec["start"], spec["n"], spec["followup_years"],
                                 spec["overrides"], spec["immunosuppressed_fraction"])
     df = res["outcomes"]
@@ -274,14 +291,14 @@ def _read_arm(out_dir: Path, arm: str, chunks: list[tuple[int, int]], columns, a
     tables, missing = [], []
     for start, n in chunks:
         p = chunk_path(out_dir, arm, start)
-        if not p.is_file():
+        if not _chunk_done(p, n):
             missing.append(p)
             continue
         tables.append(pq.read_table(p, columns=list(columns) if columns is not None else None))
     if missing and not allow_incomplete:
         raise InputError("out_dir", str(out_dir),
                          f"a finished run; {len(missing)} of {len(chunks)} chunk files of arm {arm!r} are "
-                         "missing (first: " + str(missing[0]) + "); finish it with --resume")
+                         "missing or damaged (first: " + str(missing[0]) + "); finish it with --resume")
     return _concat_tables(tables)
 
 
@@ -439,6 +456,11 @@ def _check_manifest(old: dict, new: dict, out_dir: Path) -> None:
                                      f"the scenario of the run in {out_dir} (these fields differ) to resume it; "
                                      "or choose a new --out directory")
             continue
+        if key == "model" and a != b:
+            raise InputError("model", "changed parameter values",
+                             f"the model parameters of the run in {out_dir} to resume it (the parameter table "
+                             "src/imiqsim/model/parameters.csv changed since it started); restore them, or choose "
+                             "a new --out directory")
         if a != b:
             raise InputError(key, new.get(key), f"{old.get(key)!r} as in the run in {out_dir} to resume it; "
                              "or choose a new --out directory")
@@ -456,11 +478,25 @@ def _cleanup_tmp(out_dir: Path) -> None:
                         pass
 
 
+def _numeric_columns(out_dir: Path, arm: str, start: int) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(chunk_path(out_dir, arm, start))
+    return [f.name for f in schema
+            if pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)]
+
+
 def _arm_summary(out_dir: Path, name: str, sc, chunks, endpoints_fn) -> dict:
-    t = _read_arm(out_dir, name, chunks, ENDPOINT_COLUMNS, allow_incomplete=False)
-    df = t.to_pandas()
-    del t
-    ep = endpoints_fn(df)
+    # endpoints are computed from per-patient numbers: read only the numeric and boolean columns
+    # (not the text covariates), ~8 bytes per patient and column; all columns if endpoints needs more
+    cols = _numeric_columns(out_dir, name, chunks[0][0])
+    df = _read_arm(out_dir, name, chunks, cols, allow_incomplete=False).to_pandas()
+    try:
+        ep = endpoints_fn(df)
+    except KeyError:
+        df = _read_arm(out_dir, name, chunks, None, allow_incomplete=False).to_pandas()
+        ep = endpoints_fn(df)
     return {"name": name, "n": int(len(df)), "scenario": sc.name, "indication": sc.indication, "endpoints": ep,
             "failed_patients": int((df["status"] != 0).sum())}
 
@@ -541,6 +577,7 @@ def run_streaming(
     immunosuppressed_fraction = float(immunosuppressed_fraction)
     overrides = dict(overrides or {})
     out = Path(out_dir).expanduser().resolve()
+    digests = [_arm_digest(sc, overrides) for sc in scs]  # also validates overrides before any work
     manifest = {
         "format": FORMAT_VERSION,
         "tool": "imiqsim.scale.run_streaming",
@@ -552,6 +589,7 @@ def run_streaming(
         "followup_years": followup_years,
         "overrides": overrides,
         "immunosuppressed_fraction": immunosuppressed_fraction,
+        "model": {"parameters_sha256": {nm: d for nm, d in zip(names, digests)}},
         "keep_traces": bool(keep_traces),
         "layout": {"chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
                    "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
@@ -587,6 +625,7 @@ def run_streaming(
             specs.append({"arm_index": ai, "scenario": sc, "seed": seed, "start": start, "n": n,
                           "followup_years": followup_years, "overrides": overrides or None,
                           "immunosuppressed_fraction": immunosuppressed_fraction, "path": str(p),
+                          "digest": digests[ai],
                           "trace_path": str(tp) if tp is not None else None})
     total = skipped + len(specs)
     if progress:
@@ -678,7 +717,7 @@ def _run_dask(specs, scheduler, progress, done, total) -> None:
         raise InputError("scheduler", scheduler, "needs dask.distributed installed: pip install "
                          "'dask[distributed]'") from None
     try:
-        client = Client(scheduler, timeout="30s", set_as_default=False)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as exc:
         raise InputError("scheduler", scheduler, f"the address of a running dask scheduler "
                          f"(tcp://host:8786); could not connect: {type(exc).__name__}: {exc}") from None

@@ -33,6 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 needs the tomli backport
     import tomli as tomllib
 
+from imiqsim.comparators.cryotherapy import CryoSpec, build_freeze_events
 from imiqsim.errors import InputError
 from imiqsim.regimen import (
     HOURS_PER_WEEK,
@@ -93,6 +94,9 @@ SITES: tuple[str, ...] = (
 )
 LESION_TYPES: tuple[str, ...] = ("superficial", "nodular", "infiltrative", "melanoma")
 
+#: product key of the cryotherapy comparator
+CRYOTHERAPY = "cryotherapy"
+
 #: Cream per application above this multiple of the label maximum is refused.
 MAX_DOSE_MULTIPLE = 10.0
 
@@ -129,9 +133,11 @@ class Scenario(_InputModel):
     lesion_type : {"superficial", "nodular", "infiltrative", "melanoma"}
         Only meaningful for sBCC; anything but superficial is off-label.
     product : str
-        Key of :data:`imiqsim.regimen.PRODUCTS`.
+        Key of :data:`imiqsim.regimen.PRODUCTS`, or ``"cryotherapy"`` for the cryotherapy comparator.
     regimen : RegimenSpec
-        Dosing schedule.
+        Dosing schedule of a cream (required unless product is cryotherapy).
+    cryotherapy : CryoSpec
+        Freeze protocol (only with product ``"cryotherapy"``).
     area_cm2 : float
         Treated skin area, cm2 (> 0, <= 500).
     assessment_weeks_after_last_dose : float
@@ -157,7 +163,8 @@ class Scenario(_InputModel):
     site: Site
     lesion_type: LesionType = "superficial"
     product: str
-    regimen: RegimenSpec
+    regimen: RegimenSpec | None = None
+    cryotherapy: CryoSpec | None = None
     area_cm2: StrictFloat = Field(gt=0, le=500)
     assessment_weeks_after_last_dose: StrictFloat = Field(default=0.0, ge=0, le=260)
     days: StrictFloat | None = Field(default=None, gt=0, le=3650)
@@ -171,8 +178,8 @@ class Scenario(_InputModel):
     @field_validator("product")
     @classmethod
     def _known_product(cls, v: str) -> str:
-        if v not in PRODUCTS:
-            raise _fail(f"unknown product; allowed: {', '.join(PRODUCTS)}", v)
+        if v not in PRODUCTS and v != CRYOTHERAPY:
+            raise _fail(f"unknown product; allowed: {', '.join(PRODUCTS)}, {CRYOTHERAPY}", v)
         return v
 
     @field_validator("knockouts")
@@ -189,6 +196,18 @@ class Scenario(_InputModel):
 
     @model_validator(mode="after")
     def _check_label_and_dose(self) -> Scenario:
+        if self.product == CRYOTHERAPY:
+            if self.cryotherapy is None:
+                raise _fail("product cryotherapy needs a [cryotherapy] table (freeze_seconds, ...)", MISSING,
+                            field="cryotherapy")
+            if self.regimen is not None:
+                raise _fail("a cryotherapy scenario has no cream regimen; remove [regimen]", "regimen",
+                            field="regimen")
+        else:
+            if self.regimen is None:
+                raise _fail("a cream product needs a [regimen] table", MISSING, field="regimen")
+            if self.cryotherapy is not None:
+                raise _fail("[cryotherapy] needs product = \"cryotherapy\"", self.product, field="product")
         for field, value, allowed in self._off_label_findings():
             if not self.off_label_ok:
                 raise _fail(allowed + _OFF_LABEL_HINT, value, field=field)
@@ -233,8 +252,8 @@ class Scenario(_InputModel):
                     ),
                 )
             )
-        prod = PRODUCTS[self.product]
-        if self.indication not in prod.approved_indications:
+        prod = PRODUCTS.get(self.product)
+        if prod is not None and self.indication not in prod.approved_indications:
             approved = [
                 k
                 for k, p in PRODUCTS.items()
@@ -253,6 +272,8 @@ class Scenario(_InputModel):
         return out
 
     def _dose_multiple(self) -> float:
+        if self.regimen is None:
+            return 0.0
         prod = PRODUCTS[self.product]
         return self.regimen.amount.cream_mg_total() / prod.label_max_cream_mg
 
@@ -274,21 +295,35 @@ class Scenario(_InputModel):
 
     # ------------------------------------------------------------------ public API
 
-    def product_obj(self) -> Product:
-        """The :class:`~imiqsim.regimen.Product` named by ``product``."""
-        return PRODUCTS[self.product]
+    def product_obj(self) -> Product | None:
+        """The :class:`~imiqsim.regimen.Product` named by ``product`` (None for cryotherapy)."""
+        return PRODUCTS.get(self.product)
 
     @property
     def is_vehicle(self) -> bool:
         """True when the product is a drug-free vehicle cream."""
-        return PRODUCTS[self.product].vehicle
+        return self.product in PRODUCTS and PRODUCTS[self.product].vehicle
+
+    @property
+    def is_cryotherapy(self) -> bool:
+        return self.product == CRYOTHERAPY
 
     def events(self) -> DoseEvents:
-        """Timed dose events of the regimen (see :func:`imiqsim.regimen.build_events`)."""
+        """Timed events: cream applications/wash-offs, or freeze events for cryotherapy."""
+        if self.cryotherapy is not None:
+            return build_freeze_events(self.cryotherapy)
         return build_events(self.regimen, self.product_obj())
 
+    def treatment_text(self) -> str:
+        """The regimen or cryotherapy protocol in plain words."""
+        if self.cryotherapy is not None:
+            return self.cryotherapy.describe()
+        return describe_regimen(self.regimen, self.product_obj())
+
     def drug_mg_per_application(self) -> float:
-        """Imiquimod mg per application (0 for a vehicle)."""
+        """Imiquimod mg per application (0 for a vehicle and for cryotherapy)."""
+        if self.regimen is None:
+            return 0.0
         return drug_mg_per_application(self.regimen, self.product_obj())
 
     def dose_mg_per_cm2(self) -> float:
@@ -301,10 +336,9 @@ class Scenario(_InputModel):
         With ``until_clear`` or repeat courses a patient may stop earlier; this
         is the visit of a patient who receives every scheduled application.
         """
-        return (
-            self.events().last_application_h()
-            + self.assessment_weeks_after_last_dose * HOURS_PER_WEEK
-        )
+        ev = self.events()
+        last = ev.end_h() if self.cryotherapy is not None else ev.last_application_h()
+        return last + self.assessment_weeks_after_last_dose * HOURS_PER_WEEK
 
     def _default_horizon_h(self) -> float:
         # never stop before the last wash-off, even with a 0-week assessment
@@ -325,7 +359,7 @@ class Scenario(_InputModel):
         """One line in plain words: indication, site, area and regimen."""
         text = (
             f"{self.indication} on {self.site.replace('_', '/')} ({self.area_cm2:g} cm2): "
-            f"{describe_regimen(self.regimen, self.product_obj())}"
+            f"{self.treatment_text()}"
         )
         if self.assessment_weeks_after_last_dose > 0:
             text += (
@@ -349,14 +383,14 @@ class Scenario(_InputModel):
         if multiple > 1.0 + 1e-9:
             out.append(f"regimen.amount: {self._dose_text(multiple, refused=False)}")
         prod = self.product_obj()
-        key, value = self.regimen.amount.given
-        if key == "pump_actuations" and prod.unit != "pump actuation":
+        key, value = self.regimen.amount.given if self.regimen is not None else (None, None)
+        if prod is not None and key == "pump_actuations" and prod.unit != "pump actuation":
             out.append(
                 f"regimen.amount: {prod.key} is supplied in {prod.unit}s, not pumps; "
                 f"{value:g} pump actuations taken as {self.regimen.amount.cream_mg_total():g} "
                 "mg cream"
             )
-        if self.days is not None:
+        if self.days is not None and self.regimen is not None:
             last = self.events().last_application_h()
             if self.days * 24.0 < last:
                 out.append(

@@ -21,6 +21,13 @@ Endpoints (per arm, 95% CI):
 - ``rest_needed``: at least one application skipped for a skin-reaction rest.
 - ``flu_like`` and ``headache``: drawn per patient from the simulated
   probability (seeded by the patient's own stream).
+- ``lesion_complete_response``: fraction of baseline visible lesions not
+  visible at assessment (pooled over patients); ``subclinical_cleared``:
+  fraction of baseline subclinical lesions below the histological limit.
+- ``fraction_killed_by_immune``: mean share of killed lesion cells killed by
+  immune mechanisms rather than directly by freezing.
+- ``hypopigmentation``, ``scarring`` (at the end of follow-up), ``blistering``
+  (score >= 1.5), ``moderate_pain`` (pain score >= 1.5).
 """
 
 from __future__ import annotations
@@ -37,9 +44,10 @@ from imiqsim import __version__
 from imiqsim.engine.run import run_batch
 from imiqsim.errors import InputError
 from imiqsim.model import get_model
+from imiqsim.model.lesions import N_SLOTS
 from imiqsim.population import sample_population
 from imiqsim.scenario import Scenario, resolve
-from imiqsim.stats import median_ci, newcombe_diff_ci, proportion
+from imiqsim.stats import median_ci, newcombe_diff_ci, proportion, wilson_ci
 
 HOURS_PER_WEEK = 168.0
 HOURS_PER_YEAR = 8766.0
@@ -55,7 +63,8 @@ TRACE_VARIABLES = ("lesion_burden", "visible_lesions", "lsr_score", "erythema_sc
                    "serum_conc_ng_ml", "flu_like_probability")
 
 ENDPOINTS = ("complete_clearance", "partial_clearance", "median_lesion_reduction", "histological_clearance",
-             "composite_clearance",
+             "composite_clearance", "lesion_complete_response", "subclinical_cleared", "fraction_killed_by_immune",
+             "hypopigmentation", "scarring", "blistering", "moderate_pain",
              "time_to_clearance_days", "recurrence_12wk", "recurrence_12mo", "recurrence_5y",
              "sustained_clearance_12mo", "severe_erythema", "rest_needed", "flu_like", "headache")
 
@@ -130,7 +139,7 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
     k_a = int(np.searchsorted(t, t_assess - 1e-9))
     k_a = min(k_a, t.size - 1)
     vis0 = vis[:, 0]
-    until_clear = sc.regimen.until_clear
+    until_clear = sc.regimen is not None and sc.regimen.until_clear
     cleared_at = res.cleared_at_h
     if until_clear:
         # assessed at the end of treatment: cleared at any time by then
@@ -155,6 +164,17 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
     headache = u[:, 1] < 1 - (1 - HEADACHE_BACKGROUND) * (1 - HEADACHE_SHARE_OF_FLU_LIKE * flu_p)
     ttc = np.where((cleared_at >= 0) & (vis0 > 0), cleared_at / 24.0, np.nan)
     y_final = res.Y[:, k_a]
+    # lesion-level outcomes (slots): baseline visible / subclinical lesions and their state at assessment
+    thr = pop.P[:, model.parameter_index("visible_threshold_cells")][:, None]
+    hthr = pop.P[:, model.parameter_index("histology_threshold_cells")][:, None]
+    slots = [model.state_index(f"lesion_{k}") for k in range(1, N_SLOTS + 1)]
+    L0 = res.Y[:, 0][:, slots]
+    La = res.Y[:, k_a][:, slots]
+    base_vis = L0 >= thr
+    base_sub = (L0 > 0) & (L0 < thr)
+    killed = {m: y_final[:, model.state_index(f"killed_{m}")] for m in ("baseline", "nk", "ctl", "macrophage",
+                                                                         "memory", "cryo")}
+    killed_total = sum(killed.values())
     df = pd.DataFrame({
         "patient": pop.patient_index,
         "status": res.status,
@@ -180,9 +200,20 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
         "lesion_burden_initial": O[:, 0, oi("lesion_burden")],
         "lesion_burden_final": O[:, k_a, oi("lesion_burden")],
         "memory_t_final": res.Y[:, -1, model.state_index("memory_t")],
-        "killed_immune": sum(y_final[:, model.state_index(f"killed_{m}")] for m in ("nk", "ctl", "macrophage",
-                                                                                     "memory")),
-        "killed_baseline": y_final[:, model.state_index("killed_baseline")],
+        "killed_immune": killed["nk"] + killed["ctl"] + killed["macrophage"] + killed["memory"],
+        "killed_baseline": killed["baseline"],
+        "killed_direct": killed["cryo"],
+        "fraction_killed_immune": np.where(killed_total > 0, (killed_total - killed["cryo"]) / np.maximum(
+            killed_total, 1e-300), np.nan),
+        "baseline_visible_lesion_count": base_vis.sum(axis=1),
+        "visible_lesions_cleared": (base_vis & (La < thr)).sum(axis=1),
+        "baseline_subclinical_lesion_count": base_sub.sum(axis=1),
+        "subclinical_lesions_cleared": (base_sub & (La < hthr)).sum(axis=1),
+        "hypopigmentation": O[:, -1, oi("hypopigmented")] > 0.5,
+        "scarring": O[:, -1, oi("scarred")] > 0.5,
+        "blistering": res.peak[:, pk["blister_score"]] >= 1.5,
+        "pain_max": res.peak[:, pk["pain_score"]],
+        "moderate_pain": res.peak[:, pk["pain_score"]] >= 1.5,
     })
     r12 = df["recurrence_12mo"].to_numpy(dtype=float)
     df["sustained_clearance_12mo"] = np.where(complete, np.where(np.isfinite(r12), (r12 == 0.0).astype(float),
@@ -217,10 +248,28 @@ def endpoints(df: pd.DataFrame) -> dict:
     ok = df[df["status"] == 0]
     ep = {}
     for name in ("complete_clearance", "partial_clearance", "histological_clearance", "composite_clearance",
-                 "recurrence_12wk",
+                 "hypopigmentation", "scarring", "blistering", "moderate_pain", "recurrence_12wk",
                  "recurrence_12mo", "recurrence_5y", "sustained_clearance_12mo", "severe_erythema", "rest_needed",
                  "flu_like", "headache"):
         ep[name] = proportion(ok[name].to_numpy(dtype=float))
+    # lesion-level endpoints pooled over patients (Wilson CI; clustering within patients ignored)
+    for name, num, den in (("lesion_complete_response", "visible_lesions_cleared", "baseline_visible_lesion_count"),
+                           ("subclinical_cleared", "subclinical_lesions_cleared",
+                            "baseline_subclinical_lesion_count")):
+        k = int(np.nansum(ok[num].to_numpy(dtype=float)))
+        n = int(np.nansum(ok[den].to_numpy(dtype=float)))
+        if n:
+            lo, hi = wilson_ci(k, n)
+            ep[name] = {"value": k / n, "ci95": [lo, hi], "k": k, "n": n, "unit": "lesions"}
+        else:
+            ep[name] = {"value": None, "ci95": [None, None], "k": 0, "n": 0, "unit": "lesions"}
+    fk = ok["fraction_killed_immune"].to_numpy(dtype=float)
+    fk = fk[np.isfinite(fk)]
+    if fk.size:
+        m_, se = float(fk.mean()), float(fk.std(ddof=1) / np.sqrt(fk.size)) if fk.size > 1 else 0.0
+        ep["fraction_killed_by_immune"] = {"value": m_, "ci95": [m_ - 1.96 * se, m_ + 1.96 * se], "n": int(fk.size)}
+    else:
+        ep["fraction_killed_by_immune"] = {"value": None, "ci95": [None, None], "n": 0}
     med, lo, hi = median_ci(ok["lesion_reduction"].to_numpy(dtype=float))
     ep["median_lesion_reduction"] = {"value": med, "ci95": [lo, hi], "n": int(ok["lesion_reduction"].notna().sum())}
     m, lo, hi = median_ci(ok["time_to_clearance_days"].to_numpy(dtype=float))
@@ -237,7 +286,8 @@ def differences(tr: TrialResult) -> list[dict]:
         for b in tr.arms[i + 1:]:
             row = {"arms": [a.name, b.name], "endpoints": {}}
             for name in ("complete_clearance", "partial_clearance", "histological_clearance", "severe_erythema",
-                         "flu_like", "recurrence_12mo"):
+                         "flu_like", "recurrence_12mo", "sustained_clearance_12mo", "hypopigmentation", "scarring",
+                         "blistering"):
                 ea, eb = a.endpoints[name], b.endpoints[name]
                 if ea["n"] and eb["n"]:
                     d, lo, hi = newcombe_diff_ci(ea["k"], ea["n"], eb["k"], eb["n"])

@@ -181,6 +181,12 @@ def integrate_batch(y0, P, ev_t, ev_kind, ev_amt, ev_gate, t_out, rtol, atol, h_
                 elif kind == CHECK:
                     observables(y, p, obs)
                     not_clear_at_check = obs[visible_idx] >= 0.5
+                elif kind == FREEZE:
+                    freeze_event(y, p, ev_amt[e])
+                    for i in range(S):
+                        if y[i] < 0.0:
+                            y[i] = 0.0
+                    h = 0.01
                 e += 1
             if t >= t_end or stat != 0:
                 break

@@ -119,6 +119,18 @@ def generate_source(model: Model) -> str:
     for j, r in enumerate(model.reactions):
         lines.append(f"    out[{j}] = {_py(r.rate)}")
     lines.append("")
+    # FREEZE event: new values computed from the pre-event state, then assigned together
+    lines.append("@njit(cache=True)")
+    lines.append("def freeze_event(y, p, freeze_s):")
+    lines += unpack_p + unpack_y + obs_lines
+    targets = list(model.freeze_assignments.items())
+    for k, (name, expr) in enumerate(targets):
+        lines.append(f"    new{k} = {_py(expr)}")
+    for k, (name, expr) in enumerate(targets):
+        lines.append(f"    y[{model.state_index(name)}] = new{k}")
+    if not targets:
+        lines.append("    pass")
+    lines.append("")
     lines.append(f"N_STATES = {n_s}")
     lines.append(f"N_OBS = {n_o}")
     lines.append(_kernel_template.SOURCE)

@@ -20,7 +20,7 @@ DEFAULT_TRACKED = (
     "ifn_alpha", "tnf_alpha", "il1", "il6", "il8", "il12",
     "ifn_alpha_serum", "il6_serum",
     "lsr_score", "erythema_score", "oedema_score", "weeping_score", "erosion_score", "crusting_score", "flaking_score",
-    "flu_like_probability", "systemic_cytokine_index",
+    "flu_like_probability", "systemic_cytokine_index", "blister_score", "pain_score",
 )
 
 

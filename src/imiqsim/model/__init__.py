@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from imiqsim.errors import InputError, ModelDefinitionError
-from imiqsim.model import cells, cytokines, lesions, pk, reactions, tlr7
+from imiqsim.model import cells, cryo, cytokines, lesions, pk, reactions, tlr7
 from imiqsim.model._dsl import (
     ModuleSpec,
     Observable,
@@ -30,7 +30,7 @@ from imiqsim.model._dsl import (
     topo_sort_observables,
 )
 
-MODULES = (pk, tlr7, cytokines, cells, lesions, reactions)
+MODULES = (pk, tlr7, cytokines, cells, lesions, reactions, cryo)
 INDICATIONS = ("AK", "sBCC", "EGW")
 
 #: in-silico experiments: each knockout/depletion sets switch parameters to 0
@@ -59,6 +59,8 @@ class Model:
     reactions: tuple[Reaction, ...]
     indication_parameters: Mapping[str, Mapping[str, Parameter]]
     site_permeability: Mapping[str, float]
+    #: state -> expression for its new value at a FREEZE event (uses the event variable ``freeze_s``)
+    freeze_assignments: Mapping[str, str]
 
     # ------------------------------------------------------------------ names
     @functools.cached_property
@@ -109,6 +111,8 @@ class Model:
             h.update(repr((o.name, o.expr)).encode())
         for r in self.reactions:
             h.update(repr((r.name, r.rate, sorted(r.reactants.items()), sorted(r.products.items()))).encode())
+        for k, v in self.freeze_assignments.items():
+            h.update(repr((k, v)).encode())
         return h.hexdigest()[:16]
 
     @functools.cached_property
@@ -222,6 +226,13 @@ def _validate(model: Model) -> None:
         used |= n
     for o in model.observables:
         used |= names_in(o.expr)
+    for target, expr in model.freeze_assignments.items():
+        if target not in states:
+            raise ModelDefinitionError(f"FREEZE assignment to unknown state {target}")
+        n = names_in(expr) - {"freeze_s"}
+        if n - known:
+            raise ModelDefinitionError(f"FREEZE assignment of {target} uses unknown names {sorted(n - known)}")
+        used |= n
     # engine-level parameters are used by the event logic, not by rate laws
     unused = params - used - {"lsr_rest_threshold"}
     if unused:
@@ -241,7 +252,8 @@ def get_model() -> Model:
     raw_obs = [o for m in mods for o in m.observables]
     obs = tuple(topo_sort_observables(raw_obs, {s.name for s in states} | {p.name for p in params}))
     rxns = tuple(r for m in mods for r in m.reactions)
-    model = Model(mods, states, params, obs, rxns, _read_indications(), _read_sites())
+    freeze = {k: v for m in mods for k, v in m.freeze_assignments.items()}
+    model = Model(mods, states, params, obs, rxns, _read_indications(), _read_sites(), freeze)
     _validate(model)
     return model
 

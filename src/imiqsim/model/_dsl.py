@@ -87,6 +87,9 @@ class ModuleSpec:
     states: list[State] = field(default_factory=list)
     observables: list[Observable] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
+    #: state -> new value at a FREEZE event (cryotherapy), as an expression of the pre-event states,
+    #: parameters, observables and the event variable ``freeze_s`` (seconds of freezing)
+    freeze_assignments: dict = field(default_factory=dict)
 
     def state(self, name, unit, initial, description, scale=1.0, drug_mass=False, systemic=False):
         self.states.append(State(name, unit, str(initial), description, self.name, scale, drug_mass, systemic))

@@ -13,7 +13,11 @@ priming, IFN-alpha MHC-I/Fas upregulation). Memory T-cell
 surveillance controls lesions below clinical size but is evaded by
 established lesions (immunosuppressive microenvironment): its hazard is
 scaled by threshold / (threshold + cells), so memory prevents recurrence
-and new lesions rather than clearing visible ones. IFN-alpha also slows
+and new lesions rather than clearing visible ones. Memory made against the
+treated lesions recognises a new lesion only as far as they share antigens
+(``lesion_memory_overlap_k``: 1 for the treated lesions' own residue; for
+new-lesion slots the indication's ``memory_cross_protection``: the same HPV
+type in warts, different UV mutations in a new AK). IFN-alpha also slows
 proliferation (antiviral / antiproliferative). With the effectors depleted
 nothing kills lesion cells, whatever the cytokines do.
 """
@@ -63,7 +67,8 @@ def build() -> ModuleSpec:
     m.obs("susceptible_burden", " + ".join(f"lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)),
           "cells", "lesion cells weighted by their susceptibility")
     m.obs("memory_accessible_burden", " + ".join(
-        f"lesion_susceptibility_{i + 1} * {s} * visible_threshold_cells / (visible_threshold_cells + {s})"
+        f"lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1} * {s} * visible_threshold_cells"
+        f" / (visible_threshold_cells + {s})"
         for i, s in enumerate(slots)), "cells", "lesion cells within reach of memory T-cell surveillance")
     m.obs("lesion_burden", " + ".join(slots), "cells", "total abnormal lesion cells in the treated area")
     m.obs("visible_lesions", " + ".join(f"step({s} - visible_threshold_cells)" for s in slots), "lesions",
@@ -76,9 +81,11 @@ def build() -> ModuleSpec:
         m.rxn(f"{s}_growth", f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
               None, s, "proliferation of lesion cells (logistic, slowed by IFN-alpha)")
         m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard * cytokine_sensitisation"
-              f" * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}", s, "apoptotic_cells",
+              f" * lesion_memory_overlap_{i} * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}",
+              s, "apoptotic_cells",
               "immune-mediated death; memory T-cell surveillance is evaded once a lesion is clinically visible")
-        m.rxn(f"{s}_seeding", f"lesion_seed_rate_{i} * field_reservoir * (1 - memory_protection * memory_signal)",
+        m.rxn(f"{s}_seeding", f"lesion_seed_rate_{i} * field_reservoir"
+              f" * (1 - memory_protection * memory_signal * memory_cross_protection)",
               None, s, "new lesion cells arising from the field reservoir")
 
     sens = "cytokine_sensitisation * susceptible_burden"

@@ -20,8 +20,9 @@ def build() -> ModuleSpec:
     m.state("crust", "1", 0.0, "dried exudate (scabbing/crusting)", 0.1)
     m.state("scaling", "1", 0.0, "hyperproliferative repair (flaking/scaling)", 0.1)
 
-    m.obs("vascular_drive", "(tnf_alpha_signal + il1_signal + il8_signal + ifn_alpha_signal) / 4", "1",
-          "cytokine drive of vasodilation, leak and neutrophil influx")
+    m.obs("vascular_drive", "(tnf_alpha_signal + il1_signal + il8_signal + ifn_alpha_signal) / 4"
+          " + cryo_vascular_weight * cryo_danger_signal", "1",
+          "cytokine (and frozen-tissue) drive of vasodilation, leak and neutrophil influx")
     m.rxn("vascular_activation", "k_vascular_on * vascular_drive", None, "vascular_inflammation",
           "endothelial activation")
     m.rxn("vascular_resolution", "k_vascular_off * vascular_inflammation", "vascular_inflammation", None,

@@ -31,7 +31,8 @@ def build() -> ModuleSpec:
           "MyD88 -> IRAK/TRAF6 -> IKK -> NF-kB nuclear translocation")
     m.rxn("nfkb_deactivation", "k_nfkb_off * macrophage_nfkb", "macrophage_nfkb", None, "IkB resynthesis")
     m.rxn("dc_maturation",
-          "k_dc_maturation * min(tlr7_activation + dc_tnf_weight * tnf_alpha_signal, 1) * (1 - dc_activation)",
-          None, "dc_activation", "maturation of DC/LC by TLR7 and TNF-alpha")
+          "k_dc_maturation * min(tlr7_activation + dc_tnf_weight * tnf_alpha_signal + dc_damp_weight * cryo_danger_signal, 1)"
+          " * (1 - dc_activation)",
+          None, "dc_activation", "maturation of DC/LC by TLR7, TNF-alpha and danger signals from necrotic tissue")
     m.rxn("dc_reversion", "k_dc_reversion * dc_activation", "dc_activation", None, "return to immature state")
     return m

@@ -32,12 +32,12 @@ FNV_OFFSET = np.uint64(1469598103934665603)
 FNV_PRIME = np.uint64(1099511628211)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def verify_members(Y, cls, w, lead, equal):
     """Keep a site with its leader while its state stays within w of the leader's (same class)."""
     N = Y.shape[0]
     S = Y.shape[1]
-    for s in prange(N):
+    for s in range(N):
         L = lead[s]
         equal[s] = True
         if L == s:
@@ -147,12 +147,12 @@ def react(Y, leaders, cls, PC, H, t0, t1, rtol, atol, h_max, max_steps, YL_old, 
             YL_new[j, i] = y[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def scatter(Y, leaders, leader_of, equal, YL_old, YL_new, H):
     """Members take their leader's result (identical state) or its increment (state within tolerance)."""
     N = Y.shape[0]
     S = Y.shape[1]
-    for s in prange(N):
+    for s in range(N):
         j = leader_of[s]
         L = leaders[j]
         if s == L or equal[s]:
@@ -165,9 +165,9 @@ def scatter(Y, leaders, leader_of, equal, YL_old, YL_new, H):
         H[s] = H[L]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def leader_observables(Y, leaders, cls, PC, OUT):
-    for j in prange(leaders.shape[0]):
+    for j in range(leaders.shape[0]):
         s = leaders[j]
         observables(Y[s], PC[cls[s]], OUT[j])
 

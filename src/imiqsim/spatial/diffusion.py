@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 #: um2/min -> mm2/h
 UM2_PER_MIN_TO_MM2_PER_H = 1e-6 * 60.0
@@ -119,11 +119,11 @@ def _column_range(Y, col):
     return hi - lo
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _explicit_steps(u, tmp, ny, nx, r, nsub):
     """``nsub`` forward-Euler steps of the zero-flux 5-point Laplacian on u (ny*nx), flux form."""
     for _ in range(nsub):
-        for iy in prange(ny):
+        for iy in range(ny):
             row = iy * nx
             for ix in range(nx):
                 s = row + ix
@@ -138,7 +138,7 @@ def _explicit_steps(u, tmp, ny, nx, r, nsub):
                 if iy < ny - 1:
                     acc += u[s + nx] - c
                 tmp[s] = c + r * acc
-        for s in prange(ny * nx):
+        for s in range(ny * nx):
             u[s] = tmp[s]
 
 

@@ -727,7 +727,7 @@ class _Engine:
             return np.zeros(self.S)
         return float(tol) * (self.atol + self.rtol * np.abs(self.Y).max(axis=0))
 
-    def group(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def group(self, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(leaders, leader_of, equal) for the current states.
 
         Groups are sticky: a member stays with its leader while it is within
@@ -735,7 +735,8 @@ class _Engine:
         changes by diffusion and events); leaders that come within tolerance
         of each other are merged.
         """
-        w = self._widths()
+        if w is None:
+            w = self._widths()
         if w is None:
             leaders = self.arange
             self.leader_of[:] = leaders
@@ -758,18 +759,18 @@ class _Engine:
         return {nm: out[leader_of, self.oi(nm)] for nm in names}, out, counts
 
     # ---------------------------------------------------------------- one coupling step
-    def diffuse(self, dt: float) -> None:
+    def diffuse(self, dt: float, w: np.ndarray | None) -> None:
         if self.diff_cols.size == 0 or dt <= 0:
             return
-        w = self._widths()
         skip = None if (w is None or not np.any(w)) else w[self.diff_cols]
         self.diffused_columns += _diff.diffusion_step(self.Y, self.diff_cols, self.diff_D, dt, self.layout.ny,
                                                       self.layout.nx, self.layout.dx_mm, skip)
 
     def couple(self, t0: float, t1: float) -> None:
         dt = t1 - t0
-        self.diffuse(0.5 * dt)
-        leaders, leader_of, equal = self.group()
+        w = self._widths()
+        self.diffuse(0.5 * dt, w)
+        leaders, leader_of, equal = self.group(w)
         nl = leaders.size
         YL_old = np.empty((nl, self.S))
         YL_new = np.empty((nl, self.S))
@@ -798,7 +799,7 @@ class _Engine:
         self.erosion_int += 0.5 * (self.erosion_prev + ero) * dt
         self.erosion_prev = ero
         np.maximum(self.peak_lsr, obs[leader_of, self.oi("lsr_score")], out=self.peak_lsr)
-        self.diffuse(0.5 * dt)
+        self.diffuse(0.5 * dt, w)
         self.n_couplings += 1
         self.leaders_total += nl
         self.leaders_max = max(self.leaders_max, nl)

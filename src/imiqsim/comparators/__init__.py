@@ -1,0 +1,1 @@
+"""Comparators: vehicle (a product with no drug, see imiqsim.regimen.PRODUCTS) and cryotherapy."""
