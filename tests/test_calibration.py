@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imiqsim.calibration_report import CLINICAL, PK, _pk_population
+from imiqsim.calibration_report import CLINICAL, PK, _arm_scenario, _pk_population
 from imiqsim.trial import run_trial
 
 N = 300
@@ -32,12 +32,13 @@ ROWS = {
     "egw5-3x16-cc": (0.5, (0.342, 0.649)),  # CI 0.398-0.593 (n=109) +/- 0.057
     "egw5-3x16-cc-veh": (0.11, (0.021, 0.224)),  # CI 0.056-0.188 (n=100) +/- 0.035
     "egw5-3x16-recur": (0.13, (0.016, 0.287)),  # CI 0.054-0.249 (n=54) +/- 0.038
+    # Thai 2004 lesion complete response (lesions pooled over ~300 patients: simulation SE ~0.01)
+    "cryo-ak-lesion-cr": (0.672, (0.584, 0.761)),  # published CI 0.604-0.741 +/- 0.02 (ak-cryo: 10 s)
+    "cryo-ak-lesion-cr-lt5s": (0.39, (0.27, 0.51)),  # +/-0.10 (n not given) +/- 0.02 (3 s)
+    "cryo-ak-lesion-cr-gt5s": (0.69, (0.57, 0.81)),  # +/-0.10 (n not given) +/- 0.02 (10 s)
+    "cryo-ak-lesion-cr-gt20s": (0.83, (0.71, 0.95)),  # +/-0.10 (n not given) +/- 0.02 (25 s)
 }
-KNOWN_MISSES = {
-    "ak5-2x16-pc": "simulated 71% vs published 59.1% (CI 52.2-65.7): too many near-complete responders",
-    "ak5-2x16-pc-veh": "simulated 4% vs published 11.8% (CI 7.8-16.8): too little lesion-level spontaneous "
-                       "regression in vehicle",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,8 @@ def endpoints():
     arms = sorted({arm for arm, _ in CLINICAL.values()})
     out = {}
     for arm in arms:
-        tr = run_trial([arm], patients=N, seed=SEED, followup_years=0.3 if arm.startswith("egw") else 0.0)
+        tr = run_trial([_arm_scenario(arm)], patients=N, seed=SEED,
+                       followup_years=0.3 if arm.startswith("egw") else 0.0)
         out[arm] = tr.arms[0].endpoints
     return out
 

@@ -129,21 +129,21 @@ def test_mass_balance_at_all_times(ak):
     assert np.all(total[applied == 0] == 0)
 
 
-@pytest.mark.parametrize(
-    "amount, site, area, target",
-    [({"sachets": 1}, "face", 25.0, 0.1), ({"sachets": 2}, "scalp", 50.0, 0.2),
-     ({"sachets": 6}, "forearm_hand", 150.0, 1.6)],
-)
-def test_serum_cmax_within_3x_of_label_and_urine_below_1pct(amount, site, area, target):
-    """Aldara PI (Australia): 12.5/25/75 mg 3x/week for 16 weeks on face/scalp/arms (calibration.csv pk rows)."""
-    sc = load_preset("ak-5pct")
-    reg = sc.regimen.model_copy(update={"applications_per_week": 3, "weekdays": None,
-                                        "amount": type(sc.regimen.amount)(**amount)})
-    s = sc.with_overrides(regimen=reg, site=site, area_cm2=area, off_label_ok=True)
-    res = imiqsim.simulate(s)
-    cmax = res.summary["serum_cmax_ng_ml"]
-    assert target / 3 <= cmax <= target * 3, (cmax, target)
-    assert res.summary["urine_fraction_of_applied"] < 0.01
+def test_serum_cmax_within_3x_of_label_and_urine_below_1pct():
+    """Aldara PI (Australia): 12.5/25/75 mg 3x/week for 16 weeks on face/scalp/arms (calibration.csv pk rows).
+
+    The label reports mean Cmax over patients, so the comparison is with the mean over 60 virtual patients
+    (the typical patient sits ~13% below the mean: log-normal skin permeability)."""
+    from imiqsim.calibration_report import _pk_population
+
+    pk = _pk_population(60, 11)
+    for rid, target in (("pk-face-cmax", 0.1), ("pk-scalp-cmax", 0.2), ("pk-arms-cmax", 1.6)):
+        cmax = float(np.mean(pk[rid]))
+        assert target / 3 <= cmax <= target * 3, (rid, cmax, target)
+    # the label's urinary recovery is an average; the most permeable virtual skins exceed it
+    assert float(np.mean(pk["pk-urine"])) < 0.01
+    typical = imiqsim.simulate("ak-5pct").summary
+    assert typical["urine_fraction_of_applied"] < 0.01
 
 
 def test_non_negative_and_deterministic(ak):

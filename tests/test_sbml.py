@@ -263,8 +263,12 @@ def test_gates_and_rest_rule_give_the_same_applications():
     # one lesion just above the visibility threshold: cleared after a few applications, then
     # it regrows and is visible again, so "until clear" must keep skipping (once stopped,
     # always stopped) while a gate-2 apply after a CHECK that finds it visible is given.
-    over = {f"lesion_initial_cells_{i}": 0.0 for i in range(2, 11)}
+    over = {f"lesion_initial_cells_{i}": 0.0 for i in range(2, 15)}
     over["lesion_initial_cells_1"] = 5300.0
+    # a lesion the drug clears within two weeks, and no memory control, so that it regrows
+    over["lesion_immune_susceptibility"] = 5.0
+    over["k_memory_kill"] = 0.0
+    over["lesion_growth_rate"] = 0.002
     p = typical_p(overrides=over)
     rows = twice_weekly(weeks=5, gate=1)
     rows += [(300.0, CHECK, 0.0, 0), (310.0, APPLY, 12.5, 2), (318.0, WASH, 0.0, 0)]

@@ -235,11 +235,6 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
     return {"outcomes": df, "t_days": t / 24.0, "traces": traces}
 
 
-def _worker_init():
-    # one compiled kernel per process, single-threaded, so W processes use W cores
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-
-
 def _run_chunk(args):
     return simulate_chunk(*args)
 
@@ -343,7 +338,19 @@ def run_trial(
             if progress:
                 progress(done, len(jobs))
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as ex:
+        # spawn, not fork: forking a process whose Numba kernels already started OpenMP threads is unsafe
+        import multiprocessing as _mp
+
+        old = os.environ.get("NUMBA_NUM_THREADS")
+        os.environ["NUMBA_NUM_THREADS"] = "1"  # children inherit it: W processes use W cores
+        try:
+            ex = ProcessPoolExecutor(max_workers=workers, mp_context=_mp.get_context("spawn"))
+        finally:
+            if old is None:
+                os.environ.pop("NUMBA_NUM_THREADS", None)
+            else:
+                os.environ["NUMBA_NUM_THREADS"] = old
+        with ex:
             futs = {ex.submit(_run_chunk, args): j for j, (_, args) in enumerate(jobs)}
             from concurrent.futures import as_completed
 

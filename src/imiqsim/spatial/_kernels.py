@@ -148,6 +148,33 @@ def react(Y, leaders, cls, PC, H, t0, t1, rtol, atol, h_max, max_steps, YL_old, 
 
 
 @njit(cache=True)
+def react_serial(Y, leaders, cls, PC, H, t0, t1, rtol, atol, h_max, max_steps, YL_old, YL_new, status, nsteps):
+    """``react`` without threads (cheaper when there are few leaders)."""
+    S = Y.shape[1]
+    for j in range(leaders.shape[0]):
+        s = leaders[j]
+        y = np.empty(S)
+        for i in range(S):
+            y[i] = Y[s, i]
+            YL_old[j, i] = Y[s, i]
+        p = PC[cls[s]]
+        k1 = np.empty(S); k2 = np.empty(S); k3 = np.empty(S); k4 = np.empty(S)
+        k5 = np.empty(S); k6 = np.empty(S); k7 = np.empty(S)
+        ytmp = np.empty(S); ynew = np.empty(S); err = np.empty(S)
+        obs = np.empty(N_OBS)
+        tidx = np.empty(0, dtype=np.int64)
+        tmax = np.empty(0)
+        clr = np.zeros(1)
+        st, h, steps = _integrate_one(y, p, t0, t1, H[s], rtol, atol, h_max, max_steps, 0,
+                                      k1, k2, k3, k4, k5, k6, k7, ytmp, ynew, err, obs, tidx, tmax, 0, clr)
+        H[s] = h
+        status[j] = st
+        nsteps[j] = steps
+        for i in range(S):
+            YL_new[j, i] = y[i]
+
+
+@njit(cache=True)
 def scatter(Y, leaders, leader_of, equal, YL_old, YL_new, H):
     """Members take their leader's result (identical state) or its increment (state within tolerance)."""
     N = Y.shape[0]

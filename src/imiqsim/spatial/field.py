@@ -131,6 +131,8 @@ SYSTEMIC_OBSERVABLES = ("serum_conc_ng_ml", "systemic_cytokine_index", "flu_like
 #: immune infiltrate shown on the maps
 INFILTRATE_STATES = ("cd8_ctl", "nk_cells", "macrophage")
 MASK_NAMES = ("field", "lesions", "visible_lesions")
+#: integrate the group leaders in parallel (Numba threads) only when there are at least this many
+PARALLEL_MIN_LEADERS = 512
 
 
 class FieldSimulationFailed(ImiqsimError):
@@ -776,7 +778,8 @@ class _Engine:
         YL_new = np.empty((nl, self.S))
         status = np.zeros(nl, dtype=np.int64)
         nsteps = np.zeros(nl, dtype=np.int64)
-        self.kern.react(self.Y, leaders, self.cls, self.PC, self.H, float(t0), float(t1), self.rtol, self.atol,
+        react = self.kern.react if nl >= PARALLEL_MIN_LEADERS else self.kern.react_serial
+        react(self.Y, leaders, self.cls, self.PC, self.H, float(t0), float(t1), self.rtol, self.atol,
                         12.0, 1_000_000, YL_old, YL_new, status, nsteps)
         if np.any(status != 0):
             bad = int(np.flatnonzero(status)[0])
