@@ -133,6 +133,9 @@ INFILTRATE_STATES = ("cd8_ctl", "nk_cells", "macrophage")
 MASK_NAMES = ("field", "lesions", "visible_lesions")
 #: integrate the group leaders in parallel (Numba threads) only when there are at least this many
 PARALLEL_MIN_LEADERS = 512
+#: integrator limits (as run_batch: h_max 12 h)
+H_MAX = 12.0
+MAX_STEPS_PER_COUPLING = 1_000_000
 
 
 class FieldSimulationFailed(ImiqsimError):
@@ -688,7 +691,7 @@ class _Engine:
         self.g = y0c[0, self.sys_idx].copy()
         self.atol = np.array([s.scale for s in model.states]) * float(spec.atol_factor)
         self.rtol = float(spec.rtol)
-        self.H = np.full(self.N, 0.01)
+        self.h = 0.01  # shared step size of the lock-step integrator (reset at events, as run_batch does)
         self.lesion_cols = np.array([si(s) for s in slot_names()], dtype=np.int64)
         self.i_film, self.i_applied, self.i_washed = si("film"), si("applied"), si("washed_off")
         self.oi = model.observable_index
@@ -718,6 +721,7 @@ class _Engine:
         self.leaders_total = 0
         self.leaders_max = 0
         self.rx_steps = 0
+        self.site_steps = 0
         self.diffused_columns = 0
 
     # ---------------------------------------------------------------- grouping
@@ -776,24 +780,21 @@ class _Engine:
         nl = leaders.size
         YL_old = np.empty((nl, self.S))
         YL_new = np.empty((nl, self.S))
-        status = np.zeros(nl, dtype=np.int64)
-        nsteps = np.zeros(nl, dtype=np.int64)
-        react = self.kern.react if nl >= PARALLEL_MIN_LEADERS else self.kern.react_serial
-        react(self.Y, leaders, self.cls, self.PC, self.H, float(t0), float(t1), self.rtol, self.atol,
-                        12.0, 1_000_000, YL_old, YL_new, status, nsteps)
-        if np.any(status != 0):
-            bad = int(np.flatnonzero(status)[0])
-            s = int(leaders[bad])
+        enorms = np.empty(nl)
+        wts = np.bincount(leader_of, minlength=nl).astype(float) / self.N
+        status, self.h, nsteps = self.kern.react(
+            self.Y, leaders, self.cls, self.PC, wts, self.sys_idx, self.h, float(t0), float(t1), self.rtol, self.atol,
+            H_MAX, MAX_STEPS_PER_COUPLING, YL_old, YL_new, enorms, nl >= PARALLEL_MIN_LEADERS)
+        if status != 0:
             from imiqsim.engine.run import STATUS_TEXT
 
+            worst = int(leaders[int(np.argmax(enorms))])
             raise FieldSimulationFailed(
-                f"site {s} (y={s // self.layout.nx}, x={s % self.layout.nx}) failed between {t0:.3f} and "
-                f"{t1:.3f} h: {STATUS_TEXT.get(int(status[bad]), int(status[bad]))}"
+                f"integration failed between {t0:.3f} and {t1:.3f} h ({STATUS_TEXT.get(int(status), status)}); "
+                f"worst site {worst} (y={worst // self.layout.nx}, x={worst % self.layout.nx})"
             )
-        counts = np.bincount(leader_of, minlength=nl).astype(float)
-        dg = (counts[:, None] * (YL_new[:, self.sys_idx] - self.g[None, :])).sum(axis=0) / self.N
-        self.g = np.maximum(self.g + dg, 0.0)
-        self.kern.scatter(self.Y, leaders, leader_of, equal, YL_old, YL_new, self.H)
+        self.g = YL_new[0, self.sys_idx].copy()  # shared by construction
+        self.kern.scatter(self.Y, leaders, leader_of, equal, YL_old, YL_new)
         self.Y[:, self.sys_idx] = self.g
         # per-site accumulators from the group leaders' observables
         obs = np.empty((nl, self.n_obs))
@@ -806,7 +807,8 @@ class _Engine:
         self.n_couplings += 1
         self.leaders_total += nl
         self.leaders_max = max(self.leaders_max, nl)
-        self.rx_steps += int(nsteps.sum())
+        self.rx_steps += int(nsteps)
+        self.site_steps += int(nsteps) * nl
 
     # ---------------------------------------------------------------- field-level readouts
     def lesion_totals(self) -> np.ndarray:
@@ -946,11 +948,11 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                     eng.Y[mask, eng.i_film] += e.amount_mg
                     eng.Y[mask, eng.i_applied] += e.amount_mg
                     n_applied += 1
-                    eng.H[:] = 0.01
+                    eng.h = 0.01
             elif e.kind == WASH:
                 eng.Y[mask, eng.i_washed] += eng.Y[mask, eng.i_film]
                 eng.Y[mask, eng.i_film] = 0.0
-                eng.H[:] = 0.01
+                eng.h = 0.01
             elif e.kind == CHECK:
                 not_clear_at_check = eng.visible_count() > 0
             else:
@@ -963,7 +965,7 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                     )
                 handler(FieldState(model, layout, eng.Y, t), e, mask.reshape(layout.ny, layout.nx))
                 eng.Y[:, eng.sys_idx] = eng.g
-                eng.H[:] = 0.01
+                eng.h = 0.01
             t_last_event = t
             ie += 1
 
@@ -1071,7 +1073,7 @@ def _assemble(spec, model, layout, eng, series_t, map_t, ser, ser_lesions, maps,
         n_sites=layout.n_sites, ny=layout.ny, nx=layout.nx, resolution_mm=layout.dx_mm,
         wall_time_s=wall, coupling_steps=eng.n_couplings,
         mean_groups_per_step=eng.leaders_total / max(eng.n_couplings, 1), max_groups_per_step=eng.leaders_max,
-        reaction_steps=eng.rx_steps, diffused_column_steps=eng.diffused_columns,
+        reaction_steps=eng.rx_steps, site_steps=eng.site_steps, diffused_column_steps=eng.diffused_columns,
         horizon_days=float(series_t[-1] / 24.0), group_tol=spec.group_tol, **doses,
     )
     return FieldResult(spec, layout, maps_ds, timecourses, lesions, {k: v / 24.0 for k, v in keys.items()}, info)
