@@ -504,9 +504,8 @@ def _fold_events(
         elif kind == _CHECK:
             cur["not_clear_at_check"] = f"piecewise(1, {visible} >= 0.5, 0)"
             desc.append("CHECK")
-        elif kind == _FREEZE:
-            # The engine kernel does nothing for FREEZE (reserved for a comparator arm).
-            desc.append("FREEZE (no effect in the engine)")
+        elif kind == _FREEZE:  # handled by _add_events with the model's freeze assignments
+            raise ValueError("FREEZE events are not folded with dose events")
         else:
             raise ValueError(f"unknown event kind {kind}")
     changed = {v: e for v, e in cur.items() if e != v}
@@ -868,7 +867,12 @@ def to_sbml(
 
     # ---- dosing
     if events is not None:
-        _add_events(m, model, ids, events, math_ast, check)
+        def freeze_infix(expr: str, seconds: float) -> str:
+            ren = (lambda n: _num(seconds) if n == "freeze_s" else ids[n])  # noqa: E731
+            node = parse_expr(expr)
+            return to_sbml_infix(node, ren) if piecewise else _infix_smooth(node, ren)
+
+        _add_events(m, model, ids, events, math_ast, check, freeze_infix)
 
     # Validation. Unit consistency is not checked: the single dimensionless
     # compartment holds species in different units (mg, pg/mL, cells/mm2, ...)
@@ -881,7 +885,8 @@ def to_sbml(
 
 
 def _add_events(
-    m: Any, model: Model, ids: Mapping[str, str], events: Any, math_ast: Any, check: Any
+    m: Any, model: Model, ids: Mapping[str, str], events: Any, math_ast: Any, check: Any,
+    freeze_infix: Any = None,
 ) -> None:
     """Add the helper parameters and one SBML event per distinct dose-event time."""
     times = np.asarray(events.times_h, dtype=float).ravel()
@@ -922,7 +927,15 @@ def _add_events(
     bounds = list(starts) + [times.size]
     for k, t in enumerate(uniq):
         lo, hi = bounds[k], bounds[k + 1]
-        assigns, desc = _fold_events(kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids)
+        if np.any(kinds[lo:hi] == _FREEZE):
+            # cryotherapy: the model's own FREEZE assignments (one freeze per distinct time)
+            if hi - lo != 1:
+                raise ValueError("a FREEZE event must not share its time with another event")
+            assigns = {ids[st]: freeze_infix(expr, float(amts[lo]))
+                       for st, expr in model.freeze_assignments.items()}
+            desc = [f"FREEZE {float(amts[lo]):g} s on every visible lesion"]
+        else:
+            assigns, desc = _fold_events(kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids)
         if not assigns:
             continue  # nothing happens at this time (e.g. only FREEZE, which the engine ignores)
         ev = m.createEvent()

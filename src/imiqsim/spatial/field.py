@@ -93,7 +93,7 @@ from imiqsim import __version__
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.model import Model, get_model
 from imiqsim.model.lesions import N_SLOTS, slot_names
-from imiqsim.regimen import APPLY, CHECK, GATE_NOT_CLEAR_AT_CHECK, GATE_UNTIL_CLEAR, WASH
+from imiqsim.regimen import APPLY, CHECK, FREEZE, GATE_NOT_CLEAR_AT_CHECK, GATE_UNTIL_CLEAR, WASH
 from imiqsim.spatial import diffusion as _diff
 from imiqsim.spatial._kernels import field_kernels
 
@@ -328,13 +328,11 @@ class FieldSpec:
                     raise InputError(f"lesions[{i}].radius_mm", les.radius_mm, "a radius in mm > 0")
                 if les.cells is not None and (not _finite(les.cells) or float(les.cells) < 0):
                     raise InputError(f"lesions[{i}].cells", les.cells, "None or a number of cells >= 0")
-        from imiqsim.regimen import FREEZE
-
         for i, ev in enumerate(self.extra_events):
             if not isinstance(ev, SiteEvent):
                 raise InputError(f"extra_events[{i}]", ev, "a SiteEvent")
-            if ev.kind not in (APPLY, WASH, CHECK, FREEZE) and ev.kind not in _HANDLERS:
-                raise InputError(f"extra_events[{i}].kind", ev.kind, "APPLY, WASH, CHECK or a registered kind")
+            if ev.kind not in (APPLY, WASH, CHECK) and ev.kind not in _HANDLERS:
+                raise InputError(f"extra_events[{i}].kind", ev.kind, "APPLY, WASH, CHECK, FREEZE or a registered kind")
             if not _finite(ev.time_h) or ev.time_h < 0:
                 raise InputError(f"extra_events[{i}].time_h", ev.time_h, "a time in hours >= 0")
             if not _finite(ev.amount_mg) or ev.amount_mg < 0:
@@ -541,6 +539,7 @@ class FieldState:
     layout: FieldLayout
     Y: np.ndarray
     t_h: float
+    kernels: Any = None
 
     def column(self, state: str) -> np.ndarray:
         """View of one state over all sites (whole-field equivalents, see the module docstring)."""
@@ -551,17 +550,34 @@ SiteEventHandler = Callable[[FieldState, SiteEvent, np.ndarray], None]
 _HANDLERS: dict[int, SiteEventHandler] = {}
 
 
+def _model_freeze(state: FieldState, event: SiteEvent, mask: np.ndarray) -> None:
+    """Default FREEZE handler: the model's own ``freeze_event`` (model/cryo.py) on every masked site.
+
+    ``event.amount_mg`` carries the freeze time in seconds (as in the engine).
+    The model freezes only where a lesion is visible; with the per-lesion
+    threshold scaling of the field (module docstring) a site's
+    ``visible_lesions`` is its lesion's clinical visibility, so applying it
+    to the whole field touches only the sites of visible lesions.
+    """
+    sites = np.flatnonzero(mask.ravel())
+    state.kernels.freeze_sites(state.Y, sites, state.layout.site_class, state.layout.class_parameters,
+                               float(event.amount_mg))
+
+
 def register_site_event(kind: int, handler: SiteEventHandler) -> None:
     """Register ``handler(state, event, mask)`` for an event kind the engine does not know.
 
-    This is where a cryotherapy comparator would plug in for
-    ``imiqsim.regimen.FREEZE``: kill a fraction of the lesion cells and damage
-    the epidermis on the masked sites. APPLY, WASH and CHECK are built in and
-    cannot be replaced.
+    ``imiqsim.regimen.FREEZE`` is handled by default with the model's own
+    freeze assignments (model/cryo.py) on the masked sites; a handler
+    registered here replaces that (e.g. a freeze with a spatial rim). APPLY,
+    WASH and CHECK are built in and cannot be replaced.
     """
     if kind in (APPLY, WASH, CHECK):
         raise InputError("kind", kind, "a kind other than the built-in APPLY, WASH and CHECK")
     _HANDLERS[int(kind)] = handler
+
+
+_HANDLERS[FREEZE] = _model_freeze
 
 
 # --------------------------------------------------------------------------- result
@@ -659,6 +675,9 @@ def _key_times(spec: FieldSpec, t_end: float) -> dict[str, float]:
     if math.isfinite(last_apply):
         out["mid_treatment"] = round(last_apply / 2.0)
         out["end_of_treatment"] = float(washes.max()) if washes.size else last_apply
+    elif len(ev):  # e.g. cryotherapy: freeze sessions only
+        out["mid_treatment"] = round(ev.end_h() / 2.0)
+        out["end_of_treatment"] = ev.end_h()
     out["assessment"] = sc.assessment_time_h()
     out["end_of_followup"] = t_end
     return {k: min(float(v), t_end) for k, v in out.items()}
@@ -960,10 +979,9 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                 if handler is None:
                     raise InputError(
                         "events.kind", e.kind,
-                        "an event kind with a registered field handler (imiqsim.spatial.register_site_event); "
-                        "FREEZE (cryotherapy) has no field biology yet",
+                        "an event kind with a registered field handler (imiqsim.spatial.register_site_event)",
                     )
-                handler(FieldState(model, layout, eng.Y, t), e, mask.reshape(layout.ny, layout.nx))
+                handler(FieldState(model, layout, eng.Y, t, eng.kern), e, mask.reshape(layout.ny, layout.nx))
                 eng.Y[:, eng.sys_idx] = eng.g
                 eng.h = 0.01
             t_last_event = t
