@@ -186,6 +186,10 @@ def _arm_digest(sc, overrides: dict | None) -> str:
 def _worker_init() -> None:
     # runs in a freshly spawned worker before imiqsim.trial (numba) is imported there
     os.environ["NUMBA_NUM_THREADS"] = "1"
+    # Ctrl-C reaches the whole process group: the main process handles it (and stops the workers)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _single_thread() -> None:
@@ -702,8 +706,14 @@ def _run_local_pool(specs, workers, progress, done, total) -> None:
                     if len(pending) >= ahead:
                         break
             # after an error: submit nothing more, let the running chunks finish and be written
-    except BaseException:
+    except BaseException:  # KeyboardInterrupt, ...: stop now; finished chunks are on disk, --resume goes on
+        procs = list((getattr(ex, "_processes", None) or {}).values())
         ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:  # a running chunk is lost (its temporary file is removed on resume)
+            try:
+                p.terminate()
+            except Exception:
+                pass
         raise
     ex.shutdown(wait=True)
     if error is not None:

@@ -70,7 +70,7 @@ def merge_leaders(Y, Ybits, cls, w, lead):
     Leaders are hashed by (class, bucket); within a run of equal hashes the
     lowest-index leader absorbs the others that are within w of it. Members
     then point directly at their (possibly new) leader. Returns the number of
-    leaders left.
+    merges.
     """
     N = Y.shape[0]
     S = Y.shape[1]
@@ -96,6 +96,7 @@ def merge_leaders(Y, Ybits, cls, w, lead):
             h = (h ^ np.uint64(q)) * FNV_PRIME
         keys[j] = h
     order = np.argsort(keys, kind="mergesort")
+    merged = 0
     a = 0
     while a < n:
         b = a
@@ -114,13 +115,12 @@ def merge_leaders(Y, Ybits, cls, w, lead):
                     break
             if ok:
                 lead[L2] = F
+                merged += 1
         a = b
-    left = 0
-    for s in range(N):
-        lead[s] = lead[lead[s]]
-        if lead[s] == s:
-            left += 1
-    return left
+    if merged > 0:
+        for s in range(N):
+            lead[s] = lead[lead[s]]
+    return merged
 
 
 # Dormand-Prince 5(4) tableau (the same as the engine's _dp5_step)
@@ -170,7 +170,7 @@ def _rhs_all(t, X, cls_l, PC, K, wts, sys_idx, par):
 
 @njit(cache=True)
 def react(Y, leaders, cls, PC, wts, sys_idx, h, t0, t1, rtol, atol, h_max, max_steps, YL_old, YL_new, enorms,
-          par):
+          par, track_idx, TM):
     """Integrate the leader sites from t0 to t1 as one coupled system.
 
     Every leader's local components follow the compiled model ``rhs``
@@ -180,7 +180,9 @@ def react(Y, leaders, cls, PC, wts, sys_idx, h, t0, t1, rtol, atol, h_max, max_s
     all leaders carry the same systemic trajectory. Dormand-Prince 5(4) with
     the engine's step-size controller, one step size for all leaders,
     accepted when the worst leader's error norm is within tolerance.
-    Returns (status, h, steps) with the engine's status codes.
+    ``TM[j]`` receives the maxima of the tracked states/observables
+    (``track_idx``: state index, or n_states + observable index) over every
+    accepted step. Returns (status, h, steps) with the engine's status codes.
     """
     nl = leaders.shape[0]
     S = Y.shape[1]
@@ -195,6 +197,11 @@ def react(Y, leaders, cls, PC, wts, sys_idx, h, t0, t1, rtol, atol, h_max, max_s
     K1 = np.empty((nl, S)); K2 = np.empty((nl, S)); K3 = np.empty((nl, S)); K4 = np.empty((nl, S))
     K5 = np.empty((nl, S)); K6 = np.empty((nl, S)); K7 = np.empty((nl, S))
     X = np.empty((nl, S)); YN = np.empty((nl, S))
+    obs = np.empty(N_OBS)
+    nt = track_idx.shape[0]
+    for j in range(nl):
+        for q in range(nt):
+            TM[j, q] = -np.inf
     _rhs_all(t0, y, cls_l, PC, K1, wts, sys_idx, par)
     t = t0
     steps = 0
@@ -258,6 +265,13 @@ def react(Y, leaders, cls, PC, wts, sys_idx, h, t0, t1, rtol, atol, h_max, max_s
                     v = YN[j, i]
                     y[j, i] = v if v > 0.0 else 0.0
                     K1[j, i] = K7[j, i]
+                if nt > 0:
+                    observables(y[j], PC[cls_l[j]], obs)
+                    for q in range(nt):
+                        ti = track_idx[q]
+                        v = y[j, ti] if ti < S else obs[ti - S]
+                        if v > TM[j, q]:
+                            TM[j, q] = v
             fac = 0.9 * (enorm if enorm > 1e-10 else 1e-10) ** (-0.2)
             if fac > 5.0:
                 fac = 5.0
@@ -292,6 +306,36 @@ def scatter(Y, leaders, leader_of, equal, YL_old, YL_new):
             for i in range(S):
                 v = Y[s, i] + (YL_new[j, i] - YL_old[j, i])
                 Y[s, i] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True)
+def column_stats(Y, cols, mn, mx):
+    """Min and max of the given columns, in one row-major pass."""
+    nc = cols.shape[0]
+    for q in range(nc):
+        mn[q] = np.inf
+        mx[q] = -np.inf
+    for s in range(Y.shape[0]):
+        for q in range(nc):
+            v = Y[s, cols[q]]
+            if v < mn[q]:
+                mn[q] = v
+            if v > mx[q]:
+                mx[q] = v
+
+
+@njit(cache=True)
+def after_react(Y, sys_idx, g, leader_of, TM, PEAK):
+    """Write the shared systemic values into every site and raise the sites' running maxima."""
+    N = Y.shape[0]
+    nt = TM.shape[1]
+    for s in range(N):
+        for q in range(sys_idx.shape[0]):
+            Y[s, sys_idx[q]] = g[q]
+        j = leader_of[s]
+        for q in range(nt):
+            if TM[j, q] > PEAK[s, q]:
+                PEAK[s, q] = TM[j, q]
 
 
 @njit(cache=True)
