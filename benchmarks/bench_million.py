@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": cmd,
         "arm": args.arm,
         "patients": args.patients,
-        "patients_simulated": int(round(computed_patients)),
+        "patients_simulated": round(computed_patients),
         "workers": args.workers,
         "scheduler": args.scheduler,
         "chunk_size": args.chunk_size,

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import imiqsim.scale as scale
-import imiqsim.trial as trial
+from imiqsim import scale, trial
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.scale import chunk_path, read_outcomes, run_streaming, trace_bands
 from imiqsim.trial import run_trial
@@ -80,6 +79,9 @@ def test_layout_manifest_and_column_subset(streamed):
     with pytest.raises(InputError) as e:
         read_outcomes(out, arms=["nope"])
     assert e.value.field == "arms"
+    with pytest.raises(InputError) as e:
+        read_outcomes(out, columns=["age", "nope"])
+    assert e.value.field == "columns" and e.value.value == ["nope"]
 
 
 # ----------------------------------------------------------------------------- resume
@@ -187,6 +189,20 @@ def test_bad_inputs_name_the_field(tmp_path):
             run_streaming(ARMS, out_dir=tmp_path / "x", **args)
         assert e.value.field == field
     assert not (tmp_path / "x").exists()
+
+
+def test_two_runs_cannot_write_one_directory(tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    held = scale._lock_dir(out)  # as if another run were writing there
+    try:
+        with pytest.raises(InputError) as e:
+            run_streaming(["sbcc-5pct"], out_dir=out, chunk_size=CHUNK, workers=1, resume=True, **KW)
+        assert e.value.field == "out_dir" and "another imiqsim run" in str(e.value)
+    finally:
+        held.close()
+    res = run_streaming(["sbcc-5pct"], out_dir=out, chunk_size=CHUNK, workers=1, resume=True, **KW)
+    assert res.chunks_computed == 5  # resume with nothing there yet starts the run
 
 
 # ----------------------------------------------------------------------------- failed patients, traces

@@ -267,7 +267,8 @@ def trial(
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
     seed: int = typer.Option(1, "--seed", help="Seed: patient i of seed s is the same patient in every run."),
     workers: int = typer.Option(1, "--workers", help="Worker processes."),
-    chunk_size: int = typer.Option(250, "--chunk-size", help="Patients per chunk (does not change results)."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Patients per chunk (does not change "
+                                             "results; default 250 in memory, 2000 when streaming)."),
     followup_years: float = typer.Option(1.0, "--followup-years", help="Follow-up after the assessment visit."),
     immunosuppressed: float = typer.Option(0.0, "--immunosuppressed-fraction",
                                            help="Fraction of organ-transplant immunosuppressed patients."),
@@ -276,12 +277,25 @@ def trial(
                                        "summary JSON and the HTML report."),
     json_out: bool = typer.Option(False, "--json", help="Print the endpoints as one JSON object on stdout."),
     force: bool = typer.Option(False, "--force", help="Allow more patients than the documented cap."),
+    stream: bool = typer.Option(False, "--stream", help="Stream chunks to Parquet under --out (bounded memory; "
+                                "automatic above 100,000 patients or with --resume/--scheduler)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted streamed run in --out."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address; "
+                                            "default: local processes."),
 ):
     """Run a virtual trial: endpoints per arm with 95% confidence intervals."""
-    from imiqsim.trial import run_trial
+    from imiqsim.trial import MAX_PATIENTS, run_trial
 
     if seed < 0:
         raise InputError("--seed", seed, "a non-negative whole number")
+    if stream or resume or scheduler or patients > MAX_PATIENTS:
+        if out is None:
+            raise InputError("--out", None, "a directory: streamed runs (--stream, --resume, --scheduler or more "
+                             f"than {MAX_PATIENTS} patients) write their chunks there")
+        _trial_streaming(arms, patients, seed, workers, chunk_size or 2000, followup_years, immunosuppressed,
+                         parse_set(set_), out, json_out, resume, scheduler)
+        return
+    chunk_size = chunk_size or 250
     prog, cb = _progress_bar("simulating", quiet=False)
     with prog:
         tr = run_trial(arms, patients=patients, seed=seed, workers=workers, chunk_size=chunk_size,
@@ -303,6 +317,39 @@ def trial(
     from imiqsim.simulation import DISCLAIMER
 
     typer.echo(DISCLAIMER)
+
+
+def _trial_streaming(arms, patients, seed, workers, chunk_size, followup_years, immunosuppressed, overrides, out,
+                     json_out, resume, scheduler) -> None:
+    from imiqsim.scale import run_streaming
+
+    if patients <= 0:
+        raise InputError("patients", patients, "a positive whole number")
+    prog, cb = _progress_bar("simulating (streamed)", quiet=False)
+    try:
+        with prog:
+            res = run_streaming(arms, patients=patients, seed=seed, out_dir=out, chunk_size=chunk_size,
+                                workers=workers, scheduler=scheduler, followup_years=followup_years,
+                                overrides=overrides, immunosuppressed_fraction=immunosuppressed, resume=resume,
+                                progress=cb)
+    except (ImiqsimError, typer.Exit):
+        raise
+    except KeyboardInterrupt:
+        _err(f"interrupted: finished chunks are kept in {out}; continue with --resume")
+        raise typer.Exit(130)
+    except Exception as exc:
+        _err(f"{type(exc).__name__}: {exc}; finished chunks are kept in {out}; continue with --resume")
+        raise typer.Exit(1)
+    summary = dict(res.summary)
+    files = [str(p) for p in res.files] + [str(out / "chunks")]
+    if json_out:
+        summary["files"] = files
+        typer.echo(json.dumps(summary, default=str))
+        return
+    _print_trial(summary)
+    typer.echo(f"{res.chunks_computed} chunks computed, {res.chunks_skipped} reused")
+    for f in files:
+        typer.echo(f"wrote {f}")
 
 
 def _write_trial(tr, out: Path, command: str) -> list[Path]:

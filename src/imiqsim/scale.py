@@ -11,6 +11,7 @@ process. Layout of ``out_dir``::
     chunks/arm=<name>/chunk-<start:09d>.parquet     per-patient outcomes, one file per chunk
     traces/arm=<name>/chunk-<start:09d>.npz         only with keep_traces: per-chunk trace bands
     summary.json                                    endpoints, as TrialResult.to_dict()
+    .lock                                           held (flock) while a run writes here
 
 Every file is written under a temporary name and renamed into place, so a file
 that exists is complete. An interrupted run (Ctrl-C, a killed job, a failing
@@ -33,10 +34,12 @@ patient: 120 MB for a million patients per arm).
 
 Examples
 --------
->>> from imiqsim.scale import run_streaming, read_outcomes     # doctest: +SKIP
->>> res = run_streaming(["ak-5pct"], patients=1_000_000, seed=1, out_dir="big", workers=16)
->>> res.summary["arms"][0]["endpoints"]["complete_clearance"]
->>> read_outcomes("big", columns=["complete_clearance", "age"])
+>>> from imiqsim.scale import run_streaming, read_outcomes
+>>> res = run_streaming(["ak-5pct"], patients=1_000_000, seed=1, out_dir="big",
+...                     workers=16)  # doctest: +SKIP
+>>> res.summary["arms"][0]["endpoints"]["complete_clearance"]["value"]  # doctest: +SKIP
+0.44...
+>>> read_outcomes("big", columns=["complete_clearance", "age"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -249,7 +253,7 @@ def _chunk_task(spec: dict) -> dict:
     pq.write_table(table, tmp)
     os.replace(tmp, path)  # the chunk exists only once it is complete
     return {"arm": spec["arm_index"], "start": spec["start"], "n": spec["n"],
-            "failed": int((df["status"].to_numpy() != 0).sum()), "seconds": time.perf_counter() - t0,
+            "failed": int(np.count_nonzero(df["status"].to_numpy() != 0)), "seconds": time.perf_counter() - t0,
             "pid": os.getpid()}
 
 
@@ -342,16 +346,19 @@ def read_outcomes(out_dir: str | os.PathLike, columns: Sequence[str] | None = No
     if columns is not None:
         cols = ["patient"] + [c for c in columns if c not in ("arm", "patient")]
     chunks = _chunk_starts(int(man["patients"]), int(man["chunk_size"]))
+    if cols is not None:
+        import pyarrow.parquet as pq
+
+        first = next((chunk_path(out_dir, nm, s) for nm in names for s, n in chunks
+                      if _chunk_done(chunk_path(out_dir, nm, s), n)), None)
+        if first is not None:
+            known = pq.read_schema(first).names
+            unknown = [c for c in cols if c not in known]
+            if unknown:
+                raise InputError("columns", unknown, "outcome columns of this run: " + ", ".join(known))
     frames = []
     for name in names:
-        try:
-            t = _read_arm(out_dir, name, chunks, cols, allow_incomplete)
-        except KeyError as exc:
-            raise InputError("columns", list(columns or []), f"outcome column names ({exc})") from None
-        except Exception as exc:
-            if type(exc).__name__ == "ArrowInvalid" and cols is not None:
-                raise InputError("columns", list(columns or []), f"outcome column names ({exc})") from None
-            raise
+        t = _read_arm(out_dir, name, chunks, cols, allow_incomplete)
         if t is None:
             continue
         df = t.to_pandas()
@@ -501,7 +508,7 @@ def _arm_summary(out_dir: Path, name: str, sc, chunks, endpoints_fn) -> dict:
     except KeyError:
         df = _read_arm(out_dir, name, chunks, None, allow_incomplete=False).to_pandas()
         ep = endpoints_fn(df)
-    return {"name": name, "n": int(len(df)), "scenario": sc.name, "indication": sc.indication, "endpoints": ep,
+    return {"name": name, "n": len(df), "scenario": sc.name, "indication": sc.indication, "endpoints": ep,
             "failed_patients": int((df["status"] != 0).sum())}
 
 
@@ -606,14 +613,43 @@ def run_streaming(
     if has_run and not resume:
         raise InputError("out_dir", str(out_dir), "a new directory: this one already holds a run "
                          "(manifest.json); pass --resume (resume=True) to continue it, or choose a new directory")
-    if resume and mpath.exists():
-        _check_manifest(_read_manifest(out), manifest, out)
-        _cleanup_tmp(out)
-    elif resume and (out / CHUNKS_DIR).exists():
+    if resume and not mpath.exists() and (out / CHUNKS_DIR).exists():
         raise InputError("out_dir", str(out_dir), "a run directory with its manifest.json (chunk files are there "
                          "but no manifest); choose a new directory")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock_dir(out)
+    try:
+        return _run_locked(out, mpath, manifest, resume, names, scs, digests, patients, seed, chunk_size,
+                           followup_years, overrides, immunosuppressed_fraction, keep_traces, workers, scheduler,
+                           progress, t_start)
+    finally:
+        lock.close()  # releases the lock
+
+
+def _lock_dir(out: Path):
+    """Hold an exclusive lock on ``out/.lock`` for the run: two runs writing one directory are refused."""
+    fh = open(out / ".lock", "a+")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return fh
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise InputError("out_dir", str(out), "a directory no other run is using: another imiqsim run is "
+                         "writing to it now; wait for it, or stop it and resume") from None
+    except OSError:  # a filesystem without flock support: go on unlocked
+        pass
+    return fh
+
+
+def _run_locked(out, mpath, manifest, resume, names, scs, digests, patients, seed, chunk_size, followup_years,
+                overrides, immunosuppressed_fraction, keep_traces, workers, scheduler, progress, t_start):
+    if mpath.exists():  # only with resume (checked above)
+        _check_manifest(_read_manifest(out), manifest, out)
+        _cleanup_tmp(out)
     else:
-        out.mkdir(parents=True, exist_ok=True)
         _write_text_atomic(mpath, json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n")
 
     # ---- which chunks remain

@@ -107,16 +107,23 @@ def allowed_override_keys() -> list[str]:
 
 
 @njit(cache=True)
-def _column_range(Y, col):
-    lo = Y[0, col]
-    hi = lo
+def _column_spreads(Y, cols, out):
+    """max - min of the given columns, in one row-major pass."""
+    nc = cols.shape[0]
+    lo = np.empty(nc)
+    hi = np.empty(nc)
+    for q in range(nc):
+        lo[q] = Y[0, cols[q]]
+        hi[q] = lo[q]
     for s in range(1, Y.shape[0]):
-        v = Y[s, col]
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
-    return hi - lo
+        for q in range(nc):
+            v = Y[s, cols[q]]
+            if v < lo[q]:
+                lo[q] = v
+            elif v > hi[q]:
+                hi[q] = v
+    for q in range(nc):
+        out[q] = hi[q] - lo[q]
 
 
 @njit(cache=True)
@@ -173,25 +180,34 @@ def diffuse_2d(u: np.ndarray, d_mm2_h: float, dt_h: float, dx_mm: float) -> np.n
 
 
 def diffusion_step(Y: np.ndarray, columns: np.ndarray, d_mm2_h: np.ndarray, dt_h: float, ny: int, nx: int,
-                   dx_mm: float, skip_range: np.ndarray | None = None) -> int:
+                   dx_mm: float, skip_range: np.ndarray | None = None, spread: np.ndarray | None = None) -> int:
     """Diffuse the given state columns of a site-major state array ``Y`` (ny*nx, S) in place.
 
-    A column whose spread (max - min) is 0, or at most ``skip_range[k]``, is
-    left alone: the Laplacian of a flat field is zero, and a spread below the
-    grouping tolerance cannot change anything the integrator resolves.
-    Returns the number of columns actually diffused.
+    A column whose spread (max - min; ``spread`` if given, else measured) is
+    0, or at most ``skip_range[k]``, is left alone: the Laplacian of a flat
+    field is zero, and a spread below the grouping tolerance cannot change
+    anything the integrator resolves. Returns the number of columns diffused.
+
+    Examples
+    --------
+    >>> Y = np.zeros((9, 2)); Y[4, 1] = 9.0
+    >>> diffusion_step(Y, np.array([1]), np.array([0.036]), 1.0, 3, 3, 0.25)
+    1
+    >>> float(Y[:, 1].sum())
+    9.0
     """
-    if Y.shape[0] <= 1 or dt_h <= 0:
+    columns = np.asarray(columns, dtype=np.int64)
+    if Y.shape[0] <= 1 or dt_h <= 0 or columns.size == 0:
         return 0
+    if spread is None:
+        spread = np.empty(columns.size)
+        _column_spreads(Y, columns, spread)
     u = np.empty(Y.shape[0])
     tmp = np.empty(Y.shape[0])
     done = 0
     for k, col in enumerate(columns):
         d = float(d_mm2_h[k])
-        if d <= 0.0:
-            continue
-        spread = _column_range(Y, int(col))
-        if spread == 0.0 or (skip_range is not None and spread <= skip_range[k]):
+        if d <= 0.0 or spread[k] == 0.0 or (skip_range is not None and spread[k] <= skip_range[k]):
             continue
         n, r = substeps(d, dt_h, dx_mm)
         u[:] = Y[:, col]

@@ -122,8 +122,8 @@ MAX_SITES = 250_000
 LESION_CELLS_PER_MM2 = 5000.0
 #: per-lesion count parameters scaled by N/m_k inside a lesion patch (see module docstring)
 PER_LESION_COUNT_PARAMETERS = ("lesion_capacity_cells", "visible_threshold_cells", "histology_threshold_cells")
-#: pigment proxy: cumulative erosion score (score x days) giving index 1 - 1/e (ASSUMED, uncalibrated)
-PIGMENT_REFERENCE_SCORE_DAYS = 30.0
+#: running maxima kept per site (sampled at every accepted integrator step, like run_batch's peaks)
+TRACKED = ("lsr_score", "erythema_score", "skin_conc_ug_ml", "pigment_loss")
 #: observables whose field mean and max are stored over time
 FIELD_OBSERVABLES = ("lsr_score", "erythema_score", "skin_conc_ug_ml")
 #: systemic observables stored over time (functions of the shared pools only)
@@ -618,8 +618,8 @@ class FieldResult:
 
     @property
     def pigment(self) -> xr.DataArray:
-        """Post-inflammatory pigment-change index per site (an ASSUMED, uncalibrated proxy)."""
-        return self.maps["pigment_change_index"]
+        """Pigment-change map (highest melanocyte loss per site; an ASSUMED proxy of hypopigmentation risk)."""
+        return self.maps["pigment_change"]
 
 
 # --------------------------------------------------------------------------- engine
@@ -689,13 +689,13 @@ def _time_grid(every: float, t_end: float, extra) -> np.ndarray:
 
 
 class _Engine:
-    """The splitting loop; one instance per simulation."""
+    """The splitting loop's state and one coupling step; one instance per simulation."""
 
     def __init__(self, spec: FieldSpec, model: Model, layout: FieldLayout):
-        self.spec, self.model, self.layout = spec, model, layout
-        self.kern = field_kernels(model)
         from imiqsim.engine.codegen import compiled
 
+        self.spec, self.model, self.layout = spec, model, layout
+        self.kern = field_kernels(model)
         self.gen = compiled(model)
         si = model.state_index
         self.N = layout.n_sites
@@ -706,35 +706,45 @@ class _Engine:
         for c in range(self.PC.shape[0]):
             self.gen.initial(self.PC[c], y0c[c])
         self.Y = np.ascontiguousarray(y0c[self.cls])
-        self.sys_idx = np.array([i for i, s in enumerate(model.states) if s.systemic], dtype=np.int64)
+        self.sys_idx = np.array([i for i, st in enumerate(model.states) if st.systemic], dtype=np.int64)
         self.g = y0c[0, self.sys_idx].copy()
-        self.atol = np.array([s.scale for s in model.states]) * float(spec.atol_factor)
+        self.atol = np.array([st.scale for st in model.states]) * float(spec.atol_factor)
         self.rtol = float(spec.rtol)
         self.h = 0.01  # shared step size of the lock-step integrator (reset at events, as run_batch does)
-        self.lesion_cols = np.array([si(s) for s in slot_names()], dtype=np.int64)
+        self.all_cols = np.arange(self.S, dtype=np.int64)
+        self.lesion_cols = np.array([si(n) for n in slot_names(N_SLOTS)], dtype=np.int64)
         self.i_film, self.i_applied, self.i_washed = si("film"), si("applied"), si("washed_off")
         self.oi = model.observable_index
         self.n_obs = len(model.observables)
         # lateral transport
         coef = _diff.coefficient_table(dict(spec.diffusion))
         cols, ds = [], []
-        if spec.diffusion_enabled:
+        if spec.diffusion_enabled and self.N > 1:
             for name, um2 in coef.items():
                 if name in model.state_names and um2 > 0 and not model.states[si(name)].systemic:
                     cols.append(si(name))
                     ds.append(um2 * _diff.UM2_PER_MIN_TO_MM2_PER_H)
         self.diff_cols = np.array(cols, dtype=np.int64)
         self.diff_D = np.array(ds, dtype=float)
-        # grouping buffers
+        # grouping state
         self.arange = np.arange(self.N, dtype=np.int64)
         self.lead = self.arange.copy()  # site index of each site's group leader
         self.pos = np.zeros(self.N, dtype=np.int64)
         self.leader_of = np.empty(self.N, dtype=np.int64)  # position of the leader in the leader list
         self.equal = np.ones(self.N, dtype=np.bool_)
-        # per-site accumulators (pigment proxy, peak LSR)
-        self.erosion_prev = np.zeros(self.N)
-        self.erosion_int = np.zeros(self.N)  # score x hours
-        self.peak_lsr = np.zeros(self.N)
+        # running maxima per site, sampled at every accepted integrator step (as run_batch's peaks)
+        names = [n for n in TRACKED if n in model.state_names or n in model.observable_names]
+        self.tracked = tuple(names)
+        self.track_idx = np.array([si(n) if n in model.state_names else self.S + self.oi(n) for n in names],
+                                  dtype=np.int64)
+        obs0 = np.empty((self.PC.shape[0], self.n_obs))
+        for c in range(self.PC.shape[0]):
+            self.gen.observables(y0c[c], self.PC[c], obs0[c])
+        full0 = np.concatenate([y0c, obs0], axis=1)
+        self.peak = np.ascontiguousarray(full0[self.cls][:, self.track_idx])
+        # scratch
+        self._mn = np.empty(self.S)
+        self._mx = np.empty(self.S)
         # diagnostics
         self.n_couplings = 0
         self.leaders_total = 0
@@ -744,15 +754,19 @@ class _Engine:
         self.diffused_columns = 0
 
     # ---------------------------------------------------------------- grouping
-    def _widths(self) -> np.ndarray | None:
+    def _stats(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """(grouping widths or None, spread of each diffusing column) from one pass over the states."""
+        self.kern.column_stats(self.Y, self.all_cols, self._mn, self._mx)
+        spread = (self._mx - self._mn)[self.diff_cols]
         tol = self.spec.group_tol
         if tol is None:
-            return None
+            return None, spread
         if tol == 0:
-            return np.zeros(self.S)
-        return float(tol) * (self.atol + self.rtol * np.abs(self.Y).max(axis=0))
+            return np.zeros(self.S), spread
+        amax = np.maximum(np.abs(self._mn), np.abs(self._mx))
+        return float(tol) * (self.atol + self.rtol * amax), spread
 
-    def group(self, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def group(self, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(leaders, leader_of, equal) for the current states.
 
         Groups are sticky: a member stays with its leader while it is within
@@ -761,49 +775,54 @@ class _Engine:
         of each other are merged.
         """
         if w is None:
-            w = self._widths()
-        if w is None:
-            leaders = self.arange
-            self.leader_of[:] = leaders
+            self.leader_of[:] = self.arange
             self.equal[:] = True
-            return leaders, self.leader_of, self.equal
+            return self.arange, self.leader_of, self.equal
         self.kern.verify_members(self.Y, self.cls, w, self.lead, self.equal)
-        self.kern.merge_leaders(self.Y, self.Y.view(np.int64), self.cls, w, self.lead)
-        self.kern.verify_members(self.Y, self.cls, w, self.lead, self.equal)
+        if self.kern.merge_leaders(self.Y, self.Y.view(np.int64), self.cls, w, self.lead) > 0:
+            self.kern.verify_members(self.Y, self.cls, w, self.lead, self.equal)
         leaders = np.flatnonzero(self.lead == self.arange)
         self.pos[leaders] = np.arange(leaders.size)
         np.take(self.pos, self.lead, out=self.leader_of)
         return leaders, self.leader_of, self.equal
 
-    def site_observables(self, names) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Per-site values of some observables (computed once per group), plus leaders and counts."""
-        leaders, leader_of, _ = self.group()
+    def site_observables(self, names) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per-site values of some observables (computed once per group) and the leaders' full vectors."""
+        leaders, leader_of, _ = self.group(self._stats()[0])
         out = np.empty((leaders.size, self.n_obs))
         self.kern.leader_observables(self.Y, leaders, self.cls, self.PC, out)
-        counts = np.bincount(leader_of, minlength=leaders.size)
-        return {nm: out[leader_of, self.oi(nm)] for nm in names}, out, counts
+        return {nm: out[leader_of, self.oi(nm)] for nm in names}, out
 
     # ---------------------------------------------------------------- one coupling step
-    def diffuse(self, dt: float, w: np.ndarray | None) -> None:
+    def has_gradient(self, w: np.ndarray | None, spread: np.ndarray) -> bool:
+        """Is there any lateral gradient for diffusion to act on (beyond the grouping tolerance)?"""
+        if spread.size == 0:
+            return False
+        if w is None or not np.any(w):
+            return bool(np.any(spread > 0))
+        return bool(np.any(spread > w[self.diff_cols]))
+
+    def diffuse(self, dt: float, w: np.ndarray | None, spread: np.ndarray | None = None) -> None:
         if self.diff_cols.size == 0 or dt <= 0:
             return
         skip = None if (w is None or not np.any(w)) else w[self.diff_cols]
         self.diffused_columns += _diff.diffusion_step(self.Y, self.diff_cols, self.diff_D, dt, self.layout.ny,
-                                                      self.layout.nx, self.layout.dx_mm, skip)
+                                                      self.layout.nx, self.layout.dx_mm, skip, spread)
 
-    def couple(self, t0: float, t1: float) -> None:
+    def couple(self, t0: float, t1: float, w: np.ndarray | None, spread: np.ndarray) -> None:
+        """Strang step: diffusion dt/2, coupled reaction dt, diffusion dt/2 (w, spread: from ``_stats`` at t0)."""
         dt = t1 - t0
-        w = self._widths()
-        self.diffuse(0.5 * dt, w)
+        self.diffuse(0.5 * dt, w, spread)
         leaders, leader_of, equal = self.group(w)
         nl = leaders.size
         YL_old = np.empty((nl, self.S))
         YL_new = np.empty((nl, self.S))
         enorms = np.empty(nl)
+        TM = np.empty((nl, self.track_idx.size))
         wts = np.bincount(leader_of, minlength=nl).astype(float) / self.N
         status, self.h, nsteps = self.kern.react(
             self.Y, leaders, self.cls, self.PC, wts, self.sys_idx, self.h, float(t0), float(t1), self.rtol, self.atol,
-            H_MAX, MAX_STEPS_PER_COUPLING, YL_old, YL_new, enorms, nl >= PARALLEL_MIN_LEADERS)
+            H_MAX, MAX_STEPS_PER_COUPLING, YL_old, YL_new, enorms, nl >= PARALLEL_MIN_LEADERS, self.track_idx, TM)
         if status != 0:
             from imiqsim.engine.run import STATUS_TEXT
 
@@ -812,22 +831,41 @@ class _Engine:
                 f"integration failed between {t0:.3f} and {t1:.3f} h ({STATUS_TEXT.get(int(status), status)}); "
                 f"worst site {worst} (y={worst // self.layout.nx}, x={worst % self.layout.nx})"
             )
-        self.g = YL_new[0, self.sys_idx].copy()  # shared by construction
+        self.g = YL_new[0, self.sys_idx].copy()  # the same in every leader by construction
         self.kern.scatter(self.Y, leaders, leader_of, equal, YL_old, YL_new)
-        self.Y[:, self.sys_idx] = self.g
-        # per-site accumulators from the group leaders' observables
-        obs = np.empty((nl, self.n_obs))
-        self.kern.leader_observables(self.Y, leaders, self.cls, self.PC, obs)
-        ero = obs[leader_of, self.oi("erosion_score")]
-        self.erosion_int += 0.5 * (self.erosion_prev + ero) * dt
-        self.erosion_prev = ero
-        np.maximum(self.peak_lsr, obs[leader_of, self.oi("lsr_score")], out=self.peak_lsr)
+        self.kern.after_react(self.Y, self.sys_idx, self.g, leader_of, TM, self.peak)
         self.diffuse(0.5 * dt, w)
         self.n_couplings += 1
         self.leaders_total += nl
         self.leaders_max = max(self.leaders_max, nl)
         self.rx_steps += int(nsteps)
         self.site_steps += int(nsteps) * nl
+
+    def advance(self, t: float, t_stop: float, t_last_event: float) -> None:
+        """Coupling steps from t to t_stop.
+
+        Without any lateral gradient the splitting is exact, so the step runs
+        to ``t_stop`` (at most ``quiet_coupling_step_h``); with gradients it is
+        ``coupling_step_h`` within ``quiet_after_h`` of the last event and
+        ``quiet_coupling_step_h`` after that.
+        """
+        spec = self.spec
+        while t < t_stop:
+            w, spread = self._stats()
+            quiet = (t - t_last_event) >= float(spec.quiet_after_h)
+            if not self.has_gradient(w, spread) or quiet:
+                dt = float(spec.quiet_coupling_step_h)
+            else:
+                dt = float(spec.coupling_step_h)
+            rem = t_stop - t
+            if rem <= dt * (1 + 1e-9):
+                t1 = t_stop
+            elif rem < 2 * dt:
+                t1 = t + rem / 2
+            else:
+                t1 = t + dt
+            self.couple(t, t1, w, spread)
+            t = t1
 
     # ---------------------------------------------------------------- field-level readouts
     def lesion_totals(self) -> np.ndarray:
@@ -840,6 +878,21 @@ class _Engine:
 
 def simulate_field(spec: FieldSpec) -> FieldResult:
     """Simulate the treated field of ``spec``; see the module docstring for the method.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+
+    Returns
+    -------
+    FieldResult
+
+    Raises
+    ------
+    InputError
+        Bad input (also raised by ``FieldSpec`` itself).
+    FieldSimulationFailed
+        The integrator failed (e.g. absurd parameter overrides).
 
     Examples
     --------
@@ -873,50 +926,7 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
     ev_t = np.array([e.time_h for e in events if e.time_h <= t_end])
     stops = np.unique(np.concatenate([series_t, map_t, ev_t]))
 
-    model_obs = model.observable_index
-    n_les = len(layout.lesions)
-    slot_cols = [s.slot - 1 for s in layout.lesions]
-    ser: dict[str, list] = {k: [] for k in (
-        [model.states[i].name for i in eng.sys_idx] + list(SYSTEMIC_OBSERVABLES)
-        + ["lesion_burden", "visible_lesions", "histological_lesions", "drug_applied_mg", "drug_in_skin_mg",
-           "mean_immune_infiltrate"]
-        + [f"mean_{o}" for o in FIELD_OBSERVABLES] + [f"max_{o}" for o in FIELD_OBSERVABLES])}
-    ser_lesions: list[np.ndarray] = []
-    maps: dict[str, list] = {k: [] for k in ("lesion_cells", "erythema_score", "lsr_score", "immune_infiltrate",
-                                             "skin_conc_ug_ml")}
-    si = model.state_index
-    infl_cols = [si(s) for s in INFILTRATE_STATES]
-    skin_cols = [si(s) for s in ("stratum_corneum", "epidermis", "dermis")]
-    area_mm2 = layout.area_cm2 * 100.0
-
-    def record_series():
-        vals, obs_l, counts = eng.site_observables(FIELD_OBSERVABLES)
-        totals = eng.lesion_totals()
-        for j, i in enumerate(eng.sys_idx):
-            ser[model.states[i].name].append(eng.g[j])
-        for nm in SYSTEMIC_OBSERVABLES:
-            ser[nm].append(obs_l[0, model_obs(nm)])
-        ser["lesion_burden"].append(totals.sum())
-        ser["visible_lesions"].append(np.count_nonzero(totals > layout.visible_threshold_cells))
-        ser["histological_lesions"].append(np.count_nonzero(totals > layout.histology_threshold_cells))
-        ser["drug_applied_mg"].append(eng.Y[:, eng.i_applied].mean())
-        ser["drug_in_skin_mg"].append(eng.Y[:, skin_cols].sum(axis=1).mean())
-        ser["mean_immune_infiltrate"].append(eng.Y[:, infl_cols].sum(axis=1).mean())
-        for nm in FIELD_OBSERVABLES:
-            ser[f"mean_{nm}"].append(vals[nm].mean())
-            ser[f"max_{nm}"].append(vals[nm].max())
-        ser_lesions.append(totals[slot_cols] if n_les else np.zeros(0))
-
-    def record_map():
-        vals, _, _ = eng.site_observables(("erythema_score", "lsr_score", "skin_conc_ug_ml"))
-        shape = (layout.ny, layout.nx)
-        maps["lesion_cells"].append((eng.Y[:, eng.lesion_cols].sum(axis=1) / area_mm2).reshape(shape))
-        maps["erythema_score"].append(vals["erythema_score"].reshape(shape))
-        maps["lsr_score"].append(vals["lsr_score"].reshape(shape))
-        maps["skin_conc_ug_ml"].append(vals["skin_conc_ug_ml"].reshape(shape))
-        maps["immune_infiltrate"].append(eng.Y[:, infl_cols].sum(axis=1).reshape(shape))
-
-    # ------------------------------------------------------------------ loop
+    rec = _Recorder(model, layout, eng)
     lsr_rest = float(layout.single_site_parameters[model.parameter_index("lsr_rest_threshold")])
     stopped = False
     not_clear_at_check = True
@@ -925,26 +935,14 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
     ie = js = jm = 0
     t = 0.0
     for t_stop in stops:
-        # advance to t_stop in coupling steps
-        while t < t_stop:
-            quiet = (t - t_last_event) >= float(spec.quiet_after_h)
-            dt = float(spec.quiet_coupling_step_h if quiet else spec.coupling_step_h)
-            rem = t_stop - t
-            if rem <= dt * (1 + 1e-9):
-                t1 = t_stop
-            elif rem < 2 * dt:
-                t1 = t + rem / 2
-            else:
-                t1 = t + dt
-            eng.couple(t, t1)
-            t = t1
+        eng.advance(t, float(t_stop), t_last_event)
         t = float(t_stop)
         # outputs due now (before the events at this time, as run_batch does)
         while js < series_t.size and series_t[js] <= t:
-            record_series()
+            rec.series()
             js += 1
         while jm < map_t.size and map_t[jm] <= t:
-            record_map()
+            rec.map()
             jm += 1
         # events due now
         while ie < len(events) and events[ie].time_h <= t:
@@ -959,7 +957,7 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                 elif e.gate == GATE_NOT_CLEAR_AT_CHECK and not not_clear_at_check:
                     give = False
                 if give:
-                    vals, _, _ = eng.site_observables(("lsr_score",))
+                    vals, _ = eng.site_observables(("lsr_score",))
                     if vals["lsr_score"].mean() >= lsr_rest:
                         give = False
                         n_skipped += 1
@@ -988,60 +986,133 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
             ie += 1
 
     wall = time.perf_counter() - wall0
-    return _assemble(spec, model, layout, eng, series_t, map_t, ser, ser_lesions, maps, keys, t_assess,
+    return _assemble(spec, model, layout, eng, rec, series_t, map_t, keys, t_assess,
                      dict(applications_given=n_applied, doses_skipped_for_rest=n_skipped), wall)
+
+
+class _Recorder:
+    """Collects the time courses and the maps."""
+
+    MAP_OBSERVABLES = ("erythema_score", "lsr_score", "skin_conc_ug_ml")
+
+    def __init__(self, model: Model, layout: FieldLayout, eng: _Engine):
+        self.model, self.layout, self.eng = model, layout, eng
+        si = model.state_index
+        self.infl_cols = [si(n) for n in INFILTRATE_STATES]
+        self.skin_cols = [si(n) for n in ("stratum_corneum", "epidermis", "dermis")]
+        self.slot_cols = [L.slot - 1 for L in layout.lesions]
+        self.area_mm2 = layout.area_cm2 * 100.0
+        self.pigment_col = si("pigment_loss") if "pigment_loss" in model.state_names else None
+        self.sys_names = [model.states[i].name for i in eng.sys_idx]
+        self.ser: dict[str, list] = {k: [] for k in (
+            self.sys_names + [n for n in SYSTEMIC_OBSERVABLES if n in model.observable_names]
+            + ["lesion_burden", "visible_lesions", "histological_lesions", "drug_applied_mg", "drug_in_skin_mg",
+               "mean_immune_infiltrate"]
+            + [f"mean_{o}" for o in FIELD_OBSERVABLES] + [f"max_{o}" for o in FIELD_OBSERVABLES])}
+        self.lesion_cells: list[np.ndarray] = []
+        self.maps: dict[str, list] = {k: [] for k in ("lesion_cells", "erythema_score", "lsr_score",
+                                                      "immune_infiltrate", "skin_conc_ug_ml")}
+        if self.pigment_col is not None:
+            self.maps["pigment_loss"] = []
+
+    def series(self) -> None:
+        eng, ser, lay = self.eng, self.ser, self.layout
+        vals, obs_l = eng.site_observables(FIELD_OBSERVABLES)
+        totals = eng.lesion_totals()
+        for j, name in enumerate(self.sys_names):
+            ser[name].append(eng.g[j])
+        for nm in SYSTEMIC_OBSERVABLES:
+            if nm in ser:
+                ser[nm].append(obs_l[0, eng.oi(nm)])  # a function of the shared pools: the same in every site
+        ser["lesion_burden"].append(totals.sum())
+        ser["visible_lesions"].append(np.count_nonzero(totals > lay.visible_threshold_cells))
+        ser["histological_lesions"].append(np.count_nonzero(totals > lay.histology_threshold_cells))
+        ser["drug_applied_mg"].append(eng.Y[:, eng.i_applied].mean())
+        ser["drug_in_skin_mg"].append(eng.Y[:, self.skin_cols].sum(axis=1).mean())
+        ser["mean_immune_infiltrate"].append(eng.Y[:, self.infl_cols].sum(axis=1).mean())
+        for nm in FIELD_OBSERVABLES:
+            ser[f"mean_{nm}"].append(vals[nm].mean())
+            ser[f"max_{nm}"].append(vals[nm].max())
+        self.lesion_cells.append(totals[self.slot_cols])
+
+    def map(self) -> None:
+        eng = self.eng
+        vals, _ = eng.site_observables(self.MAP_OBSERVABLES)
+        shape = (self.layout.ny, self.layout.nx)
+        m = self.maps
+        m["lesion_cells"].append((eng.Y[:, eng.lesion_cols].sum(axis=1) / self.area_mm2).reshape(shape))
+        for nm in self.MAP_OBSERVABLES:
+            m[nm].append(vals[nm].reshape(shape))
+        m["immune_infiltrate"].append(eng.Y[:, self.infl_cols].sum(axis=1).reshape(shape))
+        if self.pigment_col is not None:
+            m["pigment_loss"].append(eng.Y[:, self.pigment_col].reshape(shape))
 
 
 # --------------------------------------------------------------------------- results
 
 
-def _assemble(spec, model, layout, eng, series_t, map_t, ser, ser_lesions, maps, keys, t_assess, doses, wall):
+_SERIES_UNITS = {"lesion_burden": "cells", "visible_lesions": "lesions", "histological_lesions": "lesions",
+                 "drug_applied_mg": "mg", "drug_in_skin_mg": "mg", "mean_immune_infiltrate": "cells/mm2"}
+_SERIES_TEXT = {
+    "lesion_burden": "abnormal cells of all lesions in the field",
+    "visible_lesions": "clinically visible lesions (total cells above visible_threshold_cells)",
+    "histological_lesions": "lesions above the histological detection limit",
+    "drug_applied_mg": "imiquimod applied to the field, cumulative",
+    "drug_in_skin_mg": "imiquimod in the skin layers of the field",
+    "mean_immune_infiltrate": "field mean of cd8_ctl + nk_cells + macrophage",
+}
+_MAP_ATTRS = {
+    "lesion_cells": ("cells/mm2", "abnormal lesion cells (all slots) per mm2 of skin"),
+    "erythema_score": ("0-3", "erythema score"),
+    "lsr_score": ("0-18", "local skin reaction sum score"),
+    "immune_infiltrate": ("cells/mm2", "immune infiltrate: cd8_ctl + nk_cells + macrophage"),
+    "skin_conc_ug_ml": ("ug/mL", "imiquimod concentration in viable skin"),
+    "pigment_loss": ("1", "fraction of melanocytes lost (model state pigment_loss, model/cryo.py)"),
+}
+
+
+def _assemble(spec, model, layout, eng, rec, series_t, map_t, keys, t_assess, doses, wall) -> FieldResult:
     sc = spec.scenario_obj
     yc, xc = layout.coords_mm()
     slots = np.array([L.slot for L in layout.lesions], dtype=np.int64)
-    units = {s.name: s.unit for s in model.states}
+    units = {st.name: st.unit for st in model.states}
     units.update({o.name: o.unit for o in model.observables})
-    descr = {s.name: s.description for s in model.states}
+    descr = {st.name: st.description for st in model.states}
     descr.update({o.name: o.description for o in model.observables})
 
     tc = {}
-    for k, v in ser.items():
-        base = k[5:] if k.startswith(("mean_", "max_")) else k
+    for k, v in rec.ser.items():
+        base = k.split("_", 1)[1] if k.startswith(("mean_", "max_")) and k not in _SERIES_UNITS else k
+        text = _SERIES_TEXT.get(k) or (("field " + k.split("_")[0] + " of ") if base != k else "") + descr.get(base, k)
         tc[k] = xr.DataArray(np.asarray(v, dtype=float), dims="time",
-                             attrs={"units": units.get(base, {"lesion_burden": "cells", "visible_lesions": "lesions",
-                                                              "histological_lesions": "lesions",
-                                                              "drug_applied_mg": "mg", "drug_in_skin_mg": "mg",
-                                                              "mean_immune_infiltrate": "cells/mm2"}.get(k, "")),
-                                    "description": descr.get(base, k.replace("_", " "))})
-    tc["lesion_cells"] = xr.DataArray(np.array(ser_lesions, dtype=float).reshape(len(series_t), len(slots)),
+                             attrs={"units": _SERIES_UNITS.get(k, units.get(base, "")), "description": text})
+    tc["lesion_cells"] = xr.DataArray(np.array(rec.lesion_cells, dtype=float).reshape(len(series_t), len(slots)),
                                       dims=("time", "lesion"),
                                       attrs={"units": "cells", "description": "total abnormal cells of each lesion"})
     timecourses = xr.Dataset(tc, coords={"time": ("time", series_t / 24.0, {"units": "days"}),
                                          "lesion": ("lesion", slots, {"description": "lesion slot"})})
 
-    map_attrs = {
-        "lesion_cells": ("cells/mm2", "abnormal lesion cells (all slots) per mm2 of skin"),
-        "erythema_score": ("0-3", "erythema score"),
-        "lsr_score": ("0-18", "local skin reaction sum score"),
-        "immune_infiltrate": ("cells/mm2", "cd8_ctl + nk_cells + macrophage"),
-        "skin_conc_ug_ml": ("ug/mL", "imiquimod concentration in viable skin"),
-    }
     dv = {k: xr.DataArray(np.array(v, dtype=np.float32), dims=("time", "y", "x"),
-                          attrs={"units": map_attrs[k][0], "description": map_attrs[k][1]})
-          for k, v in maps.items()}
+                          attrs={"units": _MAP_ATTRS[k][0], "description": _MAP_ATTRS[k][1]})
+          for k, v in rec.maps.items()}
     shape = (layout.ny, layout.nx)
-    ero_days = (eng.erosion_int / 24.0).reshape(shape)
-    dv["cumulative_erosion_score_days"] = xr.DataArray(
-        ero_days.astype(np.float32), dims=("y", "x"),
-        attrs={"units": "score x days", "description": "time integral of the erosion score (epidermal damage)"})
-    dv["pigment_change_index"] = xr.DataArray(
-        (1.0 - np.exp(-ero_days / PIGMENT_REFERENCE_SCORE_DAYS)).astype(np.float32), dims=("y", "x"),
-        attrs={"units": "1", "description": (
-            "ASSUMED PROXY, uncalibrated: risk index of post-inflammatory hypopigmentation from cumulative "
-            f"intense inflammation, 1 - exp(-cumulative erosion score / {PIGMENT_REFERENCE_SCORE_DAYS:g} "
-            "score-days); relative between sites and regimens only")})
-    dv["peak_lsr_score"] = xr.DataArray(eng.peak_lsr.reshape(shape).astype(np.float32), dims=("y", "x"),
-                                        attrs={"units": "0-18", "description": "highest LSR score at coupling steps"})
+    for q, name in enumerate(eng.tracked):
+        u = units.get(name, "")
+        dv[f"peak_{name}"] = xr.DataArray(
+            eng.peak[:, q].reshape(shape).astype(np.float32), dims=("y", "x"),
+            attrs={"units": u, "description": f"highest {name} over the simulation (every accepted step)"})
+    if "peak_pigment_loss" in dv:
+        thr = float(layout.single_site_parameters[model.parameter_index("hypopigmentation_threshold")]) \
+            if "hypopigmentation_threshold" in model.parameter_names else np.nan
+        dv["pigment_change"] = dv["peak_pigment_loss"].copy()
+        dv["pigment_change"].attrs = {
+            "units": "1",
+            "description": (
+                "pigment change map: highest fraction of melanocytes lost at each site (model state pigment_loss: "
+                "post-inflammatory loss in intensely inflamed, eroded skin, and freezing). A simple, ASSUMED "
+                "proxy of hypopigmentation risk: its rate constants are assumptions, not fitted to pigment data"),
+            "hypopigmentation_threshold": thr,
+        }
     owner = np.zeros(layout.n_sites, dtype=np.int16)
     for L in layout.lesions:
         owner[L.sites] = L.slot
@@ -1057,20 +1128,29 @@ def _assemble(spec, model, layout, eng, series_t, map_t, ser, ser_lesions, maps,
     maps_ds.attrs.update(attrs)
     timecourses.attrs.update(attrs)
 
-    # lesion table
+    lesions = _lesion_table(layout, timecourses["lesion_cells"].values, series_t, t_assess)
+    info = dict(
+        n_sites=layout.n_sites, ny=layout.ny, nx=layout.nx, resolution_mm=layout.dx_mm,
+        wall_time_s=wall, coupling_steps=eng.n_couplings,
+        mean_groups_per_step=eng.leaders_total / max(eng.n_couplings, 1), max_groups_per_step=eng.leaders_max,
+        integrator_steps=eng.rx_steps, site_steps=eng.site_steps, diffused_column_steps=eng.diffused_columns,
+        horizon_days=float(series_t[-1] / 24.0), group_tol=spec.group_tol, **doses,
+    )
+    return FieldResult(spec, layout, maps_ds, timecourses, lesions, {k: v / 24.0 for k, v in keys.items()}, info)
+
+
+def _lesion_table(layout: FieldLayout, lc: np.ndarray, series_t: np.ndarray, t_assess: float) -> pd.DataFrame:
     thr, hthr = layout.visible_threshold_cells, layout.histology_threshold_cells
-    lc = timecourses["lesion_cells"].values
     ia = int(np.searchsorted(series_t, t_assess)) if t_assess <= series_t[-1] else None
     rows = []
     for j, L in enumerate(layout.lesions):
         c = lc[:, j]
         vis0 = bool(c[0] > thr)
         row = dict(id=L.slot, x_mm=L.x_mm, y_mm=L.y_mm, radius_mm=L.radius_mm, n_sites=L.n_sites,
-                   cells_baseline=float(c[0]), visible_baseline=vis0,
-                   subclinical_baseline=bool(0 < c[0] <= thr), cells_assessment=np.nan,
-                   visible_assessment=None, cleared_at_assessment=None, histologically_clear_at_assessment=None,
-                   recurred_in_followup=None, new_in_followup=None, time_to_recurrence_days=np.nan,
-                   cells_end=float(c[-1]))
+                   cells_baseline=float(c[0]), visible_baseline=vis0, subclinical_baseline=bool(0 < c[0] <= thr),
+                   cells_assessment=np.nan, visible_assessment=None, cleared_at_assessment=None,
+                   histologically_clear_at_assessment=None, recurred_in_followup=None, new_in_followup=None,
+                   time_to_recurrence_days=np.nan, cells_end=float(c[-1]))
         if ia is not None:
             visa = bool(c[ia] > thr)
             later = np.flatnonzero(c[ia + 1:] > thr)
@@ -1085,13 +1165,4 @@ def _assemble(spec, model, layout, eng, series_t, map_t, ser, ser_lesions, maps,
                 if not vis0 and not visa:
                     row["new_in_followup"] = bool(later.size)
         rows.append(row)
-    lesions = pd.DataFrame(rows)
-
-    info = dict(
-        n_sites=layout.n_sites, ny=layout.ny, nx=layout.nx, resolution_mm=layout.dx_mm,
-        wall_time_s=wall, coupling_steps=eng.n_couplings,
-        mean_groups_per_step=eng.leaders_total / max(eng.n_couplings, 1), max_groups_per_step=eng.leaders_max,
-        reaction_steps=eng.rx_steps, site_steps=eng.site_steps, diffused_column_steps=eng.diffused_columns,
-        horizon_days=float(series_t[-1] / 24.0), group_tol=spec.group_tol, **doses,
-    )
-    return FieldResult(spec, layout, maps_ds, timecourses, lesions, {k: v / 24.0 for k, v in keys.items()}, info)
+    return pd.DataFrame(rows)
