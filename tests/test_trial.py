@@ -170,3 +170,17 @@ def test_trial_bad_input_exit_2(argv, field, capsys):
 def test_proportion_excludes_missing():
     e = proportion(np.array([1.0, 0.0, np.nan, 1.0]))
     assert e["n"] == 3 and e["k"] == 2
+
+
+def test_trial_cli_streams_and_resumes(tmp_path, capsys):
+    argv = ["trial", "sbcc-5pct", "--patients", "12", "--seed", "5", "--followup-years", "0", "--stream",
+            "--chunk-size", "5", "--out", str(tmp_path / "run"), "--json", "--workers", "1"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(argv) == 2  # refuses to overwrite a run without --resume
+    assert "resume" in capsys.readouterr().err
+    assert main(argv + ["--resume"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["arms"][0]["endpoints"] == first["arms"][0]["endpoints"]
+    direct = run_trial(["sbcc-5pct"], patients=12, seed=5, followup_years=0.0).to_dict()
+    assert first["arms"][0]["endpoints"]["complete_clearance"] == direct["arms"][0]["endpoints"]["complete_clearance"]
