@@ -30,13 +30,13 @@ def population_table(
         immunosuppressed_fraction=immunosuppressed_fraction,
     )
     varied = [j for j in range(pop.P.shape[1]) if np.any(pop.P[:, j] != base[j])]
-    df = pd.DataFrame({"patient": pop.patient_index})
+    cols = {"patient": pop.patient_index}
     for j in varied:
-        df[m.parameter_names[j]] = pop.P[:, j]
+        cols[m.parameter_names[j]] = pop.P[:, j]
     y0 = initial_states(m, pop.P)
     for i, name in enumerate(m.state_names):
-        df[name] = y0[:, i]
-    return df
+        cols[name] = y0[:, i]
+    return pd.DataFrame(cols)
 
 
 def write_population(

@@ -4,35 +4,38 @@ Research and teaching software, not a medical device.
 
 How a site relates to the single-site model
 -------------------------------------------
-Every site is integrated by the *same* compiled right-hand side and
-integrator as one patient (:mod:`imiqsim.engine`); nothing of the mechanism
-is re-implemented here. A site's state vector is kept in *whole-field
-equivalents*: each site runs the model with ``treated_area_cm2`` equal to the
-whole field's area and holds the amounts (mg of drug, lesion cells) that the
-whole field would hold if all of it were like this site. Densities and
-concentrations (cytokines in pg/mL, cells/mm2, LSR processes) are then simply
-the site's own, and
+Every site is advanced by the *same* compiled right-hand side as one patient
+(:mod:`imiqsim.engine.codegen`), with the engine's Dormand-Prince 5(4) tableau
+and step-size controller; nothing of the mechanism is re-implemented here. A
+site's state vector is kept in *whole-field equivalents*: each site runs the
+model with ``treated_area_cm2`` equal to the whole field's area and holds the
+amounts (mg of drug, lesion cells) that the whole field would hold if all of
+it were like this site. Densities and concentrations (cytokines in pg/mL,
+cells/mm2, LSR processes) are then simply the site's own, and
 
 * the field total of an amount is the mean over sites (equal site areas);
 * a systemic pool (states with ``State.systemic``: blood, urine, metabolised,
   serum cytokines, lymph-node DCs, circulating T cells) is one value shared by
-  every site; its change over a coupling step is the area-weighted mean of the
-  changes each site computes with the shared value copied into its state.
-  Fluxes that scale with the treated area (dermal uptake of drug, cytokine
+  every site; its derivative is the area-weighted mean of the derivatives the
+  sites compute with the shared value in their state vector, at every
+  Runge-Kutta stage (all sites are integrated as one coupled system). Fluxes
+  that scale with the treated area (dermal uptake of drug, cytokine
   spill-over) therefore add up over sites, whole-body terms (elimination,
   baseline production) count once, and per-mm2 quantities (lymph-node DCs per
   mm2 of treated skin) are averaged, which is what the single-site model
   means by them. (Giving every site its own small area and *summing* site
-  derivatives, the obvious alternative, would count whole-body terms once per
-  site.)
+  derivatives, the obvious alternative, would count whole-body terms such as
+  renal elimination once per site.)
+* ``shared_states`` (default ``apoptotic_cells``) are local states treated
+  the same way, as well mixed over the field: see "Antigen sampling".
 
 With one lesion covering the whole field and diffusion off, every site equals
-the single-site patient and the field reproduces ``run_batch`` exactly up to
+the single-site patient and the field reproduces ``run_batch`` up to the
 integrator tolerance (tested).
 
 Lesions
 -------
-Each of the model's lesion slots (``lesion_1..10``) that holds cells or can be
+Each of the model's lesion slots (``lesion_1..``) that holds cells or can be
 seeded becomes a disc-shaped patch of sites (seeded position; radius from its
 cell count at ``LESION_CELLS_PER_MM2``, or given). A site belongs to at most
 one patch. Inside patch k the slot's initial cells are spread evenly over its
@@ -40,41 +43,57 @@ one patch. Inside patch k the slot's initial cells are spread evenly over its
 ``cells * N / m_k``. The per-lesion count parameters (``lesion_capacity_cells``,
 ``visible_threshold_cells``, ``histology_threshold_cells``) and the slot's
 seeding rate are scaled by the same ``N / m_k`` so that a lesion saturates,
-turns visible and is seeded exactly as the same lesion in the single-site
-model. Outside every patch the slots are empty and seed nothing, but the sites
-still run the whole bystander response (TLR7, cytokines, immune cells, LSR).
-``antigen_half_cells`` is left unscaled: it reads as a density of dying cells
-that local dendritic cells sample. Clinical visibility and clearance are
-judged per lesion from its total cells, not per site.
+turns visible, escapes memory surveillance, is frozen (cryotherapy acts on
+visible lesions) and is seeded exactly as the same lesion in the single-site
+model. Outside every patch the slots are empty and seed nothing, but the
+sites still run the whole bystander response (TLR7, cytokines, immune cells,
+LSR, pigment). Clinical visibility and clearance are judged per lesion from
+its total cells, not per site.
+
+Antigen sampling
+----------------
+Dendritic cells load lesion antigen in proportion to ``hill(apoptotic_cells,
+antigen_half_cells)``. The single-site model (and its calibration) assumes the
+dying cells of all lesions are sampled by the DCs of the whole treated area.
+By default the field keeps that assumption (``apoptotic_cells`` is shared).
+With ``shared_states=()`` antigen is sampled only where lesion cells die; DC
+loading then saturates inside small lesion patches and T-cell priming falls
+far below the calibrated response (for the typical AK patient the visible
+lesions are no longer cleared): a spatial effect that would need its own
+calibration before use.
 
 Numerics
 --------
 Operator splitting with Strang order per coupling step ``dt``: half a step of
-lateral diffusion, the reaction step (every site integrated from t to t+dt by
-the model's adaptive Dormand-Prince integrator in a Numba ``prange`` loop,
-systemic pools coupled as above), half a step of diffusion. Coupling steps end
-exactly at dose events, outputs and map times; they are ``coupling_step_h``
-long while treatment is going on and ``quiet_coupling_step_h`` once
-``quiet_after_h`` has passed since the last event.
+lateral diffusion (:mod:`imiqsim.spatial.diffusion`), the reaction step (all
+sites' local states and the shared pools integrated from t to t+dt as one
+coupled system, one adaptive step size, a Numba ``prange`` over sites when
+there are many distinct ones), half a step of diffusion. Coupling steps end
+exactly at dose events, outputs and map times. While a lateral gradient
+exists (a diffusing state differs between sites by more than the grouping
+tolerance) they are ``coupling_step_h`` long, ``quiet_coupling_step_h`` once
+``quiet_after_h`` has passed since the last event; without any gradient the
+splitting is exact and they run up to ``quiet_coupling_step_h``.
 
-Site grouping (the speed trick, ``group_tol``): before each reaction step the
-sites are grouped by their state. Sites whose states are bit-identical are
-integrated once (exact). With ``group_tol > 0`` sites whose states differ from
-a group leader by at most ``group_tol * (atol_i + rtol * max|y_i|)`` in every
-component (a fraction of the integrator's own error tolerance) take the
-leader's increment instead of being integrated themselves; their small
-deviation is carried along unchanged for that step and regrouped at the
-next. A treated field away from the lesions is in practice one such group,
-so a 40,000-site field costs about as much as its lesions. ``group_tol=None``
-integrates every site separately (reference mode).
+Site grouping (the speed trick, ``group_tol``): sites whose states agree are
+integrated once. Sites with bit-identical states share a group exactly. With
+``group_tol > 0`` a site stays in (or is merged into) a group while its state
+differs from the group leader's by at most ``group_tol * (atol_i + rtol *
+max|y_i|)`` in every component, i.e. by less than the integrator resolves at
+the default ``group_tol=1``; it then takes the leader's increment and carries
+its small offset along. A field whose skin away from the lesions is alike is
+one group plus one per lesion, so a 40,000-site field costs little more than
+its lesions; lateral gradients (lesion-directed application, cryotherapy)
+make more groups. ``group_tol=None`` integrates every site (reference mode).
 
-Extension point: site events
-----------------------------
+Site events (extension point)
+-----------------------------
 Dose events act on a *mask* of sites. APPLY (cream at the same mg/cm2 on the
-masked sites), WASH and CHECK are built in. Any other kind, such as
-``imiqsim.regimen.FREEZE`` for a future cryotherapy comparator, is handed to a
-handler registered with :func:`register_site_event` which may change the
-site states in place; no cryotherapy biology is implemented here.
+masked sites), WASH and CHECK are built in. Any other kind is handed to a
+handler registered with :func:`register_site_event`, which may change the
+site states in place. ``imiqsim.regimen.FREEZE`` has a default handler that
+applies the model's own freeze assignments (model/cryo.py) to the masked
+sites; no cryotherapy biology is written here.
 """
 
 from __future__ import annotations
@@ -122,6 +141,8 @@ MAX_SITES = 250_000
 LESION_CELLS_PER_MM2 = 5000.0
 #: per-lesion count parameters scaled by N/m_k inside a lesion patch (see module docstring)
 PER_LESION_COUNT_PARAMETERS = ("lesion_capacity_cells", "visible_threshold_cells", "histology_threshold_cells")
+#: states written by the built-in dose events per site mask (cannot be shared over the field)
+EVENT_STATES = ("film", "applied", "washed_off")
 #: running maxima kept per site (sampled at every accepted integrator step, like run_batch's peaks)
 TRACKED = ("lsr_score", "erythema_score", "skin_conc_ug_ml", "pigment_loss")
 #: observables whose field mean and max are stored over time
@@ -224,8 +245,17 @@ class FieldSpec:
     rtol, atol_factor
         Integrator tolerances (as ``run_batch``).
     group_tol : float or None
-        Site grouping tolerance as a fraction of the integrator tolerance
-        (0: group bit-identical sites only; None: integrate every site).
+        Site grouping tolerance in units of the integrator's error tolerance
+        ``atol_i + rtol * max|y_i|`` (1: differences the integrator does not
+        resolve; 0: group bit-identical sites only; None: integrate every site).
+    shared_states : tuple of str
+        Local states treated as well mixed over the field, like the systemic
+        pools. Default ``("apoptotic_cells",)``: every dendritic cell of the
+        field samples antigen from every dying lesion cell, the assumption
+        under which the single-site model was calibrated. ``()`` makes antigen
+        sampling local (DCs only load antigen where lesion cells die; T-cell
+        priming then saturates with lesion size and falls well below the
+        calibrated single-site response).
     """
 
     scenario: Any = "ak-5pct"
@@ -249,7 +279,8 @@ class FieldSpec:
     map_every_days: float = 7.0
     rtol: float = 1e-6
     atol_factor: float = 1e-8
-    group_tol: float | None = 1e-3
+    group_tol: float | None = 1.0
+    shared_states: tuple[str, ...] = ("apoptotic_cells",)
 
     def __post_init__(self) -> None:
         from imiqsim.scenario import Scenario, resolve
@@ -297,6 +328,15 @@ class FieldSpec:
             raise InputError("atol_factor", self.atol_factor, "a number > 0")
         if self.group_tol is not None and (not _finite(self.group_tol) or not (0 <= float(self.group_tol) <= 100)):
             raise InputError("group_tol", self.group_tol, "None (no grouping) or a number in [0, 100] (multiple of the integrator tolerance)")
+        if isinstance(self.shared_states, str):
+            raise InputError("shared_states", self.shared_states, "a tuple of state names, e.g. ('apoptotic_cells',)")
+        from imiqsim.model import get_model
+
+        names = get_model().state_names
+        for name in self.shared_states:
+            if name not in names or name in EVENT_STATES:
+                raise InputError("shared_states", name,
+                                 f"names of local model states other than {', '.join(EVENT_STATES)}")
         if self.application not in ("field", "lesions"):
             raise InputError("application", self.application, "'field' or 'lesions'")
         if not _finite(self.application_margin_mm) or float(self.application_margin_mm) < 0:
@@ -706,8 +746,11 @@ class _Engine:
         for c in range(self.PC.shape[0]):
             self.gen.initial(self.PC[c], y0c[c])
         self.Y = np.ascontiguousarray(y0c[self.cls])
-        self.sys_idx = np.array([i for i, st in enumerate(model.states) if st.systemic], dtype=np.int64)
-        self.g = y0c[0, self.sys_idx].copy()
+        shared = set(spec.shared_states)
+        self.sys_idx = np.array([i for i, st in enumerate(model.states) if st.systemic or st.name in shared],
+                                dtype=np.int64)
+        self.g = self.Y[:, self.sys_idx].mean(axis=0)
+        self.Y[:, self.sys_idx] = self.g
         self.atol = np.array([st.scale for st in model.states]) * float(spec.atol_factor)
         self.rtol = float(spec.rtol)
         self.h = 0.01  # shared step size of the lock-step integrator (reset at events, as run_batch does)
@@ -721,7 +764,7 @@ class _Engine:
         cols, ds = [], []
         if spec.diffusion_enabled and self.N > 1:
             for name, um2 in coef.items():
-                if name in model.state_names and um2 > 0 and not model.states[si(name)].systemic:
+                if name in model.state_names and um2 > 0 and si(name) not in self.sys_idx:
                     cols.append(si(name))
                     ds.append(um2 * _diff.UM2_PER_MIN_TO_MM2_PER_H)
         self.diff_cols = np.array(cols, dtype=np.int64)
@@ -980,6 +1023,8 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                         "an event kind with a registered field handler (imiqsim.spatial.register_site_event)",
                     )
                 handler(FieldState(model, layout, eng.Y, t, eng.kern), e, mask.reshape(layout.ny, layout.nx))
+                # shared pools: a handler's local changes are mixed into the field value
+                eng.g = eng.Y[:, eng.sys_idx].mean(axis=0)
                 eng.Y[:, eng.sys_idx] = eng.g
                 eng.h = 0.01
             t_last_event = t
@@ -1045,7 +1090,7 @@ class _Recorder:
             m[nm].append(vals[nm].reshape(shape))
         m["immune_infiltrate"].append(eng.Y[:, self.infl_cols].sum(axis=1).reshape(shape))
         if self.pigment_col is not None:
-            m["pigment_loss"].append(eng.Y[:, self.pigment_col].reshape(shape))
+            m["pigment_loss"].append(eng.Y[:, self.pigment_col].reshape(shape).copy())
 
 
 # --------------------------------------------------------------------------- results

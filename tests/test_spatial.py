@@ -1,0 +1,227 @@
+"""The skin field: a 2-D grid of sites running the compiled single-site model (imiqsim.spatial).
+
+Coarse grids keep this file fast; benchmarks/bench_field.py times the fine ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from imiqsim.engine.run import run_batch
+from imiqsim.errors import InputError
+from imiqsim.model import get_model
+from imiqsim.plots import FOOTER
+from imiqsim.regimen import APPLY
+from imiqsim.spatial import (
+    FieldSpec,
+    LesionPlacement,
+    SiteEvent,
+    build_layout,
+    diffuse_2d,
+    diffusion_step,
+    simulate_field,
+    write_field_outputs,
+)
+from imiqsim.spatial.outputs import plot_key_days
+
+MODEL = get_model()
+
+
+@pytest.fixture(scope="module")
+def ak_field():
+    """Typical AK patient, imiquimod 5% over the whole 25 cm2 field, 5 mm grid, to the end of treatment."""
+    return simulate_field(FieldSpec("ak-5pct", resolution_mm=5.0, seed=2, days=16 * 7))
+
+
+# --------------------------------------------------------------------------- the single-site limit
+
+
+def test_single_lesion_over_whole_field_without_diffusion_is_the_single_site_model():
+    spec = FieldSpec(
+        "ak-5pct", resolution_mm=10.0, days=35, output_every_hours=12, diffusion_enabled=False,
+        lesions=(LesionPlacement(slot=1, x_mm=25.0, y_mm=25.0, radius_mm=100.0, cells=1e5),),
+        group_tol=None, shared_states=(), rtol=1e-9,
+    )
+    res = simulate_field(spec)
+    assert res.info["n_sites"] == 25 and res.info["mean_groups_per_step"] == 25  # every site integrated
+    P = res.layout.single_site_parameters
+    assert P[MODEL.parameter_index("treated_area_cm2")] == pytest.approx(25.0)  # the field's area
+    t_h = res.timecourses["time"].values * 24.0
+    ref = run_batch(MODEL, P[None, :], spec.scenario_obj.events(), t_h, rtol=1e-9)
+    assert ref.status[0] == 0
+    burden = ref.observables[0, :, MODEL.observable_index("lesion_burden")]
+    serum = ref.observables[0, :, MODEL.observable_index("serum_conc_ng_ml")]
+    field_burden = res.timecourses["lesion_burden"].values
+    field_serum = res.timecourses["serum_conc_ng_ml"].values
+    assert serum.max() > 0 and burden[0] == pytest.approx(1e5)
+    np.testing.assert_allclose(field_burden, burden, rtol=1e-6)
+    np.testing.assert_allclose(field_serum, serum, rtol=1e-6, atol=1e-6 * serum.max())
+
+
+def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model(ak_field):
+    """Lesions as patches, cream everywhere, antigen shared: per-lesion cells as in the single-site model."""
+    P = ak_field.layout.single_site_parameters
+    t_h = ak_field.timecourses["time"].values * 24.0
+    ref = run_batch(MODEL, P[None, :], ak_field.spec.scenario_obj.events(), t_h)
+    slots = ak_field.timecourses["lesion"].values
+    cells = ref.Y[0][:, [MODEL.state_index(f"lesion_{k}") for k in slots]]
+    np.testing.assert_allclose(ak_field.timecourses["lesion_cells"].values, cells, rtol=1e-4, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- lateral transport
+
+
+def test_diffusion_alone_conserves_mass_and_flattens_a_peak():
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0.0, 1.0, (23, 17))
+    u[11, 8] = 500.0
+    v = diffuse_2d(u, d_mm2_h=0.036, dt_h=48.0, dx_mm=0.25)  # hundreds of explicit sub-steps
+    assert abs(v.sum() - u.sum()) <= 1e-12 * u.sum()
+    assert v.max() < 0.1 * u.max() and v.min() > u.min()
+    assert np.all(v >= 0)
+    w = diffuse_2d(v, d_mm2_h=0.036, dt_h=5000.0, dx_mm=0.25)
+    assert np.ptp(w) < 1e-6 * w.mean()  # zero-flux boundaries: flattens to the mean, nothing leaks
+    assert w.mean() == pytest.approx(u.mean(), rel=1e-12)
+    flat = np.full((6, 5), 3.0)
+    assert np.array_equal(diffuse_2d(flat, 0.036, 10.0, 0.25), flat)  # flat stays exactly flat
+    # the engine's in-place step on a site-major state array (only the named column moves)
+    Y = np.zeros((23 * 17, 3))
+    Y[:, 1] = u.ravel()
+    Y[:, 2] = 7.0
+    assert diffusion_step(Y, np.array([1, 2]), np.array([0.036, 0.036]), 48.0, 23, 17, 0.25) == 1
+    assert np.allclose(Y[:, 1].reshape(23, 17), v, rtol=0, atol=1e-12)
+    assert np.all(Y[:, 0] == 0.0) and np.all(Y[:, 2] == 7.0)
+
+
+def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_every_site():
+    kw = dict(resolution_mm=5.0, days=10, application="lesions", application_margin_mm=2.0, seed=2)
+    grouped = simulate_field(FieldSpec("ak-5pct", **kw))
+    every = simulate_field(FieldSpec("ak-5pct", group_tol=None, **kw))
+    assert grouped.info["diffused_column_steps"] > 0  # there were lateral gradients
+    assert grouped.info["mean_groups_per_step"] < every.info["mean_groups_per_step"]
+    for name in ("erythema_score", "skin_conc_ug_ml", "immune_infiltrate"):
+        a, b = grouped.maps[name].values, every.maps[name].values
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(float(np.abs(b).max()), 1e-9))
+    np.testing.assert_allclose(grouped.timecourses["lesion_cells"].values, every.timecourses["lesion_cells"].values,
+                               rtol=1e-5)
+    # drug only where the cream went: outside the masks the skin sees far less
+    conc = every.maps["skin_conc_ug_ml"]
+    assert float(conc.max()) > 0 and float(conc.min()) < 0.5 * float(conc.max())
+    # drug mass balance over the field (film + skin + washed off + blood + excreted = applied), with diffusion on
+    tc = every.timecourses
+    applied = tc["drug_applied_mg"].values[-1]
+    assert 0 < applied < 12.5 * 3  # less than whole-field doses: cream only on the lesions
+    assert tc["drug_in_skin_mg"].values.max() > 0
+
+
+# --------------------------------------------------------------------------- biology on the grid
+
+
+def test_whole_field_cream_clears_subclinical_lesions_and_inflames_visible_lesion_sites(ak_field):
+    les = ak_field.lesions
+    sub = les[les["subclinical_baseline"]]
+    vis = les[les["visible_baseline"]]
+    assert len(sub) >= 1 and len(vis) >= 1
+    lc = ak_field.timecourses["lesion_cells"].sel(lesion=sub["id"].values)
+    assert np.all(lc.isel(time=-1).values < 0.5 * lc.isel(time=0).values)  # subclinical cells fall
+    mid = ak_field.key_times_days["mid_treatment"]
+    ery = ak_field.maps["peak_erythema_score"].values
+    slot_map = ak_field.maps["lesion_slot"].values
+    lesion_sites = np.isin(slot_map, vis["id"].values)
+    assert ery[lesion_sites].min() > 0.5  # visible lesions' sites inflamed
+    lsr_mid = ak_field.maps["lsr_score"].sel(time=mid, method="nearest").values
+    assert lsr_mid[lesion_sites].min() > 1.0
+    # the pigment-change map exists and is a fraction
+    pig = ak_field.pigment.values
+    assert pig.shape == slot_map.shape and np.all((pig >= 0) & (pig <= 1))
+
+
+def test_vehicle_field_shows_no_inflammation():
+    res = simulate_field(FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=21))
+    assert float(res.maps["peak_erythema_score"].max()) < 1e-6
+    assert float(res.timecourses["serum_conc_ng_ml"].max()) == 0.0
+
+
+def test_freeze_events_use_the_models_cryotherapy_on_visible_lesions_only():
+    res = simulate_field(FieldSpec("ak-cryo", resolution_mm=5.0, days=2, output_every_hours=6, seed=2))
+    les = res.lesions.set_index("id")
+    lc = res.timecourses["lesion_cells"]
+    before, after = lc.isel(time=0), lc.isel(time=-1)
+    for slot, row in les.iterrows():
+        b, a = float(before.sel(lesion=slot)), float(after.sel(lesion=slot))
+        if row["visible_baseline"]:
+            assert a < 0.5 * b
+        elif b > 0:
+            assert a > 0.8 * b  # subclinical lesions are not frozen
+
+
+def test_extra_site_events_and_unknown_kinds():
+    spec = FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=2,
+                     extra_events=(SiteEvent(time_h=1.0, kind=APPLY, amount_mg=12.5, mask=(1,)),))
+    res = simulate_field(spec)
+    assert res.timecourses["drug_applied_mg"].values[-1] > 0
+    with pytest.raises(InputError) as e:
+        FieldSpec("ak-5pct", resolution_mm=10.0, extra_events=(SiteEvent(time_h=1.0, kind=99),))
+    assert e.value.field == "extra_events[0].kind"
+
+
+# --------------------------------------------------------------------------- inputs and outputs
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(resolution_mm=0.0), "resolution_mm"),
+        (dict(resolution_mm=-1.0), "resolution_mm"),
+        (dict(resolution_mm=float("nan")), "resolution_mm"),
+        (dict(resolution_mm=0.05), "resolution_mm"),  # 1,000,000 sites
+        (dict(followup_days=-1.0), "followup_days"),
+        (dict(lesions=(LesionPlacement(1, 60.0, 10.0, 2.0),)), "lesions[0].x_mm"),
+        (dict(lesions=(LesionPlacement(1, 10.0, -3.0, 2.0),)), "lesions[0].y_mm"),
+        (dict(lesions=(LesionPlacement(99, 10.0, 10.0, 2.0),)), "lesions[0].slot"),
+        (dict(lesions=(LesionPlacement(1, 10.0, 10.0, 0.0),)), "lesions[0].radius_mm"),
+        (dict(diffusion={"cytokines": -5.0}), "diffusion.cytokines"),
+        (dict(diffusion={"film": 1.0}), "diffusion.film"),
+        (dict(application="everywhere"), "application"),
+        (dict(shared_states=("film",)), "shared_states"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_bad_input_names_the_field(kwargs, field):
+    with pytest.raises(InputError) as e:
+        FieldSpec("ak-5pct", **{"resolution_mm": 1.0, **kwargs})
+    assert e.value.field == field
+    assert field in str(e.value)
+
+
+def test_layout_scales_per_lesion_parameters():
+    spec = FieldSpec("ak-5pct", resolution_mm=1.0, lesions=(LesionPlacement(2, 20.0, 20.0, 3.0, cells=5e4),))
+    lay = build_layout(spec)
+    (les,) = lay.lesions
+    pidx = MODEL.parameter_index
+    assert les.n_sites == np.count_nonzero(lay.site_class == 1) and 20 < les.n_sites < 40  # ~pi * 3^2 mm2
+    f = lay.n_sites / les.n_sites
+    P = lay.class_parameters[1]
+    assert P[pidx("lesion_initial_cells_2")] == pytest.approx(5e4 * f)
+    assert P[pidx("visible_threshold_cells")] == pytest.approx(f * lay.visible_threshold_cells)
+    assert lay.class_parameters[0][pidx("lesion_initial_cells_2")] == 0.0
+    assert lay.single_site_parameters[pidx("lesion_initial_cells_2")] == pytest.approx(5e4)
+
+
+def test_outputs_netcdf_png_gif(ak_field, tmp_path):
+    paths = write_field_outputs(ak_field, tmp_path / "field")
+    maps = xr.open_dataset(paths["maps"], engine="h5netcdf")
+    try:
+        assert maps["lesion_cells"].dims == ("time", "y", "x")
+        for name in ("erythema_score", "immune_infiltrate", "skin_conc_ug_ml", "pigment_change"):
+            assert name in maps
+    finally:
+        maps.close()
+    assert paths["key_days"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths["gif"].read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    assert "id" in paths["lesions"].read_text().splitlines()[1]
+    fig = plot_key_days(ak_field)
+    assert any(FOOTER in t.get_text() for t in fig.texts)
+    assert len(fig.axes) >= 5 * 3
