@@ -40,6 +40,8 @@ ROWS = {
 }
 #: misses measured by `imiqsim calibration-report --patients 1000 --seed 7` (README, Calibration)
 KNOWN_MISSES: dict[str, str] = {
+    "ak5-2x16-pc": "simulated 67.0% vs published 59.1% (CI 52.2-65.7): lesions within a patient respond too "
+                   "much alike, so too many near-complete responders",
     "ak5-2x16-pc-veh": "simulated 3.9% vs published 11.8% (CI 7.8-16.8): too little lesion-level "
                        "spontaneous regression in the vehicle arm",
 }
