@@ -151,3 +151,14 @@ def test_equations_listing_is_generated(capsys):
     code, out, err = run(["equations"], capsys)
     assert code == 0
     assert "d`ifn_alpha`/dt" in out and "hill(skin_conc_ug_ml" in out
+
+
+def test_field_cli_writes_maps_and_refuses_bad_resolution(tmp_path, capsys):
+    code = main(["field", "ak-5pct", "--resolution-mm", "5", "--followup-days", "0", "--out", str(tmp_path),
+                 "--no-gif"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert (tmp_path / "field_maps.nc").exists() and (tmp_path / "field_key_days.png").stat().st_size > 10_000
+    code = main(["field", "ak-5pct", "--resolution-mm", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "resolution_mm" in err and "Traceback" not in err

@@ -96,7 +96,7 @@ def test_diffusion_alone_conserves_mass_and_flattens_a_peak():
 
 
 def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_every_site():
-    kw = dict(resolution_mm=5.0, days=10, application="lesions", application_margin_mm=2.0, seed=2)
+    kw = {"resolution_mm": 5.0, "days": 10, "application": "lesions", "application_margin_mm": 2.0, "seed": 2}
     grouped = simulate_field(FieldSpec("ak-5pct", **kw))
     every = simulate_field(FieldSpec("ak-5pct", group_tol=None, **kw))
     assert grouped.info["diffused_column_steps"] > 0  # there were lateral gradients
@@ -173,20 +173,20 @@ def test_extra_site_events_and_unknown_kinds():
 @pytest.mark.parametrize(
     "kwargs, field",
     [
-        (dict(resolution_mm=0.0), "resolution_mm"),
-        (dict(resolution_mm=-1.0), "resolution_mm"),
-        (dict(resolution_mm=float("nan")), "resolution_mm"),
-        (dict(resolution_mm=0.05), "resolution_mm"),  # 1,000,000 sites
-        (dict(followup_days=-1.0), "followup_days"),
-        (dict(lesions=(LesionPlacement(1, 60.0, 10.0, 2.0),)), "lesions[0].x_mm"),
-        (dict(lesions=(LesionPlacement(1, 10.0, -3.0, 2.0),)), "lesions[0].y_mm"),
-        (dict(lesions=(LesionPlacement(99, 10.0, 10.0, 2.0),)), "lesions[0].slot"),
-        (dict(lesions=(LesionPlacement(1, 10.0, 10.0, 0.0),)), "lesions[0].radius_mm"),
-        (dict(diffusion={"cytokines": -5.0}), "diffusion.cytokines"),
-        (dict(diffusion={"film": 1.0}), "diffusion.film"),
-        (dict(application="everywhere"), "application"),
-        (dict(shared_states=("film",)), "shared_states"),
-        (dict(seed=-1), "seed"),
+        ({"resolution_mm": 0.0}, "resolution_mm"),
+        ({"resolution_mm": -1.0}, "resolution_mm"),
+        ({"resolution_mm": float("nan")}, "resolution_mm"),
+        ({"resolution_mm": 0.05}, "resolution_mm"),  # 1,000,000 sites
+        ({"followup_days": -1.0}, "followup_days"),
+        ({"lesions": (LesionPlacement(1, 60.0, 10.0, 2.0),)}, "lesions[0].x_mm"),
+        ({"lesions": (LesionPlacement(1, 10.0, -3.0, 2.0),)}, "lesions[0].y_mm"),
+        ({"lesions": (LesionPlacement(99, 10.0, 10.0, 2.0),)}, "lesions[0].slot"),
+        ({"lesions": (LesionPlacement(1, 10.0, 10.0, 0.0),)}, "lesions[0].radius_mm"),
+        ({"diffusion": {"cytokines": -5.0}}, "diffusion.cytokines"),
+        ({"diffusion": {"film": 1.0}}, "diffusion.film"),
+        ({"application": "everywhere"}, "application"),
+        ({"shared_states": ("film",)}, "shared_states"),
+        ({"seed": -1}, "seed"),
     ],
 )
 def test_bad_input_names_the_field(kwargs, field):

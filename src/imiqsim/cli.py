@@ -525,6 +525,33 @@ def compare(
 
 
 @app.command()
+def field(
+    scenario: str = typer.Argument("ak-5pct", help="Preset or scenario file."),
+    resolution_mm: float = typer.Option(1.0, "--resolution-mm", help="Grid spacing in mm (0.25 = 40,000 sites "
+                                        "for 25 cm2; slower)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds lesion placement."),
+    followup_days: float = typer.Option(365.0, "--followup-days", help="Days simulated after the assessment."),
+    out: Path = typer.Option(Path("out/field"), "--out", help="Output directory (maps, PNG strip, GIF)."),
+    no_gif: bool = typer.Option(False, "--no-gif", help="Skip the animation."),
+):
+    """Simulate the treated skin as a 2-D field of sites: maps of lesions, erythema and infiltrate over time."""
+    from imiqsim.spatial.field import FieldSpec, simulate_field
+    from imiqsim.spatial.outputs import write_field_outputs
+
+    if seed < 0:
+        raise InputError("--seed", seed, "a non-negative whole number")
+    spec = FieldSpec(scenario=scenario, resolution_mm=resolution_mm, seed=seed, followup_days=followup_days)
+    _info(f"simulating the field at {resolution_mm:g} mm resolution ...")
+    res = simulate_field(spec)
+    written = write_field_outputs(res, out, gif=not no_gif)
+    for p in (written.values() if isinstance(written, dict) else written):
+        typer.echo(f"wrote {p}")
+    from imiqsim.simulation import DISCLAIMER
+
+    typer.echo(DISCLAIMER)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output directory."),
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),

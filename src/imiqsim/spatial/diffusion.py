@@ -152,7 +152,7 @@ def _explicit_steps(u, tmp, ny, nx, r, nsub):
 def substeps(d_mm2_h: float, dt_h: float, dx_mm: float) -> tuple[int, float]:
     """(number of sub-steps, diffusion number r per sub-step) for a stable explicit step."""
     total = d_mm2_h * dt_h / (dx_mm * dx_mm)
-    n = max(1, int(math.ceil(total / MAX_DIFFUSION_NUMBER - 1e-12)))
+    n = max(1, math.ceil(total / MAX_DIFFUSION_NUMBER - 1e-12))
     return n, total / n
 
 

@@ -326,8 +326,10 @@ class FieldSpec:
             raise InputError("rtol", self.rtol, "a number in (0, 1)")
         if not _finite(self.atol_factor) or float(self.atol_factor) <= 0:
             raise InputError("atol_factor", self.atol_factor, "a number > 0")
-        if self.group_tol is not None and (not _finite(self.group_tol) or not (0 <= float(self.group_tol) <= 100)):
-            raise InputError("group_tol", self.group_tol, "None (no grouping) or a number in [0, 100] (multiple of the integrator tolerance)")
+        gt = self.group_tol
+        if gt is not None and (isinstance(gt, bool) or not _finite(gt) or not (0 <= float(gt) <= 1e6)):
+            raise InputError("group_tol", gt, "None (no grouping) or a number in [0, 1e6] (a multiple of the "
+                             "integrator tolerance)")
         if isinstance(self.shared_states, str):
             raise InputError("shared_states", self.shared_states, "a tuple of state names, e.g. ('apoptotic_cells',)")
         from imiqsim.model import get_model
@@ -402,7 +404,7 @@ class FieldSpec:
 
     @property
     def n_per_side(self) -> int:
-        return max(1, int(round(self.side_mm / float(self.resolution_mm))))
+        return max(1, round(self.side_mm / float(self.resolution_mm)))
 
     @property
     def n_sites(self) -> int:
@@ -1032,7 +1034,7 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
 
     wall = time.perf_counter() - wall0
     return _assemble(spec, model, layout, eng, rec, series_t, map_t, keys, t_assess,
-                     dict(applications_given=n_applied, doses_skipped_for_rest=n_skipped), wall)
+                     {"applications_given": n_applied, "doses_skipped_for_rest": n_skipped}, wall)
 
 
 class _Recorder:
@@ -1191,11 +1193,13 @@ def _lesion_table(layout: FieldLayout, lc: np.ndarray, series_t: np.ndarray, t_a
     for j, L in enumerate(layout.lesions):
         c = lc[:, j]
         vis0 = bool(c[0] > thr)
-        row = dict(id=L.slot, x_mm=L.x_mm, y_mm=L.y_mm, radius_mm=L.radius_mm, n_sites=L.n_sites,
-                   cells_baseline=float(c[0]), visible_baseline=vis0, subclinical_baseline=bool(0 < c[0] <= thr),
-                   cells_assessment=np.nan, visible_assessment=None, cleared_at_assessment=None,
-                   histologically_clear_at_assessment=None, recurred_in_followup=None, new_in_followup=None,
-                   time_to_recurrence_days=np.nan, cells_end=float(c[-1]))
+        row = {
+            "id": L.slot, "x_mm": L.x_mm, "y_mm": L.y_mm, "radius_mm": L.radius_mm, "n_sites": L.n_sites,
+            "cells_baseline": float(c[0]), "visible_baseline": vis0, "subclinical_baseline": bool(0 < c[0] <= thr),
+            "cells_assessment": np.nan, "visible_assessment": None, "cleared_at_assessment": None,
+            "histologically_clear_at_assessment": None, "recurred_in_followup": None, "new_in_followup": None,
+            "time_to_recurrence_days": np.nan, "cells_end": float(c[-1]),
+        }
         if ia is not None:
             visa = bool(c[ia] > thr)
             later = np.flatnonzero(c[ia + 1:] > thr)

@@ -103,7 +103,7 @@ def plot_key_days(result: FieldResult, path: str | Path | None = None):
     return fig
 
 
-def _frame(maps, k, norms, extent, title) -> "np.ndarray":
+def _frame(maps, k, norms, extent, title) -> np.ndarray:
     fig = _figure((3.1 * len(PANELS), 3.4))
     axes = fig.subplots(1, len(PANELS))
     for ax, (var, label, cmap, _) in zip(axes, PANELS):
