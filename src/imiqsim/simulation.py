@@ -124,7 +124,7 @@ def simulate(
             "check parameter overrides for absurd values"
         )
     ds = to_dataset(model, res, 0, sc)
-    summary = summarise(model, res, 0, sc, list(sc.knockouts) + list(knockouts), dict(set or {}))
+    summary = summarise(model, res, 0, sc, list(sc.knockouts) + list(knockouts), {**sc.parameters, **(set or {})})
     return SimulationResult(sc, ds, summary, res)
 
 
