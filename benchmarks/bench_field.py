@@ -5,6 +5,7 @@ Usage (from the repository root, with .venv):
     .venv/bin/python benchmarks/bench_field.py                         # 1, 0.5, 0.25 mm; whole-field cream
     .venv/bin/python benchmarks/bench_field.py --resolutions 1 0.25
     .venv/bin/python benchmarks/bench_field.py --lesion-directed        # also: cream on visible lesions only
+                                                                        # (lateral gradients; group_tol 1 and 100)
     .venv/bin/python benchmarks/bench_field.py --reference 2.5          # also: grouping off (every site), accuracy
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_field.py     # the "2 cores"
 
@@ -46,6 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lesion-directed", action="store_true",
                     help="also run cream on the visible lesions (+5 mm) only: lateral gradients, many groups")
     ap.add_argument("--lesion-directed-resolutions", type=float, nargs="+", default=[2.5, 1.0])
+    ap.add_argument("--lesion-directed-tols", type=float, nargs="+", default=[1.0, 100.0],
+                    help="group_tol values for the lesion-directed runs (1: below the integrator tolerance)")
     ap.add_argument("--reference", type=float, default=None, metavar="MM",
                     help="also run this resolution with grouping off and compare")
     args = ap.parse_args(argv)
@@ -77,7 +80,8 @@ def main(argv=None) -> int:
         run(f"whole field {r:g} mm", resolution_mm=r)
     if args.lesion_directed:
         for r in args.lesion_directed_resolutions:
-            run(f"lesion-directed {r:g} mm", resolution_mm=r, application="lesions")
+            for tol in args.lesion_directed_tols:
+                run(f"lesions {r:g} mm tol {tol:g}", resolution_mm=r, application="lesions", group_tol=tol)
     if args.reference is not None:
         r = args.reference
         for app in ("field", "lesions"):

@@ -157,6 +157,39 @@ def test_freeze_events_use_the_models_cryotherapy_on_visible_lesions_only():
             assert a > 0.8 * b  # subclinical lesions are not frozen
 
 
+def test_registered_site_event_handler_changes_masked_sites_only():
+    from imiqsim.spatial.field import _HANDLERS, register_site_event
+
+    seen = []
+
+    def mark(state, event, mask):
+        seen.append((state.t_h, int(mask.sum())))
+        state.column("scaling")[mask.ravel()] += event.amount_mg
+
+    register_site_event(77, mark)
+    try:
+        mask = np.zeros((5, 5), dtype=bool)
+        mask[1:3, 2] = True
+        res = simulate_field(FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=1, output_every_hours=1,
+                                       extra_events=(SiteEvent(time_h=3.0, kind=77, amount_mg=0.5, mask=mask),)))
+    finally:
+        _HANDLERS.pop(77, None)
+    assert seen == [(3.0, 2)]
+    with pytest.raises(InputError):
+        register_site_event(APPLY, mark)  # built-ins cannot be replaced
+    assert res.info["n_sites"] == 25
+
+
+def test_same_spec_same_numbers():
+    a = simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, seed=5, days=20, application="lesions"))
+    b = simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, seed=5, days=20, application="lesions"))
+    assert a.lesions[["x_mm", "y_mm", "radius_mm"]].equals(b.lesions[["x_mm", "y_mm", "radius_mm"]])
+    assert np.array_equal(a.maps["erythema_score"].values, b.maps["erythema_score"].values)
+    assert np.array_equal(a.timecourses["lesion_cells"].values, b.timecourses["lesion_cells"].values)
+    c = simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, seed=6, days=1))
+    assert not np.allclose(a.lesions["x_mm"].values, c.lesions["x_mm"].values)  # the seed moves the lesions
+
+
 def test_extra_site_events_and_unknown_kinds():
     spec = FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=2,
                      extra_events=(SiteEvent(time_h=1.0, kind=APPLY, amount_mg=12.5, mask=(1,)),))

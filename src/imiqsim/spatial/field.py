@@ -175,7 +175,7 @@ def _finite(x: Any) -> bool:
 
 @dataclass(frozen=True)
 class LesionPlacement:
-    """An explicitly placed lesion: slot ``1..10``, centre and radius in mm (origin at a corner).
+    """An explicitly placed lesion: slot ``1..N_SLOTS``, centre and radius in mm (origin at a corner).
 
     ``cells`` defaults to the slot's ``lesion_initial_cells_k`` of the scenario.
     The centre must lie inside the field; the disc is clipped to the field.
@@ -330,10 +330,12 @@ class FieldSpec:
         if gt is not None and (isinstance(gt, bool) or not _finite(gt) or not (0 <= float(gt) <= 1e6)):
             raise InputError("group_tol", gt, "None (no grouping) or a number in [0, 1e6] (a multiple of the "
                              "integrator tolerance)")
+        # parameter overrides and knockouts: checked by the model now, not at the first simulation
+        from imiqsim.simulation import parameters_for
+
+        parameters_for(get_model(), sc, dict(self.parameters), tuple(self.knockouts))
         if isinstance(self.shared_states, str):
             raise InputError("shared_states", self.shared_states, "a tuple of state names, e.g. ('apoptotic_cells',)")
-        from imiqsim.model import get_model
-
         names = get_model().state_names
         for name in self.shared_states:
             if name not in names or name in EVENT_STATES:
@@ -510,15 +512,30 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
             seed_rate = float(base[pidx(f"lesion_seed_rate_{k}")])
             if cells > 0 or seed_rate > 0:
                 todo.append((k, _radius_for(cells, vis_thr), cells, seed_rate))
+        if len(todo) > N:
+            raise InputError("resolution_mm", spec.resolution_mm,
+                             f"too coarse: {N} sites for {len(todo)} lesions; use a finer grid")
         placed: list[tuple[float, float, float]] = []
+        centre_sites: set[int] = set()
+
+        def site_of(x: float, y: float) -> int:
+            return min(int(y // dx), n - 1) * n + min(int(x // dx), n - 1)
+
         for k, r, cells, seed_rate in sorted(todo, key=lambda z: -z[1]):
             r = min(r, side / 2)
             x = y = side / 2
             for attempt in range(4000):
                 x, y = rng.uniform(r, side - r, 2)
+                if site_of(x, y) in centre_sites:  # every lesion keeps a site of its own
+                    continue
                 gap = 1.0 if attempt < 2000 else 0.0  # relax: touching allowed, then overlap
                 if attempt >= 3000 or all(math.hypot(x - a, y - b) >= r + q + gap for a, b, q in placed):
                     break
+            else:  # a grid so coarse that random centres keep colliding: take a free site
+                free = sorted(set(range(N)) - centre_sites)
+                c = free[int(rng.integers(len(free)))]
+                x, y = (c % n + 0.5) * dx, (c // n + 0.5) * dx
+            centre_sites.add(site_of(x, y))
             placed.append((x, y, r))
             wanted.append((k, float(x), float(y), float(r), cells, seed_rate))
         wanted.sort()
@@ -534,13 +551,13 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
         owner[take] = j
         best[take] = rel[take]
     for j, (k, x, y, r, _, _) in enumerate(wanted):
-        if not np.any(owner == j):
+        if not np.any(owner == j):  # a patch smaller than a site: it gets the site holding its centre
             s = min(int(y // dx), n - 1) * n + min(int(x // dx), n - 1)
             other = owner[s]
             if other >= 0 and np.count_nonzero(owner == other) <= 1:
-                i = [w[0] for w in wanted].index(k)
-                raise InputError(f"lesions[{i}]", (k, x, y, r),
-                                 f"overlaps lesion slot {wanted[other][0]} on every site at this resolution")
+                raise InputError(f"lesions[{j}]", (k, x, y, r),
+                                 f"shares its only grid site with lesion slot {wanted[other][0]} at this "
+                                 "resolution; move it or use a finer grid")
             owner[s] = j
 
     # ---- parameter classes
@@ -714,12 +731,13 @@ def _key_times(spec: FieldSpec, t_end: float) -> dict[str, float]:
     last_apply = ev.last_application_h()
     washes = ev.times_of(WASH)
     out = {"baseline": 0.0}
+    # end of treatment: 1 h after the last wash-off (or freeze), so the map shows the state after it
     if math.isfinite(last_apply):
         out["mid_treatment"] = round(last_apply / 2.0)
-        out["end_of_treatment"] = float(washes.max()) if washes.size else last_apply
+        out["end_of_treatment"] = (float(washes.max()) if washes.size else last_apply) + 1.0
     elif len(ev):  # e.g. cryotherapy: freeze sessions only
         out["mid_treatment"] = round(ev.end_h() / 2.0)
-        out["end_of_treatment"] = ev.end_h()
+        out["end_of_treatment"] = ev.end_h() + 1.0
     out["assessment"] = sc.assessment_time_h()
     out["end_of_followup"] = t_end
     return {k: min(float(v), t_end) for k, v in out.items()}

@@ -19,7 +19,7 @@ from imiqsim.spatial.field import FieldResult
 PANELS = (
     ("lesion_cells", "lesion cells / mm2", "magma", "log"),
     ("erythema_score", "erythema (0-3)", "Reds", "fixed3"),
-    ("immune_infiltrate", "CTL + NK + macrophages / mm2", "viridis", "linear"),
+    ("immune_infiltrate", "infiltrate (CTL+NK+MΦ) / mm2", "viridis", "linear"),
 )
 KEY_LABELS = {
     "baseline": "baseline",
@@ -64,10 +64,18 @@ def _extent(maps):
     return (x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2)
 
 
+def _outline_lesions(ax, result: FieldResult) -> None:
+    """Thin circles where the lesions were placed (dashed: not visible at baseline)."""
+    from matplotlib.patches import Circle
+
+    thr = result.layout.visible_threshold_cells
+    for L in result.layout.lesions:
+        ax.add_patch(Circle((L.x_mm, L.y_mm), L.radius_mm, fill=False, lw=0.6, color="0.55",
+                            ls="-" if L.cells > thr else ":"))
+
+
 def _panel(ax, maps, var, k, norm, cmap, extent):
-    a = np.asarray(maps[var].values[k], dtype=float)
-    if norm.__class__.__name__ == "LogNorm":
-        a = np.where(a > 0, a, norm.vmin)  # show empty skin at the bottom of the scale
+    a = _frame_data(maps, var, k, norm)  # empty skin at the bottom of a log scale
     im = ax.imshow(a, origin="lower", extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -89,6 +97,8 @@ def plot_key_days(result: FieldResult, path: str | Path | None = None):
         for c, (label, k) in enumerate(cols):
             ax = axes[r][c]
             im = _panel(ax, maps, var, k, norms[var], cmap, extent)
+            if r > 0:
+                _outline_lesions(ax, result)
             if r == 0:
                 ax.set_title(f"{label}\nday {t[k]:.0f}", fontsize=9)
             if c == 0:
@@ -103,17 +113,11 @@ def plot_key_days(result: FieldResult, path: str | Path | None = None):
     return fig
 
 
-def _frame(maps, k, norms, extent, title) -> np.ndarray:
-    fig = _figure((3.1 * len(PANELS), 3.4))
-    axes = fig.subplots(1, len(PANELS))
-    for ax, (var, label, cmap, _) in zip(axes, PANELS):
-        im = _panel(ax, maps, var, k, norms[var], cmap, extent)
-        ax.set_title(label, fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
-    fig.suptitle(title, fontsize=10)
-    fig.text(0.5, 0.01, FOOTER, ha="center", va="bottom", fontsize=7, color="0.3")
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+def _frame_data(maps, var, k, norm) -> np.ndarray:
+    a = np.asarray(maps[var].values[k], dtype=float)
+    if norm.__class__.__name__ == "LogNorm":
+        a = np.where(a > 0, a, norm.vmin)
+    return a
 
 
 def write_gif(result: FieldResult, path: str | Path, *, seconds_per_frame: float = 0.25) -> Path:
@@ -126,8 +130,26 @@ def write_gif(result: FieldResult, path: str | Path, *, seconds_per_frame: float
     norms = _norms(maps)
     extent = _extent(maps)
     name = maps.attrs.get("scenario", "")
-    frames = [Image.fromarray(_frame(maps, int(k), norms, extent, f"{name}  day {t[k]:.0f}")) for k in idx]
-    frames = [f.convert("P", palette=Image.ADAPTIVE, colors=255) for f in frames]
+    fig = _figure((3.1 * len(PANELS), 3.4))
+    axes = fig.subplots(1, len(PANELS))
+    images = []
+    for ax, (var, label, cmap, _) in zip(axes, PANELS):
+        im = _panel(ax, maps, var, int(idx[0]), norms[var], cmap, extent)
+        if var != "lesion_cells":
+            _outline_lesions(ax, result)
+        ax.set_title(label, fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+        images.append((im, var))
+    title = fig.suptitle("", fontsize=10)
+    fig.text(0.5, 0.01, FOOTER, ha="center", va="bottom", fontsize=7, color="0.3")
+    frames = []
+    for k in idx:
+        for im, var in images:
+            im.set_data(_frame_data(maps, var, int(k), norms[var]))
+        title.set_text(f"{name}  day {t[k]:.0f}")
+        fig.canvas.draw()
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        frames.append(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=255))
     path = Path(path)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(seconds_per_frame * 1000), loop=0)
     return path
@@ -155,7 +177,8 @@ def write_field_outputs(result: FieldResult, out_dir: str | Path, *, gif: bool =
         "lesions": out / "field_lesions.csv",
         "key_days": out / "field_key_days.png",
     }
-    result.maps.to_netcdf(paths["maps"], engine="h5netcdf")
+    enc = {v: {"zlib": True, "complevel": 4} for v in result.maps.data_vars if result.maps[v].ndim >= 2}
+    result.maps.to_netcdf(paths["maps"], engine="h5netcdf", encoding=enc)
     result.timecourses.to_netcdf(paths["timecourses"], engine="h5netcdf")
     buf = io.StringIO()
     result.lesions.to_csv(buf, index=False)
