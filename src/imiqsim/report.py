@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from imiqsim import __version__
+from imiqsim._json import json_safe
 from imiqsim.stats import proportion
 
 DISCLAIMER = ("Research and teaching software, not a medical device. Simulated outcomes are model "
@@ -186,22 +187,7 @@ def _n_text(key: str, ep: dict) -> str:
 
 # --------------------------------------------------------------------------- data outputs
 
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.ndarray):
-        return _json_safe(x.tolist())
-    if isinstance(x, (str, type(None))):
-        return x
-    return str(x)
+_json_safe = json_safe
 
 
 def outcomes_frame(result) -> pd.DataFrame:

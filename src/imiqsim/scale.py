@@ -45,7 +45,6 @@ Examples
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import time
@@ -59,6 +58,7 @@ from urllib.parse import quote
 import numpy as np
 
 from imiqsim import __version__
+from imiqsim._json import json_safe
 from imiqsim.errors import ImiqsimError, InputError
 
 # NB: this module does not import imiqsim.trial (hence numba) at import time, so
@@ -106,22 +106,7 @@ class StreamResult:
 
 # --------------------------------------------------------------------------- small helpers
 
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.ndarray):
-        return _json_safe(x.tolist())
-    if isinstance(x, (str, type(None))):
-        return x
-    return str(x)
+_json_safe = json_safe
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
