@@ -116,28 +116,12 @@ def typical_case():
 
 
 def test_document_passes_libsbml_consistency_checks(typical_case):
-    _, _, text = typical_case
-    assert sbml_errors(text) == []
+    p, ev, text = typical_case
+    assert sbml_errors(text) == []  # every check category except units (see to_sbml)
     doc = libsbml.readSBMLFromString(text)
     assert (doc.getLevel(), doc.getVersion()) == (3, 2)
-    for cat in (
-        libsbml.LIBSBML_CAT_GENERAL_CONSISTENCY,
-        libsbml.LIBSBML_CAT_IDENTIFIER_CONSISTENCY,
-        libsbml.LIBSBML_CAT_MATHML_CONSISTENCY,
-        libsbml.LIBSBML_CAT_SBO_CONSISTENCY,
-        libsbml.LIBSBML_CAT_OVERDETERMINED_MODEL,
-        libsbml.LIBSBML_CAT_MODELING_PRACTICE,
-    ):
-        doc.setConsistencyChecks(cat, True)
-    # unit consistency is off by design: species of different units share one compartment
-    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, False)
-    doc.checkConsistency()
-    errors = [
-        doc.getError(i).getMessage()
-        for i in range(doc.getNumErrors())
-        if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR
-    ]
-    assert errors == []
+    # the piecewise rendering of the same expressions is valid too
+    assert sbml_errors(to_sbml(MODEL, p, ev, piecewise=True)) == []
 
 
 def test_every_model_element_appears_by_id(typical_case):

@@ -369,52 +369,6 @@ def _evaluate(expr: str, env: Mapping[str, float]) -> float:
     return ev(parse_expr(expr))
 
 
-_BINOP_INFIX = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^"}
-
-
-def _infix_smooth(node: ast.expr, rename: Any) -> str:
-    """SBML L3 infix like :func:`to_sbml_infix`, but with ``pos``, ``min``, ``max`` and ``hill``
-    written with ``abs`` instead of ``piecewise``.
-
-    The values are the same for every real input (``pos(x) = (x + abs(x))/2``
-    is exact in floating point; ``min``/``max`` via ``abs`` agree to
-    round-off), but the document has no relational operator in its rate laws
-    and rules except in ``step``. That matters for libroadrunner >= 2.6, which
-    adds a root function for every ``piecewise`` condition: conditions such as
-    ``ifn_alpha - ifn_alpha_baseline > 0`` sit exactly at zero at baseline
-    (always, in a knockout) and make CVODE stall at t = 0.
-    """
-    if isinstance(node, ast.BinOp):
-        op = _BINOP_INFIX[type(node.op)]
-        return f"({_infix_smooth(node.left, rename)} {op} {_infix_smooth(node.right, rename)})"
-    if isinstance(node, ast.UnaryOp):
-        inner = _infix_smooth(node.operand, rename)
-        return f"(-{inner})" if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.Constant):
-        return _num(node.value)
-    if isinstance(node, ast.Name):
-        return rename(node.id)
-    a = [_infix_smooth(x, rename) for x in node.args]  # type: ignore[attr-defined]
-    f = node.func.id  # type: ignore[attr-defined]
-    if f in ("exp", "sqrt"):
-        return f"{f}({a[0]})"
-    if f == "log":
-        return f"ln({a[0]})"
-    if f == "pos":
-        return f"(({a[0]} + abs({a[0]})) / 2)"
-    if f == "step":
-        return f"piecewise(1, {a[0]} > 0, 0)"
-    if f == "hill":
-        x, k, n = a
-        px = f"(({x} + abs({x})) / 2)"
-        return f"({px}^{n} / ({k}^{n} + {px}^{n}))"
-    if f == "min":
-        return f"(({a[0]} + {a[1]} - abs({a[0]} - {a[1]})) / 2)"
-    if f == "max":
-        return f"(({a[0]} + {a[1]} + abs({a[0]} - {a[1]})) / 2)"
-    raise ValueError(f"unknown function {f}")  # pragma: no cover
-
-
 def _depends_on(model: Model, name: str) -> set[str]:
     """All state and parameter names an observable (or name) depends on, transitively."""
     obs = {o.name: o.expr for o in model.observables}
@@ -601,9 +555,7 @@ def to_sbml(
     env = dict(zip(model.parameter_names, pvals.tolist()))
 
     def infix(expr: str) -> str:
-        if piecewise:
-            return to_sbml_infix(parse_expr(expr), lambda s: ids[s])
-        return _infix_smooth(parse_expr(expr), lambda s: ids[s])
+        return to_sbml_infix(parse_expr(expr), lambda s: ids[s], smooth=not piecewise)
 
     def math_ast(formula: str, what: str) -> libsbml.ASTNode:
         node = libsbml.parseL3Formula(formula)
@@ -868,9 +820,10 @@ def to_sbml(
     # ---- dosing
     if events is not None:
         def freeze_infix(expr: str, seconds: float) -> str:
-            ren = (lambda n: _num(seconds) if n == "freeze_s" else ids[n])  # noqa: E731
-            node = parse_expr(expr)
-            return to_sbml_infix(node, ren) if piecewise else _infix_smooth(node, ren)
+            def ren(n: str) -> str:
+                return _num(seconds) if n == "freeze_s" else ids[n]
+
+            return to_sbml_infix(parse_expr(expr), ren, smooth=not piecewise)
 
         _add_events(m, model, ids, events, math_ast, check, freeze_infix)
 

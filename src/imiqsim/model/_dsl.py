@@ -185,36 +185,59 @@ def to_python(node: ast.expr, rename=lambda s: s) -> str:
     raise ModelDefinitionError(f"unknown function {f}")  # pragma: no cover
 
 
-def to_sbml_infix(node: ast.expr, rename=lambda s: s) -> str:
-    """Render as SBML Level 3 infix (libsbml.parseL3Formula)."""
+def to_sbml_infix(node: ast.expr, rename=lambda s: s, smooth: bool = False) -> str:
+    """Render as SBML Level 3 infix (libsbml.parseL3Formula).
+
+    With ``smooth``, ``pos``, ``min``, ``max`` and ``hill`` are written with ``abs``
+    instead of ``piecewise`` (same values; ``pos(x) = (x + abs(x))/2`` is exact), so
+    rate laws carry no relational operator except in ``step``. libroadrunner >= 2.6
+    adds a root function for every ``piecewise`` condition, and conditions that sit
+    exactly at zero (a cytokine at baseline) make CVODE stall at t = 0.
+    """
+
+    def r(n: ast.expr) -> str:
+        return to_sbml_infix(n, rename, smooth)
+
     if isinstance(node, ast.BinOp):
         op = _BINOPS[type(node.op)]
         op = "^" if op == "**" else op
-        return f"({to_sbml_infix(node.left, rename)} {op} {to_sbml_infix(node.right, rename)})"
+        return f"({r(node.left)} {op} {r(node.right)})"
     if isinstance(node, ast.UnaryOp):
-        inner = to_sbml_infix(node.operand, rename)
+        inner = r(node.operand)
         return f"(-{inner})" if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Constant):
         return _num(node.value)
     if isinstance(node, ast.Name):
         return rename(node.id)
-    a = [to_sbml_infix(x, rename) for x in node.args]
+    a = [r(x) for x in node.args]
     f = node.func.id
     if f in ("exp", "sqrt"):
         return f"{f}({a[0]})"
     if f == "log":
         return f"ln({a[0]})"
-    if f == "pos":
-        return f"piecewise({a[0]}, {a[0]} > 0, 0)"
     if f == "step":
         return f"piecewise(1, {a[0]} > 0, 0)"
-    if f == "hill":
-        x, k, n = a
-        return f"piecewise({x}^{n} / ({k}^{n} + {x}^{n}), {x} > 0, 0)"
-    if f == "min":
-        return f"piecewise({a[0]}, {a[0]} < {a[1]}, {a[1]})"
-    if f == "max":
-        return f"piecewise({a[0]}, {a[0]} > {a[1]}, {a[1]})"
+    if smooth:
+        if f == "pos":
+            return f"(({a[0]} + abs({a[0]})) / 2)"
+        if f == "hill":
+            x, k, n = a
+            px = f"(({x} + abs({x})) / 2)"
+            return f"({px}^{n} / ({k}^{n} + {px}^{n}))"
+        if f == "min":
+            return f"(({a[0]} + {a[1]} - abs({a[0]} - {a[1]})) / 2)"
+        if f == "max":
+            return f"(({a[0]} + {a[1]} + abs({a[0]} - {a[1]})) / 2)"
+    else:
+        if f == "pos":
+            return f"piecewise({a[0]}, {a[0]} > 0, 0)"
+        if f == "hill":
+            x, k, n = a
+            return f"piecewise({x}^{n} / ({k}^{n} + {x}^{n}), {x} > 0, 0)"
+        if f == "min":
+            return f"piecewise({a[0]}, {a[0]} < {a[1]}, {a[1]})"
+        if f == "max":
+            return f"piecewise({a[0]}, {a[0]} > {a[1]}, {a[1]})"
     raise ModelDefinitionError(f"unknown function {f}")  # pragma: no cover
 
 
