@@ -2,8 +2,8 @@
 
 Tolerance for every row, written next to it: the published 95% CI (Clopper-Pearson from the row's n; for
 rows without n, +/-0.10) widened on each side by 1.96 x the binomial SE of a 300-patient simulation at the
-published value. A row the calibrated model is known to miss (by the 1000-patient calibration report) is an
-xfail carrying the measured miss.
+published value. A row the calibrated model is known to miss (by the 1000-patient calibration report) is
+checked for the documented direction of its miss instead.
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ ROWS = {
     "cryo-ak-lesion-cr-gt5s": (0.69, (0.57, 0.81)),  # +/-0.10 (n not given) +/- 0.02 (10 s)
     "cryo-ak-lesion-cr-gt20s": (0.83, (0.71, 0.95)),  # +/-0.10 (n not given) +/- 0.02 (25 s)
 }
-#: misses measured by `imiqsim calibration-report --patients 1000 --seed 7` (README, Calibration)
-KNOWN_MISSES: dict[str, str] = {
-    "ak5-2x16-pc": "simulated 67.0% vs published 59.1% (CI 52.2-65.7): lesions within a patient respond too "
-                   "much alike, so too many near-complete responders",
-    "ak5-2x16-pc-veh": "simulated 3.9% vs published 11.8% (CI 7.8-16.8): too little lesion-level "
-                       "spontaneous regression in the vehicle arm",
+#: misses measured by `imiqsim calibration-report --patients 1000 --seed 7` (README, Calibration):
+#: row -> (direction of the miss, why). A 300-patient run may land either side of the widened tolerance, so
+#: these rows assert the documented direction of the miss (which can fail) instead of the tolerance.
+KNOWN_MISSES: dict[str, tuple[str, str]] = {
+    "ak5-2x16-pc": ("above", "simulated 67.0% vs published 59.1% (CI 52.2-65.7): lesions within a patient "
+                             "respond too much alike, so too many near-complete responders"),
+    "ak5-2x16-pc-veh": ("below", "simulated 3.9% vs published 11.8% (CI 7.8-16.8): too little lesion-level "
+                                 "spontaneous regression in the vehicle arm"),
 }
 
 
@@ -58,17 +60,22 @@ def endpoints():
     return out
 
 
-@pytest.mark.parametrize("row", [
-    # not strict: a 300-patient run may land either side of the tolerance; the report gives the miss size
-    pytest.param(r, marks=pytest.mark.xfail(strict=False, reason=KNOWN_MISSES[r])) if r in KNOWN_MISSES else r
-    for r in ROWS
-])
+@pytest.mark.parametrize("row", [r for r in ROWS if r not in KNOWN_MISSES])
 def test_clinical_row_within_tolerance(row, endpoints):
     arm, ep = CLINICAL[row]
     value = endpoints[arm][ep]["value"]
     lo, hi = ROWS[row][1]
     assert value is not None
     assert lo <= value <= hi, f"{row}: simulated {value:.3f}, allowed {lo:.3f}-{hi:.3f}"
+
+
+@pytest.mark.parametrize("row", list(KNOWN_MISSES))
+def test_known_miss_keeps_its_documented_direction(row, endpoints):
+    arm, ep = CLINICAL[row]
+    value = endpoints[arm][ep]["value"]
+    published = ROWS[row][0]
+    direction, why = KNOWN_MISSES[row]
+    assert (value > published) if direction == "above" else (value < published), (row, value, why)
 
 
 def test_pk_rows_within_3_fold_and_urine_below_1_percent():

@@ -139,8 +139,9 @@ def build_rows(patients: int = 1000, seed: int = 7, pk_patients: int = 200,
         pub = float(r["value"])
         n = _n_of(r)
         pci = clopper_pearson_ci(round(pub * n), n) if (n and rid in CLINICAL) else None
-        if rid == "cryo-ak-lesion-cr":
-            pci = (0.604, 0.741)  # as published (Thai 2004, 421 lesions; clustered within patients)
+        m = re.search(r"95% CI ([0-9.]+)-([0-9.]+)%", r.get("note", ""))
+        if m and rid in CLINICAL:  # a CI given with the row (e.g. Thai 2004: lesions clustered in patients)
+            pci = (float(m.group(1)) / 100, float(m.group(2)) / 100)
         if rid in CLINICAL:
             arm, ep = CLINICAL[rid]
             e = results[arm][ep]
