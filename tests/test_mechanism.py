@@ -119,6 +119,25 @@ def test_wash_off_empties_the_film_and_longer_leave_on_delivers_more():
     assert delivered[0] < delivered[1] < delivered[2]
 
 
+def test_penetration_follows_ficks_law_strength_and_area_not_film_thickness():
+    """Flux = kp x area x film concentration: a thicker film on the same area adds little, the same
+    film spread over twice the area delivers about twice the drug, and a weaker cream delivers less."""
+    from imiqsim.regimen import Amount
+
+    sc = load_preset("ak-5pct")
+
+    def delivered(sachets, area, product="imiquimod-5%"):
+        s = sc.with_overrides(regimen=sc.regimen.model_copy(update={"amount": Amount(sachets=sachets)}),
+                              area_cm2=area, product=product, off_label_ok=True)
+        ds = imiqsim.simulate(s, days=3.0).dataset
+        return float(ds["applied"].values[-1] - ds["washed_off"].values[-1] - ds["film"].values[-1])
+
+    one = delivered(1, 25.0)
+    assert delivered(2, 25.0) < 1.2 * one          # thicker film: nearly the same flux
+    assert 1.7 * one < delivered(2, 50.0) < 2.2 * one  # twice the area: about twice the flux
+    assert delivered(1, 25.0, "imiquimod-2.5%") < 0.6 * one
+
+
 def test_mass_balance_at_all_times(ak):
     ds = ak.dataset
     total = sum(ds[s].values for s in MODEL.drug_mass_states)

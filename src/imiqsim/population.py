@@ -9,7 +9,7 @@ Variability (log-normal multipliers with median 1 unless stated):
 ========================  ==========================================  =========
 factor                    multiplies                                   log-SD
 ========================  ==========================================  =========
-skin permeability         k_film_to_sc                                 0.5
+skin permeability         kp_cream_cm_h                                0.5
 TLR7 sensitivity          tlr7_ec50_ug_ml (divides)                    0.8
 inflammatory response     every cytokine production rate q_*           0.4
 immune competence         baseline surveillance, NK/CTL/macrophage/    0.3
@@ -138,7 +138,7 @@ def sample_patient(
     f_growth = np.exp(VARIABILITY["lesion_growth"][0] * z[4])
     # immunosenescence: assumed -0.5% immune competence per year over 60
     f_imm *= 1.0 - 0.005 * max(age - 60.0, 0.0)
-    p[pidx("k_film_to_sc")] *= f_perm
+    p[pidx("kp_cream_cm_h")] *= f_perm
     if indication == "EGW" and female:
         # assumed: vulvar/mucosal warts are less keratinised than penile ones (women clear more: Edwards 1998)
         p[pidx("site_permeability")] *= 2.0

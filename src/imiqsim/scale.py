@@ -164,7 +164,7 @@ def _arm_digest(sc, overrides: dict | None) -> str:
 
     model = get_model()
     base = model.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})},
-                                  sc.knockouts)
+                                  sc.knockouts, cream_strength=sc.cream_strength)
     h = hashlib.sha256(model.fingerprint.encode())
     h.update(np.ascontiguousarray(base, dtype=float).tobytes())
     return h.hexdigest()[:16]

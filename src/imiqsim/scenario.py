@@ -308,6 +308,12 @@ class Scenario(_InputModel):
     def is_cryotherapy(self) -> bool:
         return self.product == CRYOTHERAPY
 
+    @property
+    def cream_strength(self) -> float:
+        """Imiquimod mass fraction of the cream put on the skin (0 for a vehicle or cryotherapy)."""
+        prod = self.product_obj()
+        return 0.0 if prod is None or prod.vehicle else prod.strength_pct / 100.0
+
     def events(self) -> DoseEvents:
         """Timed events: cream applications/wash-offs, or freeze events for cryotherapy."""
         if self.cryotherapy is not None:

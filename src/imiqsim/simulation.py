@@ -73,7 +73,7 @@ def parameters_for(model: Model, sc: Scenario, overrides: Mapping[str, float] | 
             raise InputError("knockout", k, f"one of {sorted(KNOCKOUTS)}")
     merged = dict(sc.parameters)
     merged.update(overrides or {})
-    return model.parameter_vector(sc.indication, sc.site, sc.area_cm2, merged, kos)
+    return model.parameter_vector(sc.indication, sc.site, sc.area_cm2, merged, kos, cream_strength=sc.cream_strength)
 
 
 def simulate(

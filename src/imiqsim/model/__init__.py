@@ -138,11 +138,12 @@ class Model:
         area_cm2: float | None = None,
         overrides: Mapping[str, float] | None = None,
         knockouts: Iterable[str] = (),
+        cream_strength: float | None = None,
     ) -> np.ndarray:
         """Parameter values for one patient, in ``parameter_names`` order.
 
-        Order of precedence: table defaults < indication < site < area <
-        knockouts < explicit overrides.
+        Order of precedence: table defaults < indication < site < area and
+        cream strength < knockouts < explicit overrides.
         """
         if indication not in self.indication_parameters:
             raise InputError("indication", indication, f"one of {list(self.indication_parameters)}")
@@ -155,6 +156,8 @@ class Model:
             p[self._pidx["site_permeability"]] = self.site_permeability[site]
         if area_cm2 is not None:
             p[self._pidx["treated_area_cm2"]] = float(area_cm2)
+        if cream_strength is not None:
+            p[self._pidx["cream_strength"]] = float(cream_strength)
         for ko in knockouts:
             if ko not in KNOCKOUTS:
                 raise InputError("knockout", ko, f"one of {sorted(KNOCKOUTS)}")

@@ -7,9 +7,11 @@ seeded from the field reservoir (latent HPV in EGW, UV-damaged field clones in
 AK), which is how new lesions appear. The shared immune milieu acts on all
 slots, each with its own susceptibility.
 
-Killing = background surveillance + (NK, CTL, activated macrophages,
-memory T cells) x cytokine sensitisation (TNF-alpha death receptor
-priming, IFN-alpha MHC-I/Fas upregulation). Memory T-cell
+Killing = background surveillance + (NK, CTL, activated macrophages) x
+effector function in the lesion (a small basal level in uninflamed skin,
+raised by TNF-alpha death-receptor priming and IFN-alpha MHC-I/Fas
+upregulation) + memory T-cell surveillance (tissue-resident memory cells
+bring their own IFN-gamma licensing, so they act without the drug). Memory T-cell
 surveillance controls lesions below clinical size but is evaded by
 established lesions (immunosuppressive microenvironment): its hazard is
 scaled by threshold / (threshold + cells), so memory prevents recurrence
@@ -54,12 +56,14 @@ def build() -> ModuleSpec:
     m.obs("memory_hazard", "cd8_present * k_memory_kill * lesion_immune_susceptibility * memory_signal", "1/h",
           "surveillance by lesion-specific memory T cells")
     m.obs("cytokine_sensitisation",
-          "1 + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal + ifn_sensitisation * ifn_alpha_signal", "1",
-          "TNF-alpha death-receptor priming and IFN-alpha MHC-I/Fas upregulation multiply effector killing")
+          "effector_function_basal + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal"
+          " + ifn_sensitisation * ifn_alpha_signal", "1",
+          "effector killing in the lesion needs the inflamed milieu: without it lesion cells show little MHC-I and"
+          " death-receptor priming (basal), TNF-alpha and IFN-alpha (MHC-I/Fas upregulation) raise it")
     m.obs("effector_hazard", "baseline_surveillance_hazard + (nk_hazard + ctl_hazard + macrophage_hazard)"
           " * cytokine_sensitisation", "1/h",
           "per-cell death hazard from innate and effector cells for a fully susceptible lesion cell")
-    m.obs("immune_kill_hazard", "effector_hazard + memory_hazard * cytokine_sensitisation", "1/h",
+    m.obs("immune_kill_hazard", "effector_hazard + memory_hazard", "1/h",
           "per-cell death hazard of a fully susceptible lesion cell below the immune-evasion size")
     m.obs("growth_inhibition", "ifn_growth_inhibition * ifn_alpha_signal", "1",
           "IFN-alpha antiviral/antiproliferative action")
@@ -80,7 +84,7 @@ def build() -> ModuleSpec:
         m.state(s, "cells", f"lesion_initial_cells_{i}", f"abnormal cells in lesion slot {i}", 10.0)
         m.rxn(f"{s}_growth", f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
               None, s, "proliferation of lesion cells (logistic, slowed by IFN-alpha)")
-        m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard * cytokine_sensitisation"
+        m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
               f" * lesion_memory_overlap_{i} * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}",
               s, "apoptotic_cells",
               "immune-mediated death; memory T-cell surveillance is evaded once a lesion is clinically visible")
@@ -94,7 +98,7 @@ def build() -> ModuleSpec:
     for mech in MECHANISMS[1:-1]:
         m.rxn(f"killed_{mech}_tally", f"{mech}_hazard * {sens}", None, f"killed_{mech}",
               f"bookkeeping: kills by {mech}")
-    m.rxn("killed_memory_tally", "memory_hazard * cytokine_sensitisation * memory_accessible_burden", None,
+    m.rxn("killed_memory_tally", "memory_hazard * memory_accessible_burden", None,
           "killed_memory", "bookkeeping: kills by memory T cells")
     m.rxn("efferocytosis", "(k_apoptotic_clearance + k_efferocytosis * hill(macrophage, efferocytosis_half, 1))"
           " * apoptotic_cells", "apoptotic_cells", None, "phagocytic clearance of dying cells")

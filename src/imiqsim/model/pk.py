@@ -36,8 +36,13 @@ def build() -> ModuleSpec:
     m.obs("k_elimination", "systemic_clearance_l_h / central_volume_l", "1/h", "systemic elimination rate constant")
     m.obs("drug_in_skin", "stratum_corneum + epidermis + dermis", "mg", "imiquimod in all skin layers")
 
-    m.rxn("penetration", "k_film_to_sc * site_permeability * lesion_barrier_factor * film",
-          "film", "stratum_corneum", "partition from the cream film into the stratum corneum")
+    m.obs("film_drug_conc_mg_cm3", "cream_strength * cream_density_mg_cm3 * film / (film + film_exhaustion_mg_cm2"
+          " * treated_area_cm2)", "mg/cm3",
+          "imiquimod concentration driving penetration: the cream's strength while the film lasts, falling as the"
+          " film is used up")
+    m.rxn("penetration", "kp_cream_cm_h * site_permeability * lesion_barrier_factor * treated_area_cm2"
+          " * film_drug_conc_mg_cm3", "film", "stratum_corneum",
+          "Fickian flux from the cream film into the stratum corneum: permeability x area x concentration")
     m.rxn("sc_release", "k_sc_to_epidermis * stratum_corneum", "stratum_corneum", "epidermis",
           "slow release from the stratum-corneum reservoir (rate-limiting: flip-flop kinetics)")
     m.rxn("epidermis_to_dermis", "k_epidermis_to_dermis * epidermis", "epidermis", "dermis",

@@ -15,8 +15,8 @@ def build() -> ModuleSpec:
     m.state("macrophage_nfkb", "1", 0.0, "fraction of monocyte/macrophage NF-kB pathway active", 0.1)
     m.state("dc_activation", "1", 0.0, "fraction of skin dendritic/Langerhans cells matured (CCR7+, migratory)", 0.1)
 
-    m.obs("tlr7_occupancy", "tlr7_expression * hill(skin_conc_ug_ml, tlr7_ec50_ug_ml, tlr7_hill)", "1",
-          "fraction of TLR7 engaged by imiquimod (saturable concentration response)")
+    m.obs("tlr7_occupancy", "tlr7_expression * hill(skin_unbound_fraction * skin_conc_ug_ml, tlr7_ec50_ug_ml, tlr7_hill)", "1",
+          "fraction of TLR7 engaged by unbound imiquimod (saturable concentration response)")
     m.obs("tlr7_activation", "tlr7_occupancy * (1 - tolerance_max * tlr7_tolerance)", "1",
           "effective MyD88 signal after tolerance")
 
