@@ -26,15 +26,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-@njit(inline="always")
+@njit(cache=True)
 def _pos(x):
     return x if x > 0.0 else 0.0
 
-@njit(inline="always")
+@njit(cache=True)
 def _step(x):
     return 1.0 if x > 0.0 else 0.0
 
-@njit(inline="always")
+@njit(cache=True)
 def _hill(x, k, n):
     if x <= 0.0:
         return 0.0
@@ -43,23 +43,23 @@ def _hill(x, k, n):
     xn = x ** n
     return xn / (k ** n + xn)
 
-@njit(inline="always")
+@njit(cache=True)
 def _min(a, b):
     return a if a < b else b
 
-@njit(inline="always")
+@njit(cache=True)
 def _max(a, b):
     return a if a > b else b
 
-@njit(inline="always")
+@njit(cache=True)
 def _exp(x):
     return math.exp(x)
 
-@njit(inline="always")
+@njit(cache=True)
 def _log(x):
     return math.log(x)
 
-@njit(inline="always")
+@njit(cache=True)
 def _sqrt(x):
     return math.sqrt(x)
 '''
