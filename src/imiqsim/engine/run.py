@@ -46,10 +46,20 @@ class BatchResult:
     steps: np.ndarray
 
 
+def _kernel_array(a, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous, writable array (copied only where needed).
+
+    Numba compiles one specialisation per array type, and read-only is part of
+    the type: a preset's events (read-only) and a cryotherapy schedule's
+    (writable) used to compile the whole kernel twice.
+    """
+    return np.require(a, dtype=dtype, requirements=["C", "W"])
+
+
 def initial_states(model: Model, P: np.ndarray) -> np.ndarray:
     mod = compiled(model)
     Y0 = np.zeros((P.shape[0], len(model.states)))
-    mod.initial_batch(np.ascontiguousarray(P, dtype=float), Y0)
+    mod.initial_batch(_kernel_array(P, float), Y0)
     return Y0
 
 
@@ -70,8 +80,8 @@ def run_batch(
 
     ``events`` is a :class:`imiqsim.regimen.DoseEvents` (shared by the batch).
     """
-    P = np.ascontiguousarray(np.atleast_2d(P), dtype=float)
-    t_out = np.ascontiguousarray(np.asarray(t_out_h, dtype=float))
+    P = _kernel_array(np.atleast_2d(P), float)
+    t_out = _kernel_array(np.asarray(t_out_h, dtype=float), float)
     if t_out.ndim != 1 or t_out.size < 1 or np.any(np.diff(t_out) <= 0) or t_out[0] < 0:
         raise InputError("t_out_h", t_out_h, "a non-empty increasing array of times >= 0 (hours)")
     if not (0 < rtol < 1):
@@ -94,10 +104,10 @@ def run_batch(
     steps = np.zeros(N, dtype=np.int64)
     mod.integrate_batch(
         Y0, P,
-        np.ascontiguousarray(events.times_h, dtype=float),
-        np.ascontiguousarray(events.kinds, dtype=np.int64),
-        np.ascontiguousarray(events.amounts_mg, dtype=float),
-        np.ascontiguousarray(events.gates, dtype=np.int64),
+        _kernel_array(events.times_h, float),
+        _kernel_array(events.kinds, np.int64),
+        _kernel_array(events.amounts_mg, float),
+        _kernel_array(events.gates, np.int64),
         t_out, float(rtol), atol, float(h_max), int(max_steps),
         model.state_index("film"), model.state_index("applied"), model.state_index("washed_off"),
         model.observable_index("visible_lesions"), model.observable_index("lsr_score"),
