@@ -14,6 +14,7 @@ from imiqsim.model import get_model
 from imiqsim.model._dsl import diff_python, parse_expr, to_python
 from imiqsim.regimen import APPLY, WASH
 from imiqsim.scenario import load_preset
+from imiqsim.simulation import simulate
 
 MODEL = get_model()
 
@@ -252,4 +253,11 @@ def test_an_unknown_method_is_rejected(bad):
     sc, p = _ak_patient()
     with pytest.raises(ValueError, match=r"method: got .*; one of \['auto', 'dp5', 'rosenbrock'\]"):
         run_batch(MODEL, p[None], sc.events(), np.array([0.0, 24.0]), method=bad)
+    with pytest.raises(ValueError, match="method"):
+        simulate("ak-5pct", days=1, method=bad)
 
+
+def test_simulate_passes_the_method_through():
+    res = simulate("ak-5pct", days=4, set=STIFF, method="auto")
+    assert res.batch.status[0] == 0 and res.batch.switched_at_h[0] > 0
+    assert simulate("ak-5pct", days=1, method="rosenbrock").batch.switched_at_h[0] == 0.0
