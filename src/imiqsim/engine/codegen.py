@@ -1,9 +1,10 @@
 """Generate and compile the engine's numerical kernels from the model definition.
 
 The generated module (plain Python source, compiled by Numba) contains the
-right-hand side, the observables, the initial state and the batched
-integrator. It is written to a cache directory keyed by the model's
-fingerprint, so Numba's on-disk cache makes the second start fast.
+right-hand side, its analytic Jacobian (``jac``, for the Rosenbrock stepper),
+the observables, the initial state and the batched integrator. It is written
+to a cache directory keyed by the model's fingerprint and a hash of the
+source, so Numba's on-disk cache makes the second start fast.
 
 Cache location: ``$IMIQSIM_CACHE_DIR`` if set, else ``~/.cache/imiqsim``.
 """
@@ -14,6 +15,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -152,7 +154,7 @@ def _jacobian_lines(model: Model, preamble: list[str]) -> list[str]:
     lines += ["    for i in range(J.shape[0]):", "        for j in range(J.shape[1]):", "            J[i, j] = 0.0"]
     nonzero: set[tuple[str, int]] = set()  # (observable, state) with a derivative variable
 
-    def dname_for(s: int):
+    def dname_for(s: int) -> Callable[[str], str | None]:
         def dname(nm: str) -> str | None:
             return f"do{oidx[nm]}_{s}" if (nm, s) in nonzero else None
         return dname

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import csv
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Callable, Iterable
 
 from imiqsim.errors import ModelDefinitionError
 
