@@ -1,12 +1,20 @@
-"""The batched engine: per-patient status codes and batch invariance."""
+"""The batched engine: per-patient status codes, batch invariance, the analytic Jacobian and the stiff methods."""
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
 
-from imiqsim.engine.run import STATUS_TEXT, run_batch
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from imiqsim.engine.codegen import compiled
+from imiqsim.engine.run import STATUS_TEXT, initial_states, run_batch
 from imiqsim.model import get_model
+from imiqsim.model._dsl import diff_python, parse_expr, to_python
+from imiqsim.regimen import APPLY, WASH
 from imiqsim.scenario import load_preset
+from imiqsim.simulation import simulate
 
 MODEL = get_model()
 
@@ -34,3 +42,222 @@ def test_batch_order_does_not_change_results():
     a = run_batch(MODEL, P, sc.events(), t)
     b = run_batch(MODEL, P[::-1], sc.events(), t)
     np.testing.assert_array_equal(a.Y, b.Y[::-1])
+
+
+# --------------------------------------------------------------------------- analytic Jacobian
+
+def _helpers() -> dict:
+    """The generated module's helper functions as plain Python (no compilation needed)."""
+    mod = compiled(MODEL)
+    names = ("_pos", "_step", "_hill", "_min", "_max", "_exp", "_log", "_sqrt",
+             "_dmin", "_dmax", "_dhill_dx", "_dhill_dk", "_dhill_dn")
+    return {n: getattr(mod, n).py_func for n in names}
+
+
+@pytest.mark.parametrize("expr", [
+    "hill(x * y, k, n) + pos(x - 2 * y) * step(y - 0.1)",
+    "min(x, y ** 2) / max(y, 0.5) - exp(-x) * log(1 + y) + sqrt(x) / (1 + x ** n)",
+    "hill(x, k, 1) * -y + +x / y - (x - y) / (k * y)",
+    "x ** y + hill(k, x, y) + min(3, x) * max(y, 2)",  # states in exponents and in hill's k and n
+    "o * hill(o, k, n) + o / x",  # an observable o = x * y, chained through its own derivative
+])
+@pytest.mark.parametrize("point", [(1.3, 0.4), (0.6, 1.2)])  # the two points take different branches
+def test_every_dsl_construct_is_differentiated_exactly(expr, point):
+    tree = parse_expr(expr)
+    ns = {**_helpers(), "k": 0.8, "n": 2.3}
+
+    def value(x: float, y: float) -> float:
+        return eval(to_python(tree), {**ns, "x": x, "y": y, "o": x * y})
+
+    x0, y0 = point
+    for wrt, dx, dy in (("x", 1.0, 0.0), ("y", 0.0, 1.0)):
+        src = diff_python(tree, wrt, lambda nm, w=wrt: f"d_{nm}_{w}" if nm == "o" else None)
+        assert src is not None
+        d_o = {"d_o_x": y0, "d_o_y": x0}
+        got = eval(src, {**ns, "x": x0, "y": y0, "o": x0 * y0, **d_o})
+        e = 1e-6
+        fd = (value(x0 + e * dx, y0 + e * dy) - value(x0 - e * dx, y0 - e * dy)) / (2 * e)
+        assert got == pytest.approx(fd, rel=1e-7, abs=1e-9), (expr, wrt, src)
+
+
+def test_terms_that_do_not_depend_on_the_variable_are_dropped():
+    assert diff_python(parse_expr("k * step(x) + n"), "x") is None
+    assert diff_python(parse_expr("k * x"), "y") is None
+    assert diff_python(parse_expr("k * x"), "x") == "k"
+
+
+def test_generated_jacobian_matches_finite_differences_of_the_rhs():
+    mod = compiled(MODEL)
+    sc = load_preset("ak-5pct")
+    p = MODEL.parameter_vector("AK", "face", 25.0)
+    res = run_batch(MODEL, p[None], sc.events(), np.array([0.0, 3 * 24.0 + 2.0]))  # film on the skin
+    scale = np.array([s.scale for s in MODEL.states])
+    # off the kinks of pos/step/hill (cytokines exactly at baseline, empty compartments)
+    y = res.Y[0, -1] * (1 + 0.01 * np.random.default_rng(3).random(len(scale))) + 1e-3 * scale
+    J = np.full((len(scale), len(scale)), np.nan)
+    mod.jac(0.0, y, p, J)
+    F = np.empty_like(J)
+    fp, fm = np.empty(len(scale)), np.empty(len(scale))
+    for j in range(len(scale)):
+        d = 1e-6 * max(abs(y[j]), scale[j])
+        yp, ym = y.copy(), y.copy()
+        yp[j] += d
+        ym[j] -= d
+        mod.rhs(0.0, yp, p, fp)
+        mod.rhs(0.0, ym, p, fm)
+        F[:, j] = (fp - fm) / (2 * d)
+    assert np.count_nonzero(F) > 300  # the check covers a real Jacobian, not a near-empty one
+    np.testing.assert_allclose(J, F, rtol=1e-5, atol=1e-9 * np.abs(F).max())
+
+
+# --------------------------------------------------------------------------- stiff methods
+
+#: NF-kB inactivation at 1e5 /h instead of 1 /h: an eigenvalue near -1e5 /h, so DP5 is held to h ~ 3e-5 h
+STIFF = {"k_nfkb_off": 1e5}
+
+
+def _ak_patient(overrides: dict | None = None):
+    sc = load_preset("ak-5pct")
+    return sc, MODEL.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})})
+
+
+def _series(res, name: str, n: int = 0) -> np.ndarray:
+    if name in MODEL.state_names:
+        return res.Y[n, :, MODEL.state_index(name)]
+    return res.observables[n, :, MODEL.observable_index(name)]
+
+
+def _reference(p: np.ndarray, events, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """States and observables at ``t`` from scipy's BDF (rtol 1e-8) on the generated rhs, with the
+    same APPLY/WASH events (ungated: the caller checks that the engine gave every dose too)."""
+    mod = compiled(MODEL)
+    scale = np.array([s.scale for s in MODEL.states])
+    film, applied, washed = (MODEL.state_index(s) for s in ("film", "applied", "washed_off"))
+
+    def f(_t, y):
+        dy = np.empty_like(y)
+        mod.rhs(_t, y, p, dy)
+        return dy
+
+    y = initial_states(MODEL, p[None])[0]
+    out = {}
+    tc = 0.0
+    for ts in sorted(set(events.times_h[events.times_h <= t[-1]]) | set(t)):
+        if ts > tc:
+            sol = solve_ivp(f, (tc, ts), y, method="BDF", rtol=1e-8, atol=1e-10 * scale)
+            assert sol.success, sol.message
+            y, tc = sol.y[:, -1].copy(), ts
+        out[ts] = y.copy()
+        for e in np.flatnonzero(events.times_h == ts):
+            assert events.kinds[e] in (APPLY, WASH) and events.gates[e] == 0
+            if events.kinds[e] == APPLY:
+                y[film] += events.amounts_mg[e]
+                y[applied] += events.amounts_mg[e]
+            else:
+                y[washed] += y[film]
+                y[film] = 0.0
+    Y = np.array([out[x] for x in t])[None]
+    O = np.empty((1, t.size, len(MODEL.observables)))
+    mod.observables_batch(Y, p[None], O)
+    return Y, O
+
+
+def test_rosenbrock_agrees_with_dp5_on_the_normal_patient():
+    sc, p = _ak_patient()
+    t = np.arange(0.0, sc.horizon_hours() + 1e-9, 12.0)
+    dp5 = run_batch(MODEL, p[None], sc.events(), t, rtol=1e-6, method="dp5")
+    ros = run_batch(MODEL, p[None], sc.events(), t, rtol=1e-6, method="rosenbrock")
+    assert dp5.status[0] == 0 and ros.status[0] == 0
+    assert dp5.switched_at_h[0] == -1.0 and ros.switched_at_h[0] == 0.0
+    assert not np.array_equal(dp5.Y, ros.Y)  # two different integrators, not one path twice
+    for name in ("lesion_burden", "ifn_alpha", "serum_conc_ng_ml"):
+        a, b = _series(dp5, name), _series(ros, name)
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6 * np.abs(a).max(), err_msg=name)
+    assert ros.applications_given[0] == dp5.applications_given[0] == 32
+
+
+def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
+    """One Rodas4 step against 400 DP5 substeps, from a state with the film on the skin: halving h
+    divides the local error by about 2^5 and the embedded estimate by about 2^4. A wrong
+    coefficient would lose order (tolerance-controlled runs can hide that; this cannot)."""
+    mod = compiled(MODEL)
+    sc, p = _ak_patient()
+    y = run_batch(MODEL, p[None], sc.events(), np.array([0.0, 23.0])).Y[0, -1]
+    S = y.size
+    scale = np.array([s.scale for s in MODEL.states])
+    fy, ytmp, ynew, err = (np.empty(S) for _ in range(4))
+    J, W, piv = np.empty((S, S)), np.empty((S, S)), np.empty(S, dtype=np.int64)
+    stages = [np.empty(S) for _ in range(7)]
+    mod.rhs(23.0, y, p, fy)
+    mod.jac(23.0, y, p, J)
+    local, estimate = [], []
+    for h in (0.4, 0.2, 0.1):
+        assert mod._ros_step(23.0, y, p, h, fy, J, W, piv, *stages[:6], ytmp, ynew, err)
+        y_ros, e_ros = ynew.copy(), err.copy()
+        yr = y.copy()
+        for i in range(400):
+            mod.rhs(0.0, yr, p, stages[0])
+            mod._dp5_step(0.0, yr, p, h / 400, *stages, ytmp, ynew, err)
+            yr = ynew.copy()
+        local.append(np.sqrt(np.mean(((y_ros - yr) / scale) ** 2)))
+        estimate.append(np.sqrt(np.mean((e_ros / scale) ** 2)))
+    for a, b in itertools.pairwise(local):
+        assert a / b > 2 ** 4.5, local
+    for a, b in itertools.pairwise(estimate):
+        assert 2 ** 3.5 < a / b < 2 ** 4.5, estimate
+
+
+def test_a_stiff_patient_needs_an_implicit_method_and_it_matches_a_bdf_reference():
+    sc, p = _ak_patient(STIFF)
+    ev = sc.events()
+    t = np.arange(0.0, 4 * 24.0 + 1e-9, 24.0)  # doses at 22 h and 94 h, a wash at 30 h
+    dp5 = run_batch(MODEL, p[None], ev, t, method="dp5", max_steps=20_000)
+    assert dp5.status[0] == 1 and np.all(np.isnan(dp5.Y[0, -1]))
+    ros = run_batch(MODEL, p[None], ev, t, method="rosenbrock", max_steps=20_000)
+    auto = run_batch(MODEL, p[None], ev, t, method="auto", max_steps=20_000)
+    Yref, Oref = _reference(p, ev, t)
+    n_doses = int(np.sum((ev.kinds == APPLY) & (ev.times_h <= t[-1])))
+    for res in (ros, auto):
+        assert res.status[0] == 0
+        assert res.steps[0] < 1_000  # L-stable: steps follow the slow dynamics, not the 1e5 /h mode
+        assert res.applications_given[0] == n_doses == 2 and res.doses_skipped_for_rest[0] == 0
+        for name in ("lesion_burden", "ifn_alpha", "serum_conc_ng_ml", "macrophage_nfkb", "tnf_alpha"):
+            ref = Yref[0, :, MODEL.state_index(name)] if name in MODEL.state_names \
+                else Oref[0, :, MODEL.observable_index(name)]
+            np.testing.assert_allclose(_series(res, name), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max(),
+                                       err_msg=name)
+    # auto ran DP5 until the first dose excited the fast mode, then switched for good
+    assert ev.times_h[0] <= auto.switched_at_h[0] < ev.times_h[1]
+
+
+def test_auto_equals_dp5_for_patients_that_do_not_switch_whatever_the_batch():
+    sc, p = _ak_patient()
+    _, p_stiff = _ak_patient(STIFF)
+    p2 = p.copy()
+    p2[MODEL.parameter_index("tlr7_ec50_ug_ml")] *= 2.0
+    P = np.stack([p, p_stiff, p2])
+    t = np.arange(0.0, sc.horizon_hours() + 365 * 24.0, 24.0)  # course and a year of follow-up
+    auto = run_batch(MODEL, P, sc.events(), t, method="auto")
+    dp5 = run_batch(MODEL, P[[0, 2]], sc.events(), t, method="dp5")
+    assert np.all(auto.status == 0)
+    assert auto.switched_at_h[0] == auto.switched_at_h[2] == -1.0 and auto.switched_at_h[1] > 0
+    for field in ("Y", "peak", "cleared_at_h", "steps", "applications_given"):
+        np.testing.assert_array_equal(getattr(auto, field)[[0, 2]], getattr(dp5, field), err_msg=field)
+    alone = run_batch(MODEL, P[[1]], sc.events(), t, method="auto")
+    for field in ("Y", "peak", "steps", "switched_at_h"):
+        np.testing.assert_array_equal(getattr(alone, field)[0], getattr(auto, field)[1], err_msg=field)
+
+
+@pytest.mark.parametrize("bad", ["radau", "DP5", "", None, 1])
+def test_an_unknown_method_is_rejected(bad):
+    sc, p = _ak_patient()
+    with pytest.raises(ValueError, match=r"method: got .*; one of \['auto', 'dp5', 'rosenbrock'\]"):
+        run_batch(MODEL, p[None], sc.events(), np.array([0.0, 24.0]), method=bad)
+    with pytest.raises(ValueError, match="method"):
+        simulate("ak-5pct", days=1, method=bad)
+
+
+def test_simulate_passes_the_method_through():
+    res = simulate("ak-5pct", days=4, set=STIFF, method="auto")
+    assert res.batch.status[0] == 0 and res.batch.switched_at_h[0] > 0
+    assert simulate("ak-5pct", days=1, method="rosenbrock").batch.switched_at_h[0] == 0.0

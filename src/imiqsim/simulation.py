@@ -84,6 +84,7 @@ def simulate(
     knockouts: Iterable[str] = (),
     output_every_hours: float = 1.0,
     rtol: float = 1e-6,
+    method: str = "dp5",
 ) -> SimulationResult:
     """Simulate one (typical) patient for a preset or scenario.
 
@@ -100,6 +101,13 @@ def simulate(
         cd8, memory, ifn_alpha, tnf_alpha, il12.
     output_every_hours : float
         Spacing of the stored time grid.
+    rtol : float
+        Relative tolerance of the integrator.
+    method : str
+        ``"dp5"`` (explicit Dormand-Prince, the default), ``"rosenbrock"``
+        (Rodas4, for stiff parameter overrides such as very fast rate
+        constants) or ``"auto"`` (DP5, switching to Rodas4 if it detects
+        stiffness); see ``docs/engine.md``.
 
     Returns
     -------
@@ -117,11 +125,13 @@ def simulate(
     t = np.arange(0.0, horizon_h + 1e-9, output_every_hours)
     if t[-1] < horizon_h:
         t = np.append(t, horizon_h)
-    res = run_batch(model, P, sc.events(), t, rtol=rtol)
+    res = run_batch(model, P, sc.events(), t, rtol=rtol, method=method)
     if res.status[0] != 0:
         raise SimulationFailed(
             f"integration failed ({STATUS_TEXT.get(int(res.status[0]), res.status[0])}); "
             "check parameter overrides for absurd values"
+            + ("; very fast rate constants make the model stiff: try method='auto' or 'rosenbrock'"
+               if method == "dp5" else "")
         )
     ds = to_dataset(model, res, 0, sc)
     summary = summarise(model, res, 0, sc, list(sc.knockouts) + list(knockouts), {**sc.parameters, **(set or {})})

@@ -1,9 +1,10 @@
 """Generate and compile the engine's numerical kernels from the model definition.
 
 The generated module (plain Python source, compiled by Numba) contains the
-right-hand side, the observables, the initial state and the batched
-integrator. It is written to a cache directory keyed by the model's
-fingerprint, so Numba's on-disk cache makes the second start fast.
+right-hand side, its analytic Jacobian (``jac``, for the Rosenbrock stepper),
+the observables, the initial state and the batched integrator. It is written
+to a cache directory keyed by the model's fingerprint and a hash of the
+source, so Numba's on-disk cache makes the second start fast.
 
 Cache location: ``$IMIQSIM_CACHE_DIR`` if set, else ``~/.cache/imiqsim``.
 """
@@ -14,27 +15,30 @@ import hashlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from imiqsim.engine import _kernel_template
 from imiqsim.model import Model
-from imiqsim.model._dsl import parse_expr, to_python
+from imiqsim.model._dsl import diff_python, names_in, parse_expr, to_python
 
 HELPERS = '''
 import math
 import numpy as np
 from numba import njit, prange
 
-@njit(inline="always")
+@njit(cache=True)
 def _pos(x):
     return x if x > 0.0 else 0.0
 
-@njit(inline="always")
+@njit(cache=True)
 def _step(x):
     return 1.0 if x > 0.0 else 0.0
 
-@njit(inline="always")
+@njit(cache=True)
 def _hill(x, k, n):
     if x <= 0.0:
         return 0.0
@@ -43,23 +47,63 @@ def _hill(x, k, n):
     xn = x ** n
     return xn / (k ** n + xn)
 
-@njit(inline="always")
+@njit(cache=True)
 def _min(a, b):
     return a if a < b else b
 
-@njit(inline="always")
+@njit(cache=True)
 def _max(a, b):
     return a if a > b else b
 
-@njit(inline="always")
+@njit(cache=True)
+def _dmin(a, b, da, db):
+    return da if a < b else db
+
+@njit(cache=True)
+def _dmax(a, b, da, db):
+    return da if a > b else db
+
+@njit(cache=True)
+def _dhill_dx(x, k, n):
+    if x <= 0.0:
+        return 0.0
+    if n == 1.0:
+        s = k + x
+        return k / (s * s)
+    xn = x ** n
+    kn = k ** n
+    s = kn + xn
+    return n * x ** (n - 1.0) * kn / (s * s)
+
+@njit(cache=True)
+def _dhill_dk(x, k, n):
+    if x <= 0.0:
+        return 0.0
+    if n == 1.0:
+        s = k + x
+        return -x / (s * s)
+    xn = x ** n
+    s = k ** n + xn
+    return -n * k ** (n - 1.0) * xn / (s * s)
+
+@njit(cache=True)
+def _dhill_dn(x, k, n):
+    if x <= 0.0:
+        return 0.0
+    xn = x ** n
+    kn = k ** n
+    s = kn + xn
+    return xn * kn * (math.log(x) - math.log(k)) / (s * s)
+
+@njit(cache=True)
 def _exp(x):
     return math.exp(x)
 
-@njit(inline="always")
+@njit(cache=True)
 def _log(x):
     return math.log(x)
 
-@njit(inline="always")
+@njit(cache=True)
 def _sqrt(x):
     return math.sqrt(x)
 '''
@@ -72,6 +116,81 @@ def cache_dir() -> Path:
 
 def _py(expr: str) -> str:
     return to_python(parse_expr(expr))
+
+
+def _jacobian_lines(model: Model, preamble: list[str]) -> list[str]:
+    """Source of ``jac(t, y, p, J)``: the dense Jacobian d(rhs)/dy by symbolic differentiation.
+
+    Each observable's derivative with respect to each state it depends on
+    (directly or through other observables) is a local ``do<k>_<i>``; each
+    reaction's is ``dr<j>_<i>``; ``J[i, s]`` is the stoichiometric sum of the
+    reaction derivatives. Terms that are identically zero are never emitted.
+    The model has no explicit time dependence (names in rate laws are states,
+    parameters and observables), so d(rhs)/dt = 0.
+    """
+    sidx = {n: i for i, n in enumerate(model.state_names)}
+    oidx = {n: k for k, n in enumerate(model.observable_names)}
+    # states each observable depends on, through other observables too (observables are topologically sorted)
+    deps: dict[str, set[int]] = {}
+    for o in model.observables:
+        d: set[int] = set()
+        for nm in names_in(o.expr):
+            if nm in sidx:
+                d.add(sidx[nm])
+            elif nm in deps:
+                d |= deps[nm]
+        deps[o.name] = d
+    # observables the reactions need, directly or indirectly
+    needed: set[str] = set()
+    todo = [nm for r in model.reactions for nm in names_in(r.rate) if nm in oidx]
+    while todo:
+        nm = todo.pop()
+        if nm not in needed:
+            needed.add(nm)
+            todo += [x for x in names_in(model.observables[oidx[nm]].expr) if x in oidx]
+
+    lines = ["@njit(fastmath=False, cache=True)", "def jac(t, y, p, J):"]
+    lines += preamble
+    lines += ["    for i in range(J.shape[0]):", "        for j in range(J.shape[1]):", "            J[i, j] = 0.0"]
+    nonzero: set[tuple[str, int]] = set()  # (observable, state) with a derivative variable
+
+    def dname_for(s: int) -> Callable[[str], str | None]:
+        def dname(nm: str) -> str | None:
+            return f"do{oidx[nm]}_{s}" if (nm, s) in nonzero else None
+        return dname
+
+    for o in model.observables:
+        if o.name not in needed:
+            continue
+        tree = parse_expr(o.expr)
+        for s in sorted(deps[o.name]):
+            src = diff_python(tree, model.state_names[s], dname_for(s))
+            if src is not None:
+                lines.append(f"    do{oidx[o.name]}_{s} = {src}")
+                nonzero.add((o.name, s))
+    stoich = model.stoichiometry
+    entries: dict[tuple[int, int], list[str]] = {}
+    for j, r in enumerate(model.reactions):
+        tree = parse_expr(r.rate)
+        dep: set[int] = set()
+        for nm in names_in(r.rate):
+            if nm in sidx:
+                dep.add(sidx[nm])
+            elif nm in deps:
+                dep |= deps[nm]
+        for s in sorted(dep):
+            src = diff_python(tree, model.state_names[s], dname_for(s))
+            if src is None:
+                continue
+            lines.append(f"    dr{j}_{s} = {src}")
+            for i in np.flatnonzero(stoich[:, j]):
+                c = stoich[i, j]
+                term = f"dr{j}_{s}" if abs(c) == 1 else f"{abs(c)!r} * dr{j}_{s}"
+                entries.setdefault((int(i), s), []).append(f"{'+' if c > 0 else '-'} {term}")
+    for (i, s), terms in sorted(entries.items()):
+        lines.append(f"    J[{i}, {s}] = {' '.join(terms)}")
+    lines.append("")
+    return lines
 
 
 def generate_source(model: Model) -> str:
@@ -98,6 +217,8 @@ def generate_source(model: Model) -> str:
             terms.append(f"{'+' if c > 0 else '-'} {abs(c)!r} * r{j}" if abs(c) != 1 else f"{'+' if c > 0 else '-'} r{j}")
         lines.append(f"    dy[{i}] = {' '.join(terms) if terms else '0.0'}")
     lines.append("")
+
+    lines += _jacobian_lines(model, unpack_p + unpack_y + obs_lines)
 
     lines.append("@njit(cache=True)")
     lines.append("def observables(y, p, out):")
@@ -147,7 +268,8 @@ def compiled(model: Model) -> ModuleType:
     src = generate_source(model)
     d = cache_dir()
     d.mkdir(parents=True, exist_ok=True)
-    modname = f"imiqsim_gen_{model.fingerprint}_{hashlib.sha256(_kernel_template.SOURCE.encode()).hexdigest()[:8]}"
+    # keyed by the whole generated source: a change to the kernel or to the code generator gets a fresh module
+    modname = f"imiqsim_gen_{model.fingerprint}_{hashlib.sha256(src.encode()).hexdigest()[:8]}"
     path = d / f"{modname}.py"
     if not path.exists() or path.read_text() != src:
         tmp = path.with_suffix(f".tmp{os.getpid()}")

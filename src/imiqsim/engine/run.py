@@ -12,6 +12,14 @@ from imiqsim.model import Model
 
 STATUS_TEXT = {0: "ok", 1: "too many steps", 2: "non-finite state", 3: "step size underflow"}
 
+#: integration methods (see ``_kernel_template``): explicit Dormand-Prince 5(4), the L-stable Rosenbrock
+#: method Rodas4 with the generated analytic Jacobian, or DP5 switching per patient to Rodas4 on stiffness
+METHODS = {"dp5": 0, "rosenbrock": 1, "auto": 2}
+
+#: ``method="auto"``: a patient also switches to Rodas4 once DP5 has made this many step attempts
+#: (a backstop to the stiffness test; a typical patient needs 3,000 to 7,000 for a course and a year)
+AUTO_SWITCH_STEPS = 50_000
+
 #: observables whose maximum over time is tracked at every accepted step
 DEFAULT_TRACKED = (
     "serum_conc_ng_ml",
@@ -31,7 +39,10 @@ class BatchResult:
     Y: (N, T, S) states at ``t_h``; observables: (N, T, O); status: (N,) int
     codes (see ``STATUS_TEXT``); peak: (N, len(tracked)) maxima over all
     accepted steps; cleared_at_h: first time with no visible lesion (-1 if
-    never); applications_given / doses_skipped_for_rest: (N,) counts.
+    never); applications_given / doses_skipped_for_rest: (N,) counts; steps:
+    (N,) step attempts (accepted and rejected); switched_at_h: (N,) time from
+    which the patient was integrated with the Rosenbrock method (0 for
+    ``method="rosenbrock"``, the switch time for ``"auto"``, -1 if never).
     """
 
     t_h: np.ndarray
@@ -44,12 +55,23 @@ class BatchResult:
     applications_given: np.ndarray
     doses_skipped_for_rest: np.ndarray
     steps: np.ndarray
+    switched_at_h: np.ndarray
+
+
+def _kernel_array(a, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous, writable array (copied only where needed).
+
+    Numba compiles one specialisation per array type, and read-only is part of
+    the type: a preset's events (read-only) and a cryotherapy schedule's
+    (writable) used to compile the whole kernel twice.
+    """
+    return np.require(a, dtype=dtype, requirements=["C", "W"])
 
 
 def initial_states(model: Model, P: np.ndarray) -> np.ndarray:
     mod = compiled(model)
     Y0 = np.zeros((P.shape[0], len(model.states)))
-    mod.initial_batch(np.ascontiguousarray(P, dtype=float), Y0)
+    mod.initial_batch(_kernel_array(P, float), Y0)
     return Y0
 
 
@@ -65,13 +87,20 @@ def run_batch(
     max_steps: int = 2_000_000,
     tracked: tuple[str, ...] = DEFAULT_TRACKED,
     y0: np.ndarray | None = None,
+    method: str = "dp5",
 ) -> BatchResult:
     """Integrate all patients (rows of ``P``) over the dose events to ``t_out_h[-1]``.
 
     ``events`` is a :class:`imiqsim.regimen.DoseEvents` (shared by the batch).
+    ``method`` is one of ``METHODS``: ``"dp5"`` (explicit, the default),
+    ``"rosenbrock"`` (Rodas4, for stiff parameter sets) or ``"auto"`` (DP5,
+    switching a patient to Rodas4 for the rest of its run when DP5 detects
+    stiffness; identical to ``"dp5"`` for a patient that never switches).
     """
-    P = np.ascontiguousarray(np.atleast_2d(P), dtype=float)
-    t_out = np.ascontiguousarray(np.asarray(t_out_h, dtype=float))
+    if not isinstance(method, str) or method not in METHODS:
+        raise InputError("method", method, f"one of {sorted(METHODS)}")
+    P = _kernel_array(np.atleast_2d(P), float)
+    t_out = _kernel_array(np.asarray(t_out_h, dtype=float), float)
     if t_out.ndim != 1 or t_out.size < 1 or np.any(np.diff(t_out) <= 0) or t_out[0] < 0:
         raise InputError("t_out_h", t_out_h, "a non-empty increasing array of times >= 0 (hours)")
     if not (0 < rtol < 1):
@@ -92,18 +121,19 @@ def run_batch(
     applied = np.zeros(N, dtype=np.int64)
     skipped = np.zeros(N, dtype=np.int64)
     steps = np.zeros(N, dtype=np.int64)
+    switched = np.empty(N)
     mod.integrate_batch(
         Y0, P,
-        np.ascontiguousarray(events.times_h, dtype=float),
-        np.ascontiguousarray(events.kinds, dtype=np.int64),
-        np.ascontiguousarray(events.amounts_mg, dtype=float),
-        np.ascontiguousarray(events.gates, dtype=np.int64),
+        _kernel_array(events.times_h, float),
+        _kernel_array(events.kinds, np.int64),
+        _kernel_array(events.amounts_mg, float),
+        _kernel_array(events.gates, np.int64),
         t_out, float(rtol), atol, float(h_max), int(max_steps),
         model.state_index("film"), model.state_index("applied"), model.state_index("washed_off"),
         model.observable_index("visible_lesions"), model.observable_index("lsr_score"),
-        model.parameter_index("lsr_rest_threshold"), track_idx,
-        Y, status, peak, cleared, applied, skipped, steps,
+        model.parameter_index("lsr_rest_threshold"), track_idx, METHODS[method], AUTO_SWITCH_STEPS,
+        Y, status, peak, cleared, applied, skipped, steps, switched,
     )
     OBS = np.empty((N, T, len(model.observables)))
     mod.observables_batch(Y, P, OBS)
-    return BatchResult(t_out, Y, OBS, status, tuple(tracked), peak, cleared, applied, skipped, steps)
+    return BatchResult(t_out, Y, OBS, status, tuple(tracked), peak, cleared, applied, skipped, steps, switched)

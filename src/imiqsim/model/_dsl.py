@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import csv
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Iterable
 
 from imiqsim.errors import ModelDefinitionError
 
@@ -183,6 +183,109 @@ def to_python(node: ast.expr, rename=lambda s: s) -> str:
     if f == "max":
         return f"_max({args[0]}, {args[1]})"
     raise ModelDefinitionError(f"unknown function {f}")  # pragma: no cover
+
+
+def _d_add(a: str | None, b: str | None) -> str | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return f"({a} + {b})"
+
+
+def _d_sub(a: str | None, b: str | None) -> str | None:
+    if b is None:
+        return a
+    if a is None:
+        return f"(-{b})"
+    return f"({a} - {b})"
+
+
+def _d_mul(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return None
+    if a == "1.0":
+        return b
+    if b == "1.0":
+        return a
+    return f"({a} * {b})"
+
+
+def diff_python(node: ast.expr, wrt: str, dname: Callable[[str], str | None] = lambda s: None,
+                rename: Callable[[str], str] = lambda s: s) -> str | None:
+    """Python source of the derivative of ``node`` with respect to the name ``wrt``.
+
+    Returns None where the derivative is identically zero (so callers can drop
+    the term). A name other than ``wrt`` contributes ``dname(name)``: the
+    variable that holds its own derivative (an observable that depends on
+    ``wrt``), or None for a constant (a parameter, another state).
+
+    Every construct of the DSL is differentiated exactly; for the piecewise
+    functions the derivative is that of the branch :func:`to_python` evaluates
+    (as automatic differentiation would): ``pos'(x) = step(x)``, ``step' = 0``,
+    ``min``/``max`` take the derivative of the argument they return, and
+    ``hill`` has derivative 0 for ``x <= 0``. The helpers ``_dmin``, ``_dmax``
+    and ``_dhill_dx/_dk/_dn`` are defined next to ``_min``, ``_hill`` in the
+    generated module.
+    """
+
+    def py(n: ast.expr) -> str:
+        return to_python(n, rename)
+
+    def d(n: ast.expr) -> str | None:
+        if isinstance(n, ast.Constant):
+            return None
+        if isinstance(n, ast.Name):
+            return "1.0" if n.id == wrt else dname(n.id)
+        if isinstance(n, ast.UnaryOp):
+            du = d(n.operand)
+            if du is None or isinstance(n.op, ast.UAdd):
+                return du
+            return f"(-{du})"
+        if isinstance(n, ast.BinOp):
+            du, dv = d(n.left), d(n.right)
+            if du is None and dv is None:
+                return None
+            u, v = py(n.left), py(n.right)
+            if isinstance(n.op, ast.Add):
+                return _d_add(du, dv)
+            if isinstance(n.op, ast.Sub):
+                return _d_sub(du, dv)
+            if isinstance(n.op, ast.Mult):
+                return _d_add(_d_mul(du, v), _d_mul(u, dv))
+            if isinstance(n.op, ast.Div):
+                if dv is None:
+                    return f"({du} / {v})"
+                return f"({_d_sub(_d_mul(du, v), _d_mul(u, dv))} / ({v} * {v}))"
+            if isinstance(n.op, ast.Pow):
+                return _d_add(_d_mul(f"({v} * {u} ** ({v} - 1.0))", du), _d_mul(f"({u} ** {v} * _log({u}))", dv))
+        if isinstance(n, ast.Call):
+            f = n.func.id
+            da = [d(a) for a in n.args]
+            if all(x is None for x in da):
+                return None
+            a = [py(x) for x in n.args]
+            if f == "exp":
+                return _d_mul(f"_exp({a[0]})", da[0])
+            if f == "log":
+                return f"({da[0]} / {a[0]})"
+            if f == "sqrt":
+                return f"({da[0]} / (2.0 * _sqrt({a[0]})))"
+            if f == "pos":
+                return _d_mul(f"_step({a[0]})", da[0])
+            if f == "step":
+                return None
+            if f in ("min", "max"):
+                return f"_d{f}({a[0]}, {a[1]}, {da[0] or '0.0'}, {da[1] or '0.0'})"
+            if f == "hill":
+                args = ", ".join(a)
+                out = None
+                for part, dx in zip(("dx", "dk", "dn"), da):
+                    out = _d_add(out, _d_mul(f"_dhill_{part}({args})", dx))
+                return out
+        raise ModelDefinitionError(f"cannot differentiate {ast.dump(n)}")  # pragma: no cover - _check rejects it
+
+    return d(node)
 
 
 def to_sbml_infix(node: ast.expr, rename=lambda s: s, smooth: bool = False) -> str:
