@@ -150,7 +150,7 @@ def test_presets_lists_all_with_words(capsys):
 def test_equations_listing_is_generated(capsys):
     code, out, err = run(["equations"], capsys)
     assert code == 0
-    assert "d`ifn_alpha`/dt" in out and "hill(skin_conc_ug_ml" in out
+    assert "d`ifn_alpha`/dt" in out and "hill(skin_unbound_fraction * skin_conc_ug_ml" in out
 
 
 def test_field_cli_writes_maps_and_refuses_bad_resolution(tmp_path, capsys):

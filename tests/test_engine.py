@@ -25,12 +25,16 @@ def test_a_failing_patient_gets_a_status_and_the_rest_complete():
     P = np.repeat(base[None, :], 3, axis=0)
     P[1, MODEL.parameter_index("k_nfkb_on")] = 1e9  # absurdly stiff: the explicit solver gives up
     t = np.arange(0.0, 30 * 24.0 + 1, 24.0)
-    res = run_batch(MODEL, P, sc.events(), t, max_steps=20_000)
+    res = run_batch(MODEL, P, sc.events(), t, max_steps=20_000, method="dp5")
     assert res.status[0] == 0 and res.status[2] == 0
     assert res.status[1] != 0 and STATUS_TEXT[int(res.status[1])] != "ok"
     assert np.all(np.isfinite(res.Y[[0, 2]]))
-    alone = run_batch(MODEL, P[[0]], sc.events(), t, max_steps=20_000)
+    alone = run_batch(MODEL, P[[0]], sc.events(), t, max_steps=20_000, method="dp5")
     np.testing.assert_array_equal(alone.Y[0], res.Y[0])  # neighbours do not change a patient's numbers
+    # the default ("auto") finishes the stiff patient implicitly, and leaves the others bit for bit
+    auto = run_batch(MODEL, P, sc.events(), t, max_steps=20_000)
+    assert np.all(auto.status == 0) and auto.switched_at_h[1] >= 0 and auto.switched_at_h[0] < 0
+    np.testing.assert_array_equal(auto.Y[[0, 2]], res.Y[[0, 2]])
 
 
 def test_batch_order_does_not_change_results():

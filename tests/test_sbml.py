@@ -249,10 +249,10 @@ def test_gates_and_rest_rule_give_the_same_applications():
     # always stopped) while a gate-2 apply after a CHECK that finds it visible is given.
     over = {f"lesion_initial_cells_{i}": 0.0 for i in range(2, 15)}
     over["lesion_initial_cells_1"] = 5300.0
-    # a lesion the drug clears within two weeks, and no memory control, so that it regrows
-    over["lesion_immune_susceptibility"] = 5.0
+    # a lesion the drug clears after one application, and no memory control, so that it regrows
+    over["lesion_immune_susceptibility"] = 50.0
     over["k_memory_kill"] = 0.0
-    over["lesion_growth_rate"] = 0.002
+    over["lesion_growth_rate"] = 0.005
     p = typical_p(overrides=over)
     rows = twice_weekly(weeks=5, gate=1)
     rows += [(300.0, CHECK, 0.0, 0), (310.0, APPLY, 12.5, 2), (318.0, WASH, 0.0, 0)]
@@ -277,8 +277,8 @@ def test_gates_and_rest_rule_give_the_same_applications():
     ]
     rr = roadrunner_run(to_sbml(MODEL, p, ev), names)
     np.testing.assert_array_equal(rr["applied"], engine_series(res, "applied"))
-    assert rr["applied"][-1] == 2 * 12.5 + 12.5 + 1.0  # 2 gate-1, the gate-2 at 710, the 800 one
-    assert rr["applications_given"][-1] == res.applications_given[0] == 4
+    assert rr["applied"][-1] == 12.5 + 12.5 + 1.0  # 1 gate-1 (clear after it), the gate-2 at 710, the 800 one
+    assert rr["applications_given"][-1] == res.applications_given[0] == 3
     assert rr["until_clear_stopped"][-1] == 1.0 and rr["not_clear_at_check"][-1] == 1.0
     np.testing.assert_allclose(
         rr["washed_off"], engine_series(res, "washed_off"), rtol=1e-6, atol=1e-9
@@ -286,7 +286,7 @@ def test_gates_and_rest_rule_give_the_same_applications():
     assert max_rel_diff(rr["lesion_burden"], engine_series(res, "lesion_burden")) < REL_TOL
 
     # rest rule: a low LSR threshold makes the typical patient skip some applications
-    p = typical_p(overrides={"lsr_rest_threshold": 6.0})
+    p = typical_p(overrides={"lsr_rest_threshold": 4.0})
     ev = make_events(twice_weekly())
     res = engine_run(p, ev)
     assert res.doses_skipped_for_rest[0] > 0 and res.applications_given[0] > 0

@@ -99,6 +99,7 @@ def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base
         n_vis = int(min(1 + rng.poisson(5.0), N_SLOTS - 2))  # Edwards 1998: median ~6 warts
         sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
     else:  # sBCC: one tumour (Geisse 2004: 0.5-2 cm2)
+        n_vis = 1
         sizes = [base[pidx("lesion_initial_cells_1")] * rng.lognormal(0.0, VARIABILITY["lesion_size"][0])]
     n_used = len(sizes)
     seed_total = float(sum(base[pidx(f"lesion_seed_rate_{k}")] for k in range(1, N_SLOTS + 1)))
@@ -108,8 +109,9 @@ def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base
         out[f"lesion_seed_rate_{k}"] = (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
         out[f"lesion_susceptibility_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0]))
         out[f"lesion_thickness_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_thickness"][0]))
-        # memory raised against the treated lesions recognises a new lesion only through shared antigens
-        out[f"lesion_memory_overlap_{k}"] = 1.0 if k <= n_used else float(base[pidx("memory_cross_protection")])
+        # memory is raised mainly against the visible lesions (the bulk of the antigen); it recognises a
+        # subclinical or new lesion only through shared antigens (AK: other UV clones; warts: the same HPV)
+        out[f"lesion_memory_overlap_{k}"] = 1.0 if k <= n_vis else float(base[pidx("memory_cross_protection")])
     return out
 
 

@@ -84,7 +84,7 @@ def simulate(
     knockouts: Iterable[str] = (),
     output_every_hours: float = 1.0,
     rtol: float = 1e-6,
-    method: str = "dp5",
+    method: str = "auto",
 ) -> SimulationResult:
     """Simulate one (typical) patient for a preset or scenario.
 
@@ -104,10 +104,10 @@ def simulate(
     rtol : float
         Relative tolerance of the integrator.
     method : str
-        ``"dp5"`` (explicit Dormand-Prince, the default), ``"rosenbrock"``
-        (Rodas4, for stiff parameter overrides such as very fast rate
-        constants) or ``"auto"`` (DP5, switching to Rodas4 if it detects
-        stiffness); see ``docs/engine.md``.
+        ``"auto"`` (the default: explicit Dormand-Prince, switching to Rodas4
+        if it detects stiffness), ``"dp5"`` (explicit only) or
+        ``"rosenbrock"`` (Rodas4, for stiff parameter overrides such as very
+        fast rate constants); see ``docs/engine.md``.
 
     Returns
     -------

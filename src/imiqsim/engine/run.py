@@ -87,15 +87,16 @@ def run_batch(
     max_steps: int = 2_000_000,
     tracked: tuple[str, ...] = DEFAULT_TRACKED,
     y0: np.ndarray | None = None,
-    method: str = "dp5",
+    method: str = "auto",
 ) -> BatchResult:
     """Integrate all patients (rows of ``P``) over the dose events to ``t_out_h[-1]``.
 
     ``events`` is a :class:`imiqsim.regimen.DoseEvents` (shared by the batch).
-    ``method`` is one of ``METHODS``: ``"dp5"`` (explicit, the default),
-    ``"rosenbrock"`` (Rodas4, for stiff parameter sets) or ``"auto"`` (DP5,
-    switching a patient to Rodas4 for the rest of its run when DP5 detects
-    stiffness; identical to ``"dp5"`` for a patient that never switches).
+    ``method`` is one of ``METHODS``: ``"auto"`` (the default: DP5, switching
+    a patient to Rodas4 for the rest of its run when DP5 detects stiffness;
+    identical to ``"dp5"`` for a patient that never switches, which is every
+    patient of the calibrated model), ``"dp5"`` (explicit only) or
+    ``"rosenbrock"`` (Rodas4 throughout, for stiff parameter sets).
     """
     if not isinstance(method, str) or method not in METHODS:
         raise InputError("method", method, f"one of {sorted(METHODS)}")
