@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     stiff = _overrides(args.stiff or ["k_nfkb_off=1e5"])
     model = get_model()
     sc = resolve(args.arm)
-    base = model.parameter_vector(sc.indication, sc.site, sc.area_cm2, sc.parameters, sc.knockouts)
+    base = sc.model_parameters(model)
     pop = sample_population(base, sc.indication, args.patients, args.seed, model=model, site=sc.site)
     P_stiff = pop.P.copy()
     for name, value in stiff.items():

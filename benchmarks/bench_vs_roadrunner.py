@@ -66,7 +66,7 @@ def bench(n: int, procs: int = 2) -> dict:
     sc = load_preset("ak-5pct")
     ev = sc.events()
     t_end = sc.assessment_time_h()
-    base = m.parameter_vector(sc.indication, sc.site, sc.area_cm2)
+    base = sc.model_parameters(m)
     pop = sample_population(base, sc.indication, n, 1, model=m)
     table = population_table(sc, n, 1)
     varied = [c for c in table.columns if c in m.parameter_names]

@@ -122,7 +122,7 @@ STIFF = {"k_nfkb_off": 1e5}
 
 def _ak_patient(overrides: dict | None = None):
     sc = load_preset("ak-5pct")
-    return sc, MODEL.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})})
+    return sc, sc.model_parameters(MODEL, overrides)
 
 
 def _series(res, name: str, n: int = 0) -> np.ndarray:

@@ -304,3 +304,20 @@ def test_missing_file_and_unknown_name(tmp_path: Path):
         resolve(str(tmp_path / "nope.toml"))
     with pytest.raises(InputError, match="ak-5pct"):
         resolve("no-such-preset")
+
+
+def test_model_parameters_is_the_one_scenario_to_parameters_path():
+    from imiqsim.model import get_model
+    from imiqsim.scenario import load_preset
+
+    m = get_model()
+    idx = m.parameter_index
+    for name, strength in [("ak-5pct", 0.05), ("ak-3.75pct", 0.0375), ("ak-2.5pct", 0.025),
+                           ("ak-5pct-vehicle", 0.0), ("ak-cryo", 0.0)]:
+        sc = load_preset(name)
+        p = sc.model_parameters(m)
+        assert p[idx("cream_strength")] == strength, name
+        assert p[idx("treated_area_cm2")] == sc.area_cm2
+    # explicit overrides win over the scenario, extra knockouts add to the scenario's
+    p = load_preset("ak-5pct").model_parameters(m, {"cream_strength": 0.01}, ["tlr7"])
+    assert p[idx("cream_strength")] == 0.01 and p[idx("tlr7_expression")] == 0.0

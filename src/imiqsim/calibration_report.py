@@ -103,7 +103,7 @@ def _pk_population(patients: int, seed: int) -> dict:
         reg = base_sc.regimen.model_copy(update={"applications_per_week": 3, "weekdays": None,
                                                  "amount": Amount(sachets=sachets)})
         sc = base_sc.with_overrides(regimen=reg, site=site, area_cm2=area, off_label_ok=True)
-        base = m.parameter_vector("AK", site, area, cream_strength=sc.cream_strength)
+        base = sc.model_parameters(m)
         pop = sample_population(base, "AK", patients, seed, model=m)
         t = np.arange(0.0, sc.events().end_h() + 48.0, 24.0)
         res = run_batch(m, pop.P, sc.events(), t)

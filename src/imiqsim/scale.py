@@ -163,8 +163,7 @@ def _arm_digest(sc, overrides: dict | None) -> str:
     from imiqsim.model import get_model
 
     model = get_model()
-    base = model.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})},
-                                  sc.knockouts, cream_strength=sc.cream_strength)
+    base = sc.model_parameters(model, overrides)
     h = hashlib.sha256(model.fingerprint.encode())
     h.update(np.ascontiguousarray(base, dtype=float).tobytes())
     return h.hexdigest()[:16]

@@ -314,6 +314,19 @@ class Scenario(_InputModel):
         prod = self.product_obj()
         return 0.0 if prod is None or prod.vehicle else prod.strength_pct / 100.0
 
+    def model_parameters(self, model: Any, overrides: dict[str, float] | None = None,
+                         knockouts: Any = ()) -> Any:
+        """The model's parameter vector for this scenario's typical patient.
+
+        The one place where a scenario becomes parameters: indication, site, treated area, cream
+        strength, the scenario's knockouts and parameter overrides, then ``overrides`` and extra
+        ``knockouts`` on top. ``model`` is a :class:`imiqsim.model.Model`.
+        """
+        kos = list(self.knockouts) + [k for k in knockouts if k not in self.knockouts]
+        return model.parameter_vector(self.indication, self.site, self.area_cm2,
+                                      {**self.parameters, **(overrides or {})}, kos,
+                                      cream_strength=self.cream_strength)
+
     def events(self) -> DoseEvents:
         """Timed events: cream applications/wash-offs, or freeze events for cryotherapy."""
         if self.cryotherapy is not None:

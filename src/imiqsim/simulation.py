@@ -18,7 +18,7 @@ import xarray as xr
 from imiqsim import __version__
 from imiqsim.engine.run import STATUS_TEXT, BatchResult, run_batch
 from imiqsim.errors import ImiqsimError, InputError
-from imiqsim.model import KNOCKOUTS, Model, get_model
+from imiqsim.model import Model, get_model
 from imiqsim.model.cytokines import CYTOKINES
 from imiqsim.scenario import Scenario, resolve
 
@@ -66,14 +66,8 @@ def _as_scenario(scenario: Scenario | str) -> Scenario:
 
 def parameters_for(model: Model, sc: Scenario, overrides: Mapping[str, float] | None = None,
                    knockouts: Iterable[str] = ()) -> np.ndarray:
-    """The parameter vector for a scenario (typical patient)."""
-    kos = list(sc.knockouts) + [k for k in knockouts if k not in sc.knockouts]
-    for k in kos:
-        if k not in KNOCKOUTS:
-            raise InputError("knockout", k, f"one of {sorted(KNOCKOUTS)}")
-    merged = dict(sc.parameters)
-    merged.update(overrides or {})
-    return model.parameter_vector(sc.indication, sc.site, sc.area_cm2, merged, kos, cream_strength=sc.cream_strength)
+    """The parameter vector for a scenario (typical patient); see :meth:`Scenario.model_parameters`."""
+    return sc.model_parameters(model, dict(overrides or {}), knockouts)
 
 
 def simulate(

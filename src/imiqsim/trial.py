@@ -126,8 +126,7 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
                    overrides: dict | None = None, immunosuppressed_fraction: float = 0.0) -> dict:
     """Simulate patients ``start..start+n-1`` of one arm. Returns plain arrays (picklable)."""
     model = get_model()
-    base = model.parameter_vector(sc.indication, sc.site, sc.area_cm2, {**sc.parameters, **(overrides or {})},
-                                  sc.knockouts, cream_strength=sc.cream_strength)
+    base = sc.model_parameters(model, overrides)
     pop = sample_population(base, sc.indication, n, seed, start=start, model=model,
                             immunosuppressed_fraction=immunosuppressed_fraction, site=sc.site)
     t, t_assess = _output_grid(sc, followup_years)

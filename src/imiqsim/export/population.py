@@ -20,8 +20,7 @@ def population_table(
     state's initial amount (species id), named by SBML id (= model name)."""
     sc = scenario if isinstance(scenario, Scenario) else resolve(scenario)
     m = get_model()
-    base = m.parameter_vector(sc.indication, sc.site, sc.area_cm2, sc.parameters, sc.knockouts,
-                              cream_strength=sc.cream_strength)
+    base = sc.model_parameters(m)
     pop = sample_population(
         base,
         sc.indication,
