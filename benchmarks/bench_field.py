@@ -34,9 +34,12 @@ def _row(label, res, wall):
     les = res.lesions
     vis = les[les["visible_baseline"]]
     cleared = int(vis["cleared_at_assessment"].fillna(False).astype(bool).sum())
-    print(f"  {label:<24} {i['ny']:>4} x {i['nx']:<4} {i['n_sites']:>8,}  {wall:8.1f} s  {i['coupling_steps']:>6}"
-          f"  {i['mean_groups_per_step']:>8.1f} / {i['max_groups_per_step']:<6}  {i['integrator_steps']:>7}"
-          f"   {cleared}/{len(vis)} visible cleared", flush=True)
+    print(
+        f"  {label:<24} {i['ny']:>4} x {i['nx']:<4} {i['n_sites']:>8,}  {wall:8.1f} s  {i['coupling_steps']:>6}"
+        f"  {i['mean_groups_per_step']:>8.1f} / {i['max_groups_per_step']:<6}  {i['integrator_steps']:>7}"
+        f"   {cleared}/{len(vis)} visible cleared",
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -44,13 +47,26 @@ def main(argv=None) -> int:
     ap.add_argument("--resolutions", type=float, nargs="+", default=[1.0, 0.5, 0.25])
     ap.add_argument("--followup-days", type=float, default=365.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lesion-directed", action="store_true",
-                    help="also run cream on the visible lesions (+5 mm) only: lateral gradients, many groups")
+    ap.add_argument(
+        "--lesion-directed",
+        action="store_true",
+        help="also run cream on the visible lesions (+5 mm) only: lateral gradients, many groups",
+    )
     ap.add_argument("--lesion-directed-resolutions", type=float, nargs="+", default=[2.5, 1.0])
-    ap.add_argument("--lesion-directed-tols", type=float, nargs="+", default=[1.0, 100.0],
-                    help="group_tol values for the lesion-directed runs (1: below the integrator tolerance)")
-    ap.add_argument("--reference", type=float, default=None, metavar="MM",
-                    help="also run this resolution with grouping off and compare")
+    ap.add_argument(
+        "--lesion-directed-tols",
+        type=float,
+        nargs="+",
+        default=[1.0, 100.0],
+        help="group_tol values for the lesion-directed runs (1: below the integrator tolerance)",
+    )
+    ap.add_argument(
+        "--reference",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="also run this resolution with grouping off and compare",
+    )
     args = ap.parse_args(argv)
 
     import numba
@@ -59,13 +75,17 @@ def main(argv=None) -> int:
     from imiqsim.spatial import FieldSpec, simulate_field
 
     print("command:", shlex.join([os.path.basename(sys.executable), *sys.argv]))
-    print(f"numba threads: {numba.get_num_threads()}  cpus: {os.cpu_count()}  load average: "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"numba threads: {numba.get_num_threads()}  cpus: {os.cpu_count()}  load average: "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     t0 = time.perf_counter()
     simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, days=2))
     print(f"first call (imports, Numba compile or cache load): {time.perf_counter() - t0:.1f} s")
-    head = (f"  {'case':<24} {'grid':>11} {'sites':>8}  {'wall':>10}  {'steps':>6}  {'groups mean / max':>17}"
-            f"  {'integ.':>7}   lesions")
+    head = (
+        f"  {'case':<24} {'grid':>11} {'sites':>8}  {'wall':>10}  {'steps':>6}  {'groups mean / max':>17}"
+        f"  {'integ.':>7}   lesions"
+    )
     print(head)
 
     def run(label, **kw):
@@ -81,7 +101,12 @@ def main(argv=None) -> int:
     if args.lesion_directed:
         for r in args.lesion_directed_resolutions:
             for tol in args.lesion_directed_tols:
-                run(f"lesions {r:g} mm tol {tol:g}", resolution_mm=r, application="lesions", group_tol=tol)
+                run(
+                    f"lesions {r:g} mm tol {tol:g}",
+                    resolution_mm=r,
+                    application="lesions",
+                    group_tol=tol,
+                )
     if args.reference is not None:
         r = args.reference
         for app in ("field", "lesions"):
@@ -89,11 +114,17 @@ def main(argv=None) -> int:
             b = run(f"{app} {r:g} mm every site", resolution_mm=r, application=app, group_tol=None)
             la, lb = a.timecourses["lesion_cells"].values, b.timecourses["lesion_cells"].values
             d_les = float(np.max(np.abs(la - lb) / np.maximum(np.abs(lb), 1.0)))
-            d_map = max(float(np.max(np.abs(a.maps[v].values - b.maps[v].values))
-                              / max(float(np.abs(b.maps[v].values).max()), 1e-12))
-                        for v in ("erythema_score", "immune_infiltrate", "skin_conc_ug_ml"))
-            print(f"    grouping error ({app}): lesion cells {d_les:.2e} (relative, floor 1 cell), "
-                  f"maps {d_map:.2e} (relative to the map maximum)")
+            d_map = max(
+                float(
+                    np.max(np.abs(a.maps[v].values - b.maps[v].values))
+                    / max(float(np.abs(b.maps[v].values).max()), 1e-12)
+                )
+                for v in ("erythema_score", "immune_infiltrate", "skin_conc_ug_ml")
+            )
+            print(
+                f"    grouping error ({app}): lesion cells {d_les:.2e} (relative, floor 1 cell), "
+                f"maps {d_map:.2e} (relative to the map maximum)"
+            )
     print("research and teaching software, not a medical device")
     return 0
 

@@ -55,8 +55,12 @@ class _Progress:
         new = done - self.first
         el = now - self.t0
         eta = (total - done) * el / new if new else float("nan")
-        print(f"\r  chunks {done}/{total}  {el:7.0f} s elapsed  ETA {eta:7.0f} s   ", end="", file=sys.stderr,
-              flush=True)
+        print(
+            f"\r  chunks {done}/{total}  {el:7.0f} s elapsed  ETA {eta:7.0f} s   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
         if done == total:
             print(file=sys.stderr)
 
@@ -65,11 +69,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=1_000_000, help="patients (default 1,000,000)")
     ap.add_argument("--arm", default="ak-5pct", help="preset (default ak-5pct)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    ap.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="local worker processes"
+    )
     ap.add_argument("--chunk-size", type=int, default=2000, help="patients per chunk file")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--followup-years", type=float, default=1.0)
-    ap.add_argument("--out", type=Path, default=None, help="output directory (default: a new temporary one)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: a new temporary one)"
+    )
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://host:8786)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary output directory")
@@ -82,13 +90,25 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="imiqsim-million-"))
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     print(f"command: {cmd}", file=sys.stderr)
-    print(f"run_streaming([{args.arm!r}], patients={args.patients}, seed={args.seed}, out_dir={str(out)!r}, "
-          f"chunk_size={args.chunk_size}, workers={args.workers}, scheduler={args.scheduler!r}, "
-          f"followup_years={args.followup_years}, resume={args.resume})", file=sys.stderr)
+    print(
+        f"run_streaming([{args.arm!r}], patients={args.patients}, seed={args.seed}, out_dir={str(out)!r}, "
+        f"chunk_size={args.chunk_size}, workers={args.workers}, scheduler={args.scheduler!r}, "
+        f"followup_years={args.followup_years}, resume={args.resume})",
+        file=sys.stderr,
+    )
     t0 = time.perf_counter()
-    res = run_streaming([args.arm], patients=args.patients, seed=args.seed, out_dir=out,
-                        chunk_size=args.chunk_size, workers=args.workers, scheduler=args.scheduler,
-                        followup_years=args.followup_years, resume=args.resume, progress=_Progress(args.quiet))
+    res = run_streaming(
+        [args.arm],
+        patients=args.patients,
+        seed=args.seed,
+        out_dir=out,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        followup_years=args.followup_years,
+        resume=args.resume,
+        progress=_Progress(args.quiet),
+    )
     wall = time.perf_counter() - t0
     computed_patients = args.patients * res.chunks_computed / max(res.chunks_total, 1)
     ep = res.summary["arms"][0]["endpoints"]["complete_clearance"]

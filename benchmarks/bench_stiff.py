@@ -45,13 +45,22 @@ def _overrides(items: list[str]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--patients", type=int, default=200, help="patients per population (default 200)")
+    ap.add_argument(
+        "--patients", type=int, default=200, help="patients per population (default 200)"
+    )
     ap.add_argument("--arm", default="ak-5pct", help="preset (default ak-5pct)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--followup-years", type=float, default=1.0)
-    ap.add_argument("--stiff", action="append", default=None, metavar="NAME=VALUE",
-                    help="override making the stiff population (repeatable; default k_nfkb_off=1e5)")
-    ap.add_argument("--max-steps", type=int, default=20_000, help="run_batch max_steps (default 20,000)")
+    ap.add_argument(
+        "--stiff",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="override making the stiff population (repeatable; default k_nfkb_off=1e5)",
+    )
+    ap.add_argument(
+        "--max-steps", type=int, default=20_000, help="run_batch max_steps (default 20,000)"
+    )
     ap.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     args = ap.parse_args(argv)
 
@@ -65,7 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = get_model()
     sc = resolve(args.arm)
     base = sc.model_parameters(model)
-    pop = sample_population(base, sc.indication, args.patients, args.seed, model=model, site=sc.site)
+    pop = sample_population(
+        base, sc.indication, args.patients, args.seed, model=model, site=sc.site
+    )
     P_stiff = pop.P.copy()
     for name, value in stiff.items():
         P_stiff[:, model.parameter_index(name)] = value
@@ -80,30 +91,52 @@ def main(argv: list[str] | None = None) -> dict:
         compile_s[m] = time.perf_counter() - t0
 
     cmd = "python benchmarks/bench_stiff.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    out = {"command": cmd.strip(), "arm": sc.name, "patients": args.patients, "seed": args.seed,
-           "horizon_days": float(t[-1] / 24.0), "stiff_overrides": stiff, "max_steps": args.max_steps,
-           "cpus": os.cpu_count(), "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)),
-           "first_call_s": compile_s, "runs": []}
+    out = {
+        "command": cmd.strip(),
+        "arm": sc.name,
+        "patients": args.patients,
+        "seed": args.seed,
+        "horizon_days": float(t[-1] / 24.0),
+        "stiff_overrides": stiff,
+        "max_steps": args.max_steps,
+        "cpus": os.cpu_count(),
+        "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)),
+        "first_call_s": compile_s,
+        "runs": [],
+    }
     if not args.json:
         print(out["command"])
-        print(f"{sc.name}: {args.patients} patients, {out['horizon_days']:.0f} days, daily outputs; "
-              f"stiff = {stiff}; max_steps {args.max_steps}; {os.cpu_count()} CPUs")
-        print(f"{'population':10s} {'method':10s} {'wall s':>8s} {'patients/s':>10s} {'steps med':>10s} "
-              f"{'steps max':>10s}  status 0/1/2/3   implicit")
+        print(
+            f"{sc.name}: {args.patients} patients, {out['horizon_days']:.0f} days, daily outputs; "
+            f"stiff = {stiff}; max_steps {args.max_steps}; {os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'population':10s} {'method':10s} {'wall s':>8s} {'patients/s':>10s} {'steps med':>10s} "
+            f"{'steps max':>10s}  status 0/1/2/3   implicit"
+        )
     for label, P in (("normal", pop.P), ("stiff", P_stiff)):
         for m in METHODS:
             t0 = time.perf_counter()
             res = run_batch(model, P, ev, t, method=m, max_steps=args.max_steps)
             wall = time.perf_counter() - t0
-            row = {"population": label, "method": m, "wall_s": wall, "patients_per_s": args.patients / wall,
-                   "steps_median": float(np.median(res.steps)), "steps_max": int(res.steps.max()),
-                   "status_counts": np.bincount(res.status, minlength=4).tolist(),
-                   "implicit": int(np.count_nonzero(res.switched_at_h >= 0))}
+            row = {
+                "population": label,
+                "method": m,
+                "wall_s": wall,
+                "patients_per_s": args.patients / wall,
+                "steps_median": float(np.median(res.steps)),
+                "steps_max": int(res.steps.max()),
+                "status_counts": np.bincount(res.status, minlength=4).tolist(),
+                "implicit": int(np.count_nonzero(res.switched_at_h >= 0)),
+            }
             out["runs"].append(row)
             if not args.json:
                 sc_ = "/".join(str(c) for c in row["status_counts"])
-                print(f"{label:10s} {m:10s} {wall:8.2f} {row['patients_per_s']:10.1f} {row['steps_median']:10.0f} "
-                      f"{row['steps_max']:10d}  {sc_:15s} {row['implicit']:8d}", flush=True)
+                print(
+                    f"{label:10s} {m:10s} {wall:8.2f} {row['patients_per_s']:10.1f} {row['steps_median']:10.0f} "
+                    f"{row['steps_max']:10d}  {sc_:15s} {row['implicit']:8d}",
+                    flush=True,
+                )
     if args.json:
         print(json.dumps(out, indent=2))
     return out

@@ -86,7 +86,9 @@ def bench(n: int, procs: int = 2) -> dict:
     jobs = [(sbml, params[c], varied, t_end, 2) for c in chunks]
     ctx = mp.get_context("spawn")
     with ctx.Pool(procs) as pool:
-        pool.map(_rr_worker, [(sbml, params[:1], varied, 24.0, 2)] * procs)  # load libraries in workers
+        pool.map(
+            _rr_worker, [(sbml, params[:1], varied, 24.0, 2)] * procs
+        )  # load libraries in workers
         t0 = time.perf_counter()
         parts = pool.map(_rr_worker, jobs)
         t_rr = time.perf_counter() - t0
@@ -106,7 +108,11 @@ def bench(n: int, procs: int = 2) -> dict:
     mod = compiled(m)
     n_sp = min(20, n)
     y0s = initial_states(m, pop.P[:n_sp])
-    i_film, i_app, i_wash = m.state_index("film"), m.state_index("applied"), m.state_index("washed_off")
+    i_film, i_app, i_wash = (
+        m.state_index("film"),
+        m.state_index("applied"),
+        m.state_index("washed_off"),
+    )
     t0 = time.perf_counter()
     for i in range(n_sp):
         p = pop.P[i]
@@ -133,11 +139,15 @@ def bench(n: int, procs: int = 2) -> dict:
 
     return {
         "n": n,
-        "imiqsim_s": t_imiq, "imiqsim_patients_per_s": n / t_imiq,
-        "roadrunner_s": t_rr, "roadrunner_patients_per_s": n / t_rr,
+        "imiqsim_s": t_imiq,
+        "imiqsim_patients_per_s": n / t_imiq,
+        "roadrunner_s": t_rr,
+        "roadrunner_patients_per_s": n / t_rr,
         "ratio": t_rr / t_imiq,
         "max_rel_diff_final_lesion_burden": float(rel.max()) if rel.size else float("nan"),
-        "p99_rel_diff_final_lesion_burden": float(np.percentile(rel, 99)) if rel.size else float("nan"),
+        "p99_rel_diff_final_lesion_burden": float(np.percentile(rel, 99))
+        if rel.size
+        else float("nan"),
         "fraction_within_1e-3": float(np.mean(rel <= 1e-3)) if rel.size else float("nan"),
         "clearance_agreement": float(agree),
         "roadrunner_failed": int((~ok).sum()),
@@ -147,21 +157,33 @@ def bench(n: int, procs: int = 2) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--procs", type=int, default=2)
     args = ap.parse_args()
-    print(f"machine: {os.cpu_count()} cores; imiqsim threads: NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}")
+    print(
+        f"machine: {os.cpu_count()} cores; imiqsim threads: NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}"
+    )
     for n in args.sizes:
         r = bench(n, args.procs)
         print(f"\nN = {n}")
-        print(f"  imiqsim       {r['imiqsim_s']:8.2f} s   {r['imiqsim_patients_per_s']:9.1f} patients/s")
-        print(f"  libRoadRunner {r['roadrunner_s']:8.2f} s   {r['roadrunner_patients_per_s']:9.1f} patients/s"
-              f"  ({args.procs} processes, {r['roadrunner_failed']} failed)")
+        print(
+            f"  imiqsim       {r['imiqsim_s']:8.2f} s   {r['imiqsim_patients_per_s']:9.1f} patients/s"
+        )
+        print(
+            f"  libRoadRunner {r['roadrunner_s']:8.2f} s   {r['roadrunner_patients_per_s']:9.1f} patients/s"
+            f"  ({args.procs} processes, {r['roadrunner_failed']} failed)"
+        )
         print(f"  ratio (imiqsim speed-up)           {r['ratio']:.1f}x")
-        print(f"  scipy solve_ivp (LSODA)           {r['scipy_patients_per_s']:9.1f} patients/s (1 process)")
-        print(f"  final lesion burden: max rel diff {r['max_rel_diff_final_lesion_burden']:.2e}, "
-              f"99th pct {r['p99_rel_diff_final_lesion_burden']:.2e}, within 1e-3: {r['fraction_within_1e-3']:.4f}")
+        print(
+            f"  scipy solve_ivp (LSODA)           {r['scipy_patients_per_s']:9.1f} patients/s (1 process)"
+        )
+        print(
+            f"  final lesion burden: max rel diff {r['max_rel_diff_final_lesion_burden']:.2e}, "
+            f"99th pct {r['p99_rel_diff_final_lesion_burden']:.2e}, within 1e-3: {r['fraction_within_1e-3']:.4f}"
+        )
         print(f"  clearance classification agreement {r['clearance_agreement']:.4f}")
 
 

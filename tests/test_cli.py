@@ -12,9 +12,18 @@ import xarray as xr
 
 from imiqsim.cli import main
 
-REQUIRED = ["scenario", "lesion_burden_initial", "lesion_burden_final", "lesion_cleared",
-            "time_to_clearance_days", "serum_cmax_ng_ml", "peak", "lsr_max", "flu_like_probability",
-            "memory_t_cells_final"]
+REQUIRED = [
+    "scenario",
+    "lesion_burden_initial",
+    "lesion_burden_final",
+    "lesion_cleared",
+    "time_to_clearance_days",
+    "serum_cmax_ng_ml",
+    "peak",
+    "lsr_max",
+    "flu_like_probability",
+    "memory_t_cells_final",
+]
 
 
 def run(argv, capsys):
@@ -38,8 +47,21 @@ def test_simulate_json_has_the_summary(capsys):
 
 
 def test_simulate_writes_netcdf_csv_png(tmp_path, capsys):
-    code, out, err = run(["simulate", "sbcc-5pct", "--days", "30", "--out", str(tmp_path), "--set",
-                          "tlr7_ec50_ug_ml=3", "--knockout", "memory"], capsys)
+    code, out, err = run(
+        [
+            "simulate",
+            "sbcc-5pct",
+            "--days",
+            "30",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "tlr7_ec50_ug_ml=3",
+            "--knockout",
+            "memory",
+        ],
+        capsys,
+    )
     assert code == 0, err
     ds = xr.open_dataset(tmp_path / "timecourse.nc", engine="h5netcdf")
     assert float(ds["time"].max()) == pytest.approx(30.0)
@@ -96,7 +118,9 @@ sachets = 1
 
 
 def test_scenario_file_runs(tmp_path, capsys):
-    code, out, err = run(["simulate", str(_write(tmp_path, BASE)), "--days", "10", "--json"], capsys)
+    code, out, err = run(
+        ["simulate", str(_write(tmp_path, BASE)), "--days", "10", "--json"], capsys
+    )
     assert code == 0, err
     assert json.loads(out)["scenario"] == "my-ak"
 
@@ -107,9 +131,9 @@ def test_scenario_file_runs(tmp_path, capsys):
         (("area_cm2 = 25", "area_cm2 = 0"), "area_cm2"),
         (("leave_on_hours = 8", "leave_on_hours = 30"), "leave_on_hours"),
         (("sachets = 1", "sachets = 11"), "amount"),
-        (("site = \"face\"", "site = \"face\"\ncolour = \"blue\""), "colour"),
-        (("area_cm2 = 25", "area_cm2 = \"big\""), "area_cm2"),
-        (("indication = \"AK\"", "indication = \"sBCC\""), "site"),
+        (('site = "face"', 'site = "face"\ncolour = "blue"'), "colour"),
+        (("area_cm2 = 25", 'area_cm2 = "big"'), "area_cm2"),
+        (('indication = "AK"', 'indication = "sBCC"'), "site"),
     ],
 )
 def test_bad_scenario_files_exit_2(tmp_path, capsys, change, field):
@@ -121,18 +145,26 @@ def test_bad_scenario_files_exit_2(tmp_path, capsys, change, field):
 
 
 def test_off_label_bcc_types_refused(tmp_path, capsys):
-    text = BASE.replace('indication = "AK"', 'indication = "sBCC"').replace('site = "face"', 'site = "trunk"')
+    text = BASE.replace('indication = "AK"', 'indication = "sBCC"').replace(
+        'site = "face"', 'site = "trunk"'
+    )
     for lesion in ("nodular", "melanoma"):
         # top-level keys must precede the [regimen] table in TOML
-        code, out, err = run(["simulate", str(_write(tmp_path, f'lesion_type = "{lesion}"\n' + text))], capsys)
+        code, out, err = run(
+            ["simulate", str(_write(tmp_path, f'lesion_type = "{lesion}"\n' + text))], capsys
+        )
         assert code == 2
         assert "off-label" in err and lesion in err
 
 
 def test_console_script_no_traceback():
     """The installed entry point maps user errors to exit 2 without a traceback."""
-    proc = subprocess.run([sys.executable, "-m", "imiqsim.cli", "simulate", "ak-5pct", "--days", "-1"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imiqsim.cli", "simulate", "ak-5pct", "--days", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "days" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -154,11 +186,24 @@ def test_equations_listing_is_generated(capsys):
 
 
 def test_field_cli_writes_maps_and_refuses_bad_resolution(tmp_path, capsys):
-    code = main(["field", "ak-5pct", "--resolution-mm", "5", "--followup-days", "0", "--out", str(tmp_path),
-                 "--no-gif"])
+    code = main(
+        [
+            "field",
+            "ak-5pct",
+            "--resolution-mm",
+            "5",
+            "--followup-days",
+            "0",
+            "--out",
+            str(tmp_path),
+            "--no-gif",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert (tmp_path / "field_maps.nc").exists() and (tmp_path / "field_key_days.png").stat().st_size > 10_000
+    assert (tmp_path / "field_maps.nc").exists() and (
+        tmp_path / "field_key_days.png"
+    ).stat().st_size > 10_000
     code = main(["field", "ak-5pct", "--resolution-mm", "0"])
     err = capsys.readouterr().err
     assert code == 2 and "resolution_mm" in err and "Traceback" not in err

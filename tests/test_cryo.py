@@ -17,8 +17,10 @@ ALL_IMMUNE = ["tlr7", "pdc", "macrophage", "dendritic", "nk", "cd8", "memory"]
 
 def _freeze(seconds: float):
     sc = load_preset("ak-cryo")
-    return sc.with_overrides(name=f"cryo-{seconds:g}s",
-                             cryotherapy=sc.cryotherapy.model_copy(update={"freeze_seconds": seconds}))
+    return sc.with_overrides(
+        name=f"cryo-{seconds:g}s",
+        cryotherapy=sc.cryotherapy.model_copy(update={"freeze_seconds": seconds}),
+    )
 
 
 def test_cryo_kills_without_any_immune_system_imiquimod_does_not():
@@ -32,7 +34,9 @@ def test_cryo_kills_without_any_immune_system_imiquimod_does_not():
 
 
 def test_cryo_spares_subclinical_lesions_imiquimod_clears_them():
-    tr = run_trial(["ak-cryo", "ak-5pct", "ak-5pct-vehicle"], patients=60, seed=3, followup_years=0.0)
+    tr = run_trial(
+        ["ak-cryo", "ak-5pct", "ak-5pct-vehicle"], patients=60, seed=3, followup_years=0.0
+    )
     sub = {a.name: a.endpoints["subclinical_cleared"]["value"] for a in tr.arms}
     assert sub["ak-5pct"] > sub["ak-cryo"] + 0.3
     # the freeze does not touch them: they fare like the untreated (vehicle) field, give or take sampling
@@ -42,26 +46,39 @@ def test_cryo_spares_subclinical_lesions_imiquimod_clears_them():
 
 
 def test_freeze_time_response_is_monotonic():
-    tr = run_trial([_freeze(3), _freeze(10), _freeze(25), _freeze(50)], patients=60, seed=4, followup_years=0.0)
+    tr = run_trial(
+        [_freeze(3), _freeze(10), _freeze(25), _freeze(50)], patients=60, seed=4, followup_years=0.0
+    )
     lcr = [a.endpoints["lesion_complete_response"]["value"] for a in tr.arms]
     hypo = [a.endpoints["hypopigmentation"]["value"] for a in tr.arms]
-    killed = [float(np.mean(a.outcomes["killed_direct"] / a.outcomes["lesion_burden_initial"])) for a in tr.arms]
+    killed = [
+        float(np.mean(a.outcomes["killed_direct"] / a.outcomes["lesion_burden_initial"]))
+        for a in tr.arms
+    ]
     assert lcr == sorted(lcr) and lcr[0] < lcr[-1]
     assert hypo == sorted(hypo) and hypo[0] < hypo[-1]
     assert killed == sorted(killed)
 
 
-@pytest.mark.parametrize("key, value, field", [
-    ("freeze_seconds", 75.0, "freeze_seconds"),
-    ("freeze_seconds", 0.0, "freeze_seconds"),
-    ("sessions", -1, "sessions"),
-    ("freeze_thaw_cycles", 9, "freeze_thaw_cycles"),
-])
+@pytest.mark.parametrize(
+    "key, value, field",
+    [
+        ("freeze_seconds", 75.0, "freeze_seconds"),
+        ("freeze_seconds", 0.0, "freeze_seconds"),
+        ("sessions", -1, "sessions"),
+        ("freeze_thaw_cycles", 9, "freeze_thaw_cycles"),
+    ],
+)
 def test_bad_cryo_input_exit_2(tmp_path, capsys, key, value, field):
-    text = (f'name = "c"\nindication = "AK"\nsite = "face"\nproduct = "cryotherapy"\narea_cm2 = 25.0\n'
-            f'[cryotherapy]\nfreeze_seconds = 10.0\n')
-    text = text.replace("freeze_seconds = 10.0\n", "") + f"{key} = {value}\n" if key != "freeze_seconds" else \
-        text.replace("freeze_seconds = 10.0", f"freeze_seconds = {value}")
+    text = (
+        'name = "c"\nindication = "AK"\nsite = "face"\nproduct = "cryotherapy"\narea_cm2 = 25.0\n'
+        "[cryotherapy]\nfreeze_seconds = 10.0\n"
+    )
+    text = (
+        text.replace("freeze_seconds = 10.0\n", "") + f"{key} = {value}\n"
+        if key != "freeze_seconds"
+        else text.replace("freeze_seconds = 10.0", f"freeze_seconds = {value}")
+    )
     if key != "freeze_seconds":
         text += "freeze_seconds = 10.0\n"
     p = tmp_path / "c.toml"
@@ -80,9 +97,17 @@ def test_compare_json_has_arms_and_rows(capsys):
     names = [a["name"] for a in d["arms"]]
     assert names == ["ak-5pct", "ak-cryo"]
     for a in d["arms"]:
-        for ep in ("complete_clearance", "lesion_complete_response", "subclinical_cleared",
-                   "histological_clearance", "sustained_clearance_12mo", "recurrence_12mo", "hypopigmentation",
-                   "scarring", "blistering"):
+        for ep in (
+            "complete_clearance",
+            "lesion_complete_response",
+            "subclinical_cleared",
+            "histological_clearance",
+            "sustained_clearance_12mo",
+            "recurrence_12mo",
+            "hypopigmentation",
+            "scarring",
+            "blistering",
+        ):
             assert ep in a["endpoints"], ep
     features = [r["feature"] for r in d["rows"]]
     assert "mechanism" in features and "who applies it and where" in features

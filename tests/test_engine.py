@@ -30,7 +30,9 @@ def test_a_failing_patient_gets_a_status_and_the_rest_complete():
     assert res.status[1] != 0 and STATUS_TEXT[int(res.status[1])] != "ok"
     assert np.all(np.isfinite(res.Y[[0, 2]]))
     alone = run_batch(MODEL, P[[0]], sc.events(), t, max_steps=20_000, method="dp5")
-    np.testing.assert_array_equal(alone.Y[0], res.Y[0])  # neighbours do not change a patient's numbers
+    np.testing.assert_array_equal(
+        alone.Y[0], res.Y[0]
+    )  # neighbours do not change a patient's numbers
     # the default ("auto") finishes the stiff patient implicitly, and leaves the others bit for bit
     auto = run_batch(MODEL, P, sc.events(), t, max_steps=20_000)
     assert np.all(auto.status == 0) and auto.switched_at_h[1] >= 0 and auto.switched_at_h[0] < 0
@@ -50,22 +52,41 @@ def test_batch_order_does_not_change_results():
 
 # --------------------------------------------------------------------------- analytic Jacobian
 
+
 def _helpers() -> dict:
     """The generated module's helper functions as plain Python (no compilation needed)."""
     mod = compiled(MODEL)
-    names = ("_pos", "_step", "_hill", "_min", "_max", "_exp", "_log", "_sqrt",
-             "_dmin", "_dmax", "_dhill_dx", "_dhill_dk", "_dhill_dn")
+    names = (
+        "_pos",
+        "_step",
+        "_hill",
+        "_min",
+        "_max",
+        "_exp",
+        "_log",
+        "_sqrt",
+        "_dmin",
+        "_dmax",
+        "_dhill_dx",
+        "_dhill_dk",
+        "_dhill_dn",
+    )
     return {n: getattr(mod, n).py_func for n in names}
 
 
-@pytest.mark.parametrize("expr", [
-    "hill(x * y, k, n) + pos(x - 2 * y) * step(y - 0.1)",
-    "min(x, y ** 2) / max(y, 0.5) - exp(-x) * log(1 + y) + sqrt(x) / (1 + x ** n)",
-    "hill(x, k, 1) * -y + +x / y - (x - y) / (k * y)",
-    "x ** y + hill(k, x, y) + min(3, x) * max(y, 2)",  # states in exponents and in hill's k and n
-    "o * hill(o, k, n) + o / x",  # an observable o = x * y, chained through its own derivative
-])
-@pytest.mark.parametrize("point", [(1.3, 0.4), (0.6, 1.2)])  # the two points take different branches
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "hill(x * y, k, n) + pos(x - 2 * y) * step(y - 0.1)",
+        "min(x, y ** 2) / max(y, 0.5) - exp(-x) * log(1 + y) + sqrt(x) / (1 + x ** n)",
+        "hill(x, k, 1) * -y + +x / y - (x - y) / (k * y)",
+        "x ** y + hill(k, x, y) + min(3, x) * max(y, 2)",  # states in exponents and in hill's k and n
+        "o * hill(o, k, n) + o / x",  # an observable o = x * y, chained through its own derivative
+    ],
+)
+@pytest.mark.parametrize(
+    "point", [(1.3, 0.4), (0.6, 1.2)]
+)  # the two points take different branches
 def test_every_dsl_construct_is_differentiated_exactly(expr, point):
     tree = parse_expr(expr)
     ns = {**_helpers(), "k": 0.8, "n": 2.3}
@@ -94,7 +115,9 @@ def test_generated_jacobian_matches_finite_differences_of_the_rhs():
     mod = compiled(MODEL)
     sc = load_preset("ak-5pct")
     p = MODEL.parameter_vector("AK", "face", 25.0)
-    res = run_batch(MODEL, p[None], sc.events(), np.array([0.0, 3 * 24.0 + 2.0]))  # film on the skin
+    res = run_batch(
+        MODEL, p[None], sc.events(), np.array([0.0, 3 * 24.0 + 2.0])
+    )  # film on the skin
     scale = np.array([s.scale for s in MODEL.states])
     # off the kinks of pos/step/hill (cytokines exactly at baseline, empty compartments)
     y = res.Y[0, -1] * (1 + 0.01 * np.random.default_rng(3).random(len(scale))) + 1e-3 * scale
@@ -206,9 +229,9 @@ def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
         local.append(np.sqrt(np.mean(((y_ros - yr) / scale) ** 2)))
         estimate.append(np.sqrt(np.mean((e_ros / scale) ** 2)))
     for a, b in itertools.pairwise(local):
-        assert a / b > 2 ** 4.5, local
+        assert a / b > 2**4.5, local
     for a, b in itertools.pairwise(estimate):
-        assert 2 ** 3.5 < a / b < 2 ** 4.5, estimate
+        assert 2**3.5 < a / b < 2**4.5, estimate
 
 
 def test_a_stiff_patient_needs_an_implicit_method_and_it_matches_a_bdf_reference():
@@ -225,11 +248,21 @@ def test_a_stiff_patient_needs_an_implicit_method_and_it_matches_a_bdf_reference
         assert res.status[0] == 0
         assert res.steps[0] < 1_000  # L-stable: steps follow the slow dynamics, not the 1e5 /h mode
         assert res.applications_given[0] == n_doses == 2 and res.doses_skipped_for_rest[0] == 0
-        for name in ("lesion_burden", "ifn_alpha", "serum_conc_ng_ml", "macrophage_nfkb", "tnf_alpha"):
-            ref = Yref[0, :, MODEL.state_index(name)] if name in MODEL.state_names \
+        for name in (
+            "lesion_burden",
+            "ifn_alpha",
+            "serum_conc_ng_ml",
+            "macrophage_nfkb",
+            "tnf_alpha",
+        ):
+            ref = (
+                Yref[0, :, MODEL.state_index(name)]
+                if name in MODEL.state_names
                 else Oref[0, :, MODEL.observable_index(name)]
-            np.testing.assert_allclose(_series(res, name), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max(),
-                                       err_msg=name)
+            )
+            np.testing.assert_allclose(
+                _series(res, name), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max(), err_msg=name
+            )
     # auto ran DP5 until the first dose excited the fast mode, then switched for good
     assert ev.times_h[0] <= auto.switched_at_h[0] < ev.times_h[1]
 
@@ -246,10 +279,14 @@ def test_auto_equals_dp5_for_patients_that_do_not_switch_whatever_the_batch():
     assert np.all(auto.status == 0)
     assert auto.switched_at_h[0] == auto.switched_at_h[2] == -1.0 and auto.switched_at_h[1] > 0
     for field in ("Y", "peak", "cleared_at_h", "steps", "applications_given"):
-        np.testing.assert_array_equal(getattr(auto, field)[[0, 2]], getattr(dp5, field), err_msg=field)
+        np.testing.assert_array_equal(
+            getattr(auto, field)[[0, 2]], getattr(dp5, field), err_msg=field
+        )
     alone = run_batch(MODEL, P[[1]], sc.events(), t, method="auto")
     for field in ("Y", "peak", "steps", "switched_at_h"):
-        np.testing.assert_array_equal(getattr(alone, field)[0], getattr(auto, field)[1], err_msg=field)
+        np.testing.assert_array_equal(
+            getattr(alone, field)[0], getattr(auto, field)[1], err_msg=field
+        )
 
 
 @pytest.mark.parametrize("bad", ["radau", "DP5", "", None, 1])

@@ -36,8 +36,9 @@ def test_tlr7_knockout_keeps_cytokines_at_baseline_and_follows_vehicle(ak_vehicl
     for c in CYTOKINES:
         base = MODEL.parameter(f"{c}_baseline").value
         assert np.max(np.abs(ds[c].values - base)) <= 1e-9 * base, c
-    np.testing.assert_allclose(ds["lesion_burden"].values, ak_vehicle.dataset["lesion_burden"].values,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        ds["lesion_burden"].values, ak_vehicle.dataset["lesion_burden"].values, rtol=1e-9, atol=1e-9
+    )
     # the drug itself is there: only the receptor is missing
     assert ko.summary["serum_cmax_ng_ml"] > 0.01
 
@@ -55,7 +56,9 @@ def test_depleting_effectors_removes_all_benefit(preset):
     assert treated["lesion_burden_final"] < 0.1 * vehicle["lesion_burden_final"]
 
 
-@pytest.mark.parametrize("ko", ["pdc", "ifn_alpha", "cd8", "nk", "dendritic", "tnf_alpha", "il12", "macrophage"])
+@pytest.mark.parametrize(
+    "ko", ["pdc", "ifn_alpha", "cd8", "nk", "dendritic", "tnf_alpha", "il12", "macrophage"]
+)
 def test_each_knockout_weakens_the_response(ak, ko):
     res = imiqsim.simulate("ak-5pct", knockouts=[ko]).summary
     assert res["lesion_burden_final"] > ak.summary["lesion_burden_final"]
@@ -115,7 +118,9 @@ def test_wash_off_empties_the_film_and_longer_leave_on_delivers_more():
         before_wash = (t > first_apply) & (t < first_apply + hours - 1e-9)
         assert np.all(ds["film"].values[after_wash] == 0.0)
         assert np.all(ds["film"].values[before_wash] > 0.0)
-        delivered.append(float(ds["applied"].values[-1] - ds["washed_off"].values[-1] - ds["film"].values[-1]))
+        delivered.append(
+            float(ds["applied"].values[-1] - ds["washed_off"].values[-1] - ds["film"].values[-1])
+        )
     assert delivered[0] < delivered[1] < delivered[2]
 
 
@@ -127,13 +132,17 @@ def test_penetration_follows_ficks_law_strength_and_area_not_film_thickness():
     sc = load_preset("ak-5pct")
 
     def delivered(sachets, area, product="imiquimod-5%"):
-        s = sc.with_overrides(regimen=sc.regimen.model_copy(update={"amount": Amount(sachets=sachets)}),
-                              area_cm2=area, product=product, off_label_ok=True)
+        s = sc.with_overrides(
+            regimen=sc.regimen.model_copy(update={"amount": Amount(sachets=sachets)}),
+            area_cm2=area,
+            product=product,
+            off_label_ok=True,
+        )
         ds = imiqsim.simulate(s, days=3.0).dataset
         return float(ds["applied"].values[-1] - ds["washed_off"].values[-1] - ds["film"].values[-1])
 
     one = delivered(1, 25.0)
-    assert delivered(2, 25.0) < 1.2 * one          # thicker film: nearly the same flux
+    assert delivered(2, 25.0) < 1.2 * one  # thicker film: nearly the same flux
     assert 1.7 * one < delivered(2, 50.0) < 2.2 * one  # twice the area: about twice the flux
     assert delivered(1, 25.0, "imiquimod-2.5%") < 0.6 * one
 

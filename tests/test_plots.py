@@ -55,13 +55,27 @@ def _to_dataset(model, res, n: int) -> xr.Dataset:
         return to_dataset(model, res, n)
     data = {}
     for i, s in enumerate(model.states):  # pragma: no cover
-        data[s.name] = xr.DataArray(res.Y[n, :, i], dims="time",
-                                    attrs={"units": s.unit, "description": s.description,
-                                           "kind": "state", "stage": s.module})
+        data[s.name] = xr.DataArray(
+            res.Y[n, :, i],
+            dims="time",
+            attrs={
+                "units": s.unit,
+                "description": s.description,
+                "kind": "state",
+                "stage": s.module,
+            },
+        )
     for j, o in enumerate(model.observables):  # pragma: no cover
-        data[o.name] = xr.DataArray(res.observables[n, :, j], dims="time",
-                                    attrs={"units": o.unit, "description": o.description,
-                                           "kind": "observable", "stage": o.module})
+        data[o.name] = xr.DataArray(
+            res.observables[n, :, j],
+            dims="time",
+            attrs={
+                "units": o.unit,
+                "description": o.description,
+                "kind": "observable",
+                "stage": o.module,
+            },
+        )
     return xr.Dataset(data, coords={"time": ("time", res.t_h / 24.0, {"units": "days"})})
 
 
@@ -71,16 +85,26 @@ def runs():
     m = get_model()
     t = np.arange(0, HORIZON_H + 1, 1.0)
     no_rest = {"lsr_rest_threshold": 100.0}  # every dose given, so dose ticks can be counted
-    P = np.stack([
-        m.parameter_vector("AK", "face", 25.0, overrides=no_rest),
-        m.parameter_vector("AK", "face", 25.0, overrides=no_rest,
-                           knockouts=["tlr7", "pdc", "macrophage", "dendritic", "nk", "cd8", "memory"]),
-    ])
+    P = np.stack(
+        [
+            m.parameter_vector("AK", "face", 25.0, overrides=no_rest),
+            m.parameter_vector(
+                "AK",
+                "face",
+                25.0,
+                overrides=no_rest,
+                knockouts=["tlr7", "pdc", "macrophage", "dendritic", "nk", "cd8", "memory"],
+            ),
+        ]
+    )
     r = run_batch(m, P, _events(12.5), t)
     rv = run_batch(m, P[:1], _events(0.0), t)
     assert (r.status == 0).all() and (rv.status == 0).all()
-    return {"treated": _to_dataset(m, r, 0), "knockout": _to_dataset(m, r, 1),
-            "vehicle": _to_dataset(m, rv, 0)}
+    return {
+        "treated": _to_dataset(m, r, 0),
+        "knockout": _to_dataset(m, r, 1),
+        "vehicle": _to_dataset(m, rv, 0),
+    }
 
 
 def _assert_png(path, min_bytes=40_000):
@@ -178,7 +202,9 @@ def test_few_time_points(runs, n_points, tmp_path):
     ds = runs["treated"]
     idx = [0, ds.sizes["time"] // 2, ds.sizes["time"] - 1][:n_points]
     small = ds.isel(time=idx)
-    fig = plot_cascade(small, tmp_path / "few.png", dose_times_days=_dose_days(), visible_threshold=5000)
+    fig = plot_cascade(
+        small, tmp_path / "few.png", dose_times_days=_dose_days(), visible_threshold=5000
+    )
     assert len(fig.axes) == CASCADE_N_AXES
     _assert_png(tmp_path / "few.png", min_bytes=20_000)
     fig = plot_lesions(small, tmp_path / "few_lesions.png")
@@ -196,16 +222,22 @@ def test_missing_variables_are_skipped(runs, tmp_path):
 def test_plot_lesions(runs, tmp_path):
     ds = runs["treated"]
     out = tmp_path / "lesions.png"
-    fig = plot_lesions(ds, out, dose_times_days="auto", visible_threshold=5000.0,
-                       histology_threshold=200.0)
+    fig = plot_lesions(
+        ds, out, dose_times_days="auto", visible_threshold=5000.0, histology_threshold=200.0
+    )
     assert isinstance(fig, Figure)
     assert len(fig.axes) == LESIONS_N_AXES == 2
     _assert_png(out)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log"
     labels = ax.get_legend_handles_labels()[1]
-    n_slots = len([v for v in ds.data_vars if str(v).startswith("lesion_") and str(v)[7:].isdigit()
-                   and float(ds[v].max()) > 0])  # empty slots are left out of the legend
+    n_slots = len(
+        [
+            v
+            for v in ds.data_vars
+            if str(v).startswith("lesion_") and str(v)[7:].isdigit() and float(ds[v].max()) > 0
+        ]
+    )  # empty slots are left out of the legend
     assert n_slots >= 1
     assert sum(lab.startswith("lesion ") for lab in labels) == n_slots
     assert any("visible above 5,000" in lab for lab in labels)
@@ -225,8 +257,9 @@ def test_plot_lesions_vehicle(runs, tmp_path):
 def test_bad_input():
     with pytest.raises(InputError):
         plot_cascade(np.zeros(3))
-    two_d = xr.Dataset({"film": (("patient", "time"), np.zeros((2, 3)))},
-                       coords={"time": [0.0, 1.0, 2.0]})
+    two_d = xr.Dataset(
+        {"film": (("patient", "time"), np.zeros((2, 3)))}, coords={"time": [0.0, 1.0, 2.0]}
+    )
     with pytest.raises(InputError):
         plot_cascade(two_d)
     with pytest.raises(InputError):

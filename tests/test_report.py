@@ -42,20 +42,26 @@ def trial() -> TrialResult:
 def written(trial, tmp_path_factory):
     out = tmp_path_factory.mktemp("trial")
     data = write_trial_outputs(trial, out)
-    html = write_trial_report(trial, out, command="imiqsim trial ak-5pct ak-5pct-vehicle --patients 40 --seed 3")
+    html = write_trial_report(
+        trial, out, command="imiqsim trial ak-5pct ak-5pct-vehicle --patients 40 --seed 3"
+    )
     return out, data, html, html.read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- formatting
 
+
 def test_format_proportion_style():
     assert format_proportion({"value": 0.451, "ci95": [0.412, 0.490]}) == "45.1% (41.2\u201349.0)"
     assert format_proportion({"value": None, "ci95": [None, None]}) == "\u2014"
     # a negative bound gets "to", not an ambiguous dash
-    assert format_difference({"value": 0.011, "ci95": [-0.086, 0.02]}) == "+1.1 pp (\u22128.6 to 2.0)"
+    assert (
+        format_difference({"value": 0.011, "ci95": [-0.086, 0.02]}) == "+1.1 pp (\u22128.6 to 2.0)"
+    )
 
 
 # --------------------------------------------------------------------------- HTML
+
 
 def test_html_exists_and_is_self_contained(written):
     out, _, html, text = written
@@ -73,7 +79,9 @@ def test_html_disclaimer_and_header(written, trial):
     assert f"seed {trial.seed}" in text
     assert f"{N} virtual patients per arm" in text
     assert "imiqsim 0.1.0" in text or "imiqsim " in text
-    assert "imiqsim trial ak-5pct ak-5pct-vehicle --patients 40 --seed 3" in text  # command in methods
+    assert (
+        "imiqsim trial ak-5pct ak-5pct-vehicle --patients 40 --seed 3" in text
+    )  # command in methods
 
 
 def test_html_names_every_arm_and_scenario(written, trial):
@@ -85,9 +93,19 @@ def test_html_names_every_arm_and_scenario(written, trial):
 
 def test_html_endpoint_rows(written, trial):
     _, _, _, text = written
-    for label in ("Complete clearance", "Partial clearance", "Median lesion reduction", "Histological clearance",
-                  "Composite clearance", "Time to clearance", "Severe erythema", "Rest period needed",
-                  "Flu-like symptoms", "Headache", "How to read this"):
+    for label in (
+        "Complete clearance",
+        "Partial clearance",
+        "Median lesion reduction",
+        "Histological clearance",
+        "Composite clearance",
+        "Time to clearance",
+        "Severe erythema",
+        "Rest period needed",
+        "Flu-like symptoms",
+        "Headache",
+        "How to read this",
+    ):
         assert label in text, label
     # recurrence rows only where some arm has clearers followed that long
     for key in ("recurrence_12wk", "recurrence_12mo", "recurrence_5y"):
@@ -111,7 +129,9 @@ def test_table_values_equal_endpoints(written, trial):
         if m is None:
             continue
         cells = re.findall(r'<td class="num">(.*?)<span', m.group(1))
-        assert cells == [format_endpoint(info.key, arm.endpoints[info.key]) for arm in trial.arms], info.key
+        assert cells == [
+            format_endpoint(info.key, arm.endpoints[info.key]) for arm in trial.arms
+        ], info.key
     # pairwise difference from the summary
     d = trial.to_dict()["differences"][0]["endpoints"]["complete_clearance"]
     assert format_difference(d) in text
@@ -144,6 +164,7 @@ def test_subgroups(trial, written):
 
 # --------------------------------------------------------------------------- data files
 
+
 def test_outputs_paths(written):
     out, data, _, _ = written
     assert [p.name for p in data] == ["outcomes.parquet", "summary.json", "traces.nc"]
@@ -154,39 +175,59 @@ def test_parquet_round_trip(written, trial):
     out, _, _, _ = written
     df = pd.read_parquet(out / "outcomes.parquet")
     assert len(df) == N * len(trial.arms)
-    assert {"arm", "patient", "lesion_burden_final", "complete_clearance", "sex", "immune_status"} <= set(df.columns)
+    assert {
+        "arm",
+        "patient",
+        "lesion_burden_final",
+        "complete_clearance",
+        "sex",
+        "immune_status",
+    } <= set(df.columns)
     assert list(df.columns[:2]) == ["arm", "patient"]
     for a in trial.arms:
         sub = df[df["arm"] == a.name].reset_index(drop=True)
         assert sorted(sub["patient"]) == list(range(N))
-        np.testing.assert_allclose(sub["lesion_burden_final"].to_numpy(),
-                                   a.outcomes["lesion_burden_final"].to_numpy())
-        assert sub["complete_clearance"].astype(float).sum() == a.endpoints["complete_clearance"]["k"]
+        np.testing.assert_allclose(
+            sub["lesion_burden_final"].to_numpy(), a.outcomes["lesion_burden_final"].to_numpy()
+        )
+        assert (
+            sub["complete_clearance"].astype(float).sum() == a.endpoints["complete_clearance"]["k"]
+        )
 
 
 def test_summary_json(written, trial):
     out, _, _, _ = written
     s = json.loads((out / "summary.json").read_text())
     assert s["seed"] == trial.seed and [a["name"] for a in s["arms"]] == ARMS
-    assert s["arms"][0]["endpoints"]["complete_clearance"]["k"] == trial.arms[0].endpoints["complete_clearance"]["k"]
+    assert (
+        s["arms"][0]["endpoints"]["complete_clearance"]["k"]
+        == trial.arms[0].endpoints["complete_clearance"]["k"]
+    )
     assert s["differences"][0]["arms"] == ARMS
 
 
 def test_traces_netcdf(written, trial):
     out, _, _, _ = written
     with xr.open_dataset(out / "traces.nc", engine="h5netcdf") as ds:
-        assert dict(ds["lesion_burden"].sizes) == {"arm": 2, "patient": N, "time": trial.arms[0].t_days.size}
+        assert dict(ds["lesion_burden"].sizes) == {
+            "arm": 2,
+            "patient": N,
+            "time": trial.arms[0].t_days.size,
+        }
         assert ds["lesion_burden"].dims == ("arm", "patient", "time")
         assert set(TRACE_VARIABLES) <= set(ds.data_vars)
         assert list(ds["arm"].values) == ARMS
         np.testing.assert_allclose(ds["time"].values, trial.arms[0].t_days)
-        np.testing.assert_array_equal(ds["ifn_alpha"].sel(arm=ARMS[0]).values, trial.arms[0].traces["ifn_alpha"])
+        np.testing.assert_array_equal(
+            ds["ifn_alpha"].sel(arm=ARMS[0]).values, trial.arms[0].traces["ifn_alpha"]
+        )
         assert ds["time"].attrs["units"] == "days"
         assert ds["ifn_alpha"].attrs["units"] == "pg/mL"
         assert ds.attrs["seed"] == trial.seed
 
 
 # --------------------------------------------------------------------------- robustness
+
 
 def _variant(trial: TrialResult, arm_index: int, **changes) -> TrialResult:
     arms = list(trial.arms)
@@ -196,7 +237,9 @@ def _variant(trial: TrialResult, arm_index: int, **changes) -> TrialResult:
 
 def test_different_time_grids_union_with_nan(trial):
     a = trial.arms[1]
-    short = _variant(trial, 1, t_days=a.t_days[:-5], traces={k: v[:, :-5] for k, v in a.traces.items()})
+    short = _variant(
+        trial, 1, t_days=a.t_days[:-5], traces={k: v[:, :-5] for k, v in a.traces.items()}
+    )
     ds = traces_dataset(short)
     assert ds.sizes["time"] == trial.arms[0].t_days.size
     assert np.isnan(ds["lesion_burden"].values[1, :, -5:]).all()

@@ -277,7 +277,9 @@ def test_gates_and_rest_rule_give_the_same_applications():
     ]
     rr = roadrunner_run(to_sbml(MODEL, p, ev), names)
     np.testing.assert_array_equal(rr["applied"], engine_series(res, "applied"))
-    assert rr["applied"][-1] == 12.5 + 12.5 + 1.0  # 1 gate-1 (clear after it), the gate-2 at 710, the 800 one
+    assert (
+        rr["applied"][-1] == 12.5 + 12.5 + 1.0
+    )  # 1 gate-1 (clear after it), the gate-2 at 710, the 800 one
     assert rr["applications_given"][-1] == res.applications_given[0] == 3
     assert rr["until_clear_stopped"][-1] == 1.0 and rr["not_clear_at_check"][-1] == 1.0
     np.testing.assert_allclose(

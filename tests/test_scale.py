@@ -37,8 +37,14 @@ def reference():
 def streamed(tmp_path_factory, reference):
     out = tmp_path_factory.mktemp("stream") / "run"
     calls = []
-    res = run_streaming(ARMS, out_dir=out, chunk_size=CHUNK, workers=1, progress=lambda d, t: calls.append((d, t)),
-                        **KW)
+    res = run_streaming(
+        ARMS,
+        out_dir=out,
+        chunk_size=CHUNK,
+        workers=1,
+        progress=lambda d, t: calls.append((d, t)),
+        **KW,
+    )
     return res, calls
 
 
@@ -71,7 +77,12 @@ def test_layout_manifest_and_column_subset(streamed):
     man = json.loads((out / "manifest.json").read_text())
     assert [a["name"] for a in man["arms"]] == ARMS
     assert man["arms"][0]["scenario"]["indication"] == "sBCC"
-    assert (man["patients"], man["seed"], man["chunk_size"], man["followup_years"]) == (24, 3, CHUNK, 0.0)
+    assert (man["patients"], man["seed"], man["chunk_size"], man["followup_years"]) == (
+        24,
+        3,
+        CHUNK,
+        0.0,
+    )
     assert man["overrides"] == {} and man["immunosuppressed_fraction"] == 0.0 and man["version"]
     sub = read_outcomes(out, columns=["complete_clearance", "age"], arms=["sbcc-5pct-vehicle"])
     assert list(sub.columns) == ["arm", "patient", "complete_clearance", "age"]
@@ -107,7 +118,9 @@ def test_resume_after_deleted_chunks_recomputes_only_those(tmp_path, streamed):
     assert again.summary == ref.summary
 
 
-def test_interrupted_run_keeps_finished_chunks_and_resumes_identically(tmp_path, monkeypatch, streamed):
+def test_interrupted_run_keeps_finished_chunks_and_resumes_identically(
+    tmp_path, monkeypatch, streamed
+):
     ref, _ = streamed
     out = tmp_path / "run"
     real = trial.simulate_chunk
@@ -122,7 +135,9 @@ def test_interrupted_run_keeps_finished_chunks_and_resumes_identically(tmp_path,
     monkeypatch.setattr(trial, "simulate_chunk", flaky)
     with pytest.raises(RuntimeError, match="node lost"):
         run_streaming(ARMS, out_dir=out, chunk_size=CHUNK, workers=1, **KW)
-    assert sorted(p.name for p in out.rglob("*.parquet")) == [f"chunk-{s:09d}.parquet" for s in (0, 5, 10)]
+    assert sorted(p.name for p in out.rglob("*.parquet")) == [
+        f"chunk-{s:09d}.parquet" for s in (0, 5, 10)
+    ]
     assert not (out / "summary.json").exists()
     monkeypatch.setattr(trial, "simulate_chunk", real)
     with pytest.raises(InputError) as e:  # a run is there: resume it or use another directory
@@ -134,14 +149,17 @@ def test_interrupted_run_keeps_finished_chunks_and_resumes_identically(tmp_path,
     assert res.summary == ref.summary
 
 
-@pytest.mark.parametrize("change, field", [
-    (dict(seed=4), "seed"),
-    (dict(patients=25), "patients"),
-    (dict(chunk_size=6), "chunk_size"),
-    (dict(followup_years=0.5), "followup_years"),
-    (dict(overrides={"ec50": 2.0}), "overrides"),
-    (dict(arms=["sbcc-5pct"]), "arms"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(seed=4), "seed"),
+        (dict(patients=25), "patients"),
+        (dict(chunk_size=6), "chunk_size"),
+        (dict(followup_years=0.5), "followup_years"),
+        (dict(overrides={"ec50": 2.0}), "overrides"),
+        (dict(arms=["sbcc-5pct"]), "arms"),
+    ],
+)
 def test_resume_refuses_a_different_run(streamed, change, field):
     res, _ = streamed
     args = dict(KW, chunk_size=CHUNK, arms=ARMS)
@@ -168,7 +186,14 @@ def test_resume_refuses_changed_scenario_or_model(tmp_path, streamed):
 
     other = resolve("sbcc-5pct").with_overrides(area_cm2=9.0)
     with pytest.raises(InputError) as e:
-        run_streaming([other, "sbcc-5pct-vehicle"], out_dir=out, chunk_size=CHUNK, workers=1, resume=True, **KW)
+        run_streaming(
+            [other, "sbcc-5pct-vehicle"],
+            out_dir=out,
+            chunk_size=CHUNK,
+            workers=1,
+            resume=True,
+            **KW,
+        )
     assert e.value.field == "arms[sbcc-5pct].scenario" and "area_cm2" in str(e.value)
     man = json.loads((out / "manifest.json").read_text())
     man["model"]["parameters_sha256"]["sbcc-5pct"] = "0" * 16  # as if parameters.csv had changed
@@ -179,10 +204,14 @@ def test_resume_refuses_changed_scenario_or_model(tmp_path, streamed):
 
 
 def test_bad_inputs_name_the_field(tmp_path):
-    for kw, field in ((dict(patients=0), "patients"), (dict(chunk_size=0), "chunk_size"),
-                      (dict(seed=-1), "seed"), (dict(workers=0), "workers"),
-                      (dict(followup_years=11.0), "followup_years"),
-                      (dict(immunosuppressed_fraction=2.0), "immunosuppressed_fraction")):
+    for kw, field in (
+        (dict(patients=0), "patients"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(seed=-1), "seed"),
+        (dict(workers=0), "workers"),
+        (dict(followup_years=11.0), "followup_years"),
+        (dict(immunosuppressed_fraction=2.0), "immunosuppressed_fraction"),
+    ):
         args = dict(KW, chunk_size=CHUNK, workers=1)
         args.update(kw)
         with pytest.raises(InputError) as e:
@@ -197,7 +226,9 @@ def test_two_runs_cannot_write_one_directory(tmp_path):
     held = scale._lock_dir(out)  # as if another run were writing there
     try:
         with pytest.raises(InputError) as e:
-            run_streaming(["sbcc-5pct"], out_dir=out, chunk_size=CHUNK, workers=1, resume=True, **KW)
+            run_streaming(
+                ["sbcc-5pct"], out_dir=out, chunk_size=CHUNK, workers=1, resume=True, **KW
+            )
         assert e.value.field == "out_dir" and "another imiqsim run" in str(e.value)
     finally:
         held.close()
@@ -217,7 +248,12 @@ def test_a_chunk_with_a_failed_patient_reads_back_like_run_trial(tmp_path, monke
             df = r["outcomes"]
             bad = (df["patient"] == 6).to_numpy()
             df["status"] = np.where(bad, 1, df["status"])
-            for c in ("complete_clearance", "lesion_reduction", "applications_given", "severe_erythema"):
+            for c in (
+                "complete_clearance",
+                "lesion_reduction",
+                "applications_given",
+                "severe_erythema",
+            ):
                 df[c] = df[c].astype(float)
                 df.loc[bad, c] = np.nan
         return r
@@ -236,20 +272,31 @@ def test_a_chunk_with_a_failed_patient_reads_back_like_run_trial(tmp_path, monke
 
 
 def test_keep_traces_writes_trace_bands(tmp_path, reference):
-    res = run_streaming(["sbcc-5pct"], out_dir=tmp_path / "r", chunk_size=CHUNK, workers=1, keep_traces=True, **KW)
+    res = run_streaming(
+        ["sbcc-5pct"], out_dir=tmp_path / "r", chunk_size=CHUNK, workers=1, keep_traces=True, **KW
+    )
     assert len(list((tmp_path / "r" / "traces").rglob("*.npz"))) == 5
     tb = trace_bands(tmp_path / "r", "sbcc-5pct")
     arm = reference.arms[0]
     np.testing.assert_allclose(tb["t_days"], arm.t_days)
     assert tb["n"] == 24
     for v in ("lesion_burden", "ifn_alpha"):
-        np.testing.assert_allclose(tb[v]["mean"], arm.traces[v].astype(float).mean(axis=0), rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(
+            tb[v]["mean"], arm.traces[v].astype(float).mean(axis=0), rtol=1e-5, atol=1e-9
+        )
         assert tb[v]["pct"].shape == (5, arm.t_days.size)
     # resuming a run without trace bands with keep_traces recomputes the chunks for them
     out2 = tmp_path / "r2"
     run_streaming(["sbcc-5pct"], out_dir=out2, chunk_size=CHUNK, workers=1, **KW)
-    again = run_streaming(["sbcc-5pct"], out_dir=out2, chunk_size=CHUNK, workers=1, resume=True, keep_traces=True,
-                          **KW)
+    again = run_streaming(
+        ["sbcc-5pct"],
+        out_dir=out2,
+        chunk_size=CHUNK,
+        workers=1,
+        resume=True,
+        keep_traces=True,
+        **KW,
+    )
     assert again.chunks_computed == 5
     assert again.summary == res.summary
 
@@ -268,8 +315,11 @@ def test_local_processes_equal_in_process(tmp_path, streamed):
 def test_a_failing_chunk_in_a_worker_process_keeps_the_finished_ones(tmp_path, monkeypatch):
     # the worker checks the model parameters against the run's; a mismatch for the second arm fails its chunks
     real = scale._arm_digest
-    monkeypatch.setattr(scale, "_arm_digest",
-                        lambda sc, ov: "0" * 16 if sc.name == "sbcc-5pct-vehicle" else real(sc, ov))
+    monkeypatch.setattr(
+        scale,
+        "_arm_digest",
+        lambda sc, ov: "0" * 16 if sc.name == "sbcc-5pct-vehicle" else real(sc, ov),
+    )
     out = tmp_path / "f"
     with pytest.raises(ImiqsimError, match="model parameters"):
         run_streaming(ARMS, out_dir=out, chunk_size=CHUNK, workers=2, **KW)
@@ -281,10 +331,16 @@ def test_a_failing_chunk_in_a_worker_process_keeps_the_finished_ones(tmp_path, m
 def test_dask_cluster_equals_local_run(tmp_path, streamed):
     distributed = pytest.importorskip("distributed")
     ref, _ = streamed
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        res = run_streaming(ARMS, out_dir=tmp_path / "d", chunk_size=CHUNK, scheduler=cluster.scheduler_address,
-                            **KW)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        res = run_streaming(
+            ARMS,
+            out_dir=tmp_path / "d",
+            chunk_size=CHUNK,
+            scheduler=cluster.scheduler_address,
+            **KW,
+        )
     assert res.chunks_computed == 10
     pd.testing.assert_frame_equal(read_outcomes(tmp_path / "d"), read_outcomes(ref.out_dir))
     assert res.summary == ref.summary
@@ -294,6 +350,11 @@ def test_unreachable_scheduler_is_an_input_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr(scale, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError) as e:
-        run_streaming(["sbcc-5pct"], out_dir=tmp_path / "u", chunk_size=CHUNK, scheduler="tcp://127.0.0.1:9",
-                      **KW)
+        run_streaming(
+            ["sbcc-5pct"],
+            out_dir=tmp_path / "u",
+            chunk_size=CHUNK,
+            scheduler="tcp://127.0.0.1:9",
+            **KW,
+        )
     assert e.value.field == "scheduler"

@@ -60,7 +60,10 @@ def make(**changes) -> dict:
 
 def test_every_preset_loads():
     names = list_presets()
-    assert EXPECTED_PRESETS | {n + "-vehicle" for n in EXPECTED_PRESETS} | {"ak-cryo", "egw-cryo"} == set(names)
+    assert EXPECTED_PRESETS | {n + "-vehicle" for n in EXPECTED_PRESETS} | {
+        "ak-cryo",
+        "egw-cryo",
+    } == set(names)
     for name in names:
         sc = load_preset(name)
         assert isinstance(sc, Scenario)
@@ -68,7 +71,9 @@ def test_every_preset_loads():
         assert sc.is_vehicle == name.endswith("-vehicle")
         assert sc.description
         assert sc.warnings() == []
-        assert sc.horizon_hours() > (sc.events().end_h() if sc.is_cryotherapy else sc.events().last_application_h())
+        assert sc.horizon_hours() > (
+            sc.events().end_h() if sc.is_cryotherapy else sc.events().last_application_h()
+        )
         assert resolve(name) == sc
 
 
@@ -312,8 +317,13 @@ def test_model_parameters_is_the_one_scenario_to_parameters_path():
 
     m = get_model()
     idx = m.parameter_index
-    for name, strength in [("ak-5pct", 0.05), ("ak-3.75pct", 0.0375), ("ak-2.5pct", 0.025),
-                           ("ak-5pct-vehicle", 0.0), ("ak-cryo", 0.0)]:
+    for name, strength in [
+        ("ak-5pct", 0.05),
+        ("ak-3.75pct", 0.0375),
+        ("ak-2.5pct", 0.025),
+        ("ak-5pct-vehicle", 0.0),
+        ("ak-cryo", 0.0),
+    ]:
         sc = load_preset(name)
         p = sc.model_parameters(m)
         assert p[idx("cream_strength")] == strength, name

@@ -40,12 +40,20 @@ def ak_field():
 
 def test_single_lesion_over_whole_field_without_diffusion_is_the_single_site_model():
     spec = FieldSpec(
-        "ak-5pct", resolution_mm=10.0, days=35, output_every_hours=12, diffusion_enabled=False,
+        "ak-5pct",
+        resolution_mm=10.0,
+        days=35,
+        output_every_hours=12,
+        diffusion_enabled=False,
         lesions=(LesionPlacement(slot=1, x_mm=25.0, y_mm=25.0, radius_mm=100.0, cells=1e5),),
-        group_tol=None, shared_states=(), rtol=1e-9,
+        group_tol=None,
+        shared_states=(),
+        rtol=1e-9,
     )
     res = simulate_field(spec)
-    assert res.info["n_sites"] == 25 and res.info["mean_groups_per_step"] == 25  # every site integrated
+    assert (
+        res.info["n_sites"] == 25 and res.info["mean_groups_per_step"] == 25
+    )  # every site integrated
     P = res.layout.single_site_parameters
     assert P[MODEL.parameter_index("treated_area_cm2")] == pytest.approx(25.0)  # the field's area
     t_h = res.timecourses["time"].values * 24.0
@@ -67,7 +75,9 @@ def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model(ak_fi
     ref = run_batch(MODEL, P[None, :], ak_field.spec.scenario_obj.events(), t_h)
     slots = ak_field.timecourses["lesion"].values
     cells = ref.Y[0][:, [MODEL.state_index(f"lesion_{k}") for k in slots]]
-    np.testing.assert_allclose(ak_field.timecourses["lesion_cells"].values, cells, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        ak_field.timecourses["lesion_cells"].values, cells, rtol=1e-4, atol=1e-3
+    )
 
 
 # --------------------------------------------------------------------------- lateral transport
@@ -96,7 +106,13 @@ def test_diffusion_alone_conserves_mass_and_flattens_a_peak():
 
 
 def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_every_site():
-    kw = {"resolution_mm": 5.0, "days": 10, "application": "lesions", "application_margin_mm": 2.0, "seed": 2}
+    kw = {
+        "resolution_mm": 5.0,
+        "days": 10,
+        "application": "lesions",
+        "application_margin_mm": 2.0,
+        "seed": 2,
+    }
     grouped = simulate_field(FieldSpec("ak-5pct", **kw))
     every = simulate_field(FieldSpec("ak-5pct", group_tol=None, **kw))
     assert grouped.info["diffused_column_steps"] > 0  # there were lateral gradients
@@ -104,8 +120,11 @@ def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_ever
     for name in ("erythema_score", "skin_conc_ug_ml", "immune_infiltrate"):
         a, b = grouped.maps[name].values, every.maps[name].values
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(float(np.abs(b).max()), 1e-9))
-    np.testing.assert_allclose(grouped.timecourses["lesion_cells"].values, every.timecourses["lesion_cells"].values,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        grouped.timecourses["lesion_cells"].values,
+        every.timecourses["lesion_cells"].values,
+        rtol=1e-5,
+    )
     # drug only where the cream went: outside the masks the skin sees far less
     conc = every.maps["skin_conc_ug_ml"]
     assert float(conc.max()) > 0 and float(conc.min()) < 0.5 * float(conc.max())
@@ -145,7 +164,9 @@ def test_vehicle_field_shows_no_inflammation():
 
 
 def test_freeze_events_use_the_models_cryotherapy_on_visible_lesions_only():
-    res = simulate_field(FieldSpec("ak-cryo", resolution_mm=5.0, days=2, output_every_hours=6, seed=2))
+    res = simulate_field(
+        FieldSpec("ak-cryo", resolution_mm=5.0, days=2, output_every_hours=6, seed=2)
+    )
     les = res.lesions.set_index("id")
     lc = res.timecourses["lesion_cells"]
     before, after = lc.isel(time=0), lc.isel(time=-1)
@@ -170,8 +191,15 @@ def test_registered_site_event_handler_changes_masked_sites_only():
     try:
         mask = np.zeros((5, 5), dtype=bool)
         mask[1:3, 2] = True
-        res = simulate_field(FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=1, output_every_hours=1,
-                                       extra_events=(SiteEvent(time_h=3.0, kind=77, amount_mg=0.5, mask=mask),)))
+        res = simulate_field(
+            FieldSpec(
+                "ak-5pct-vehicle",
+                resolution_mm=10.0,
+                days=1,
+                output_every_hours=1,
+                extra_events=(SiteEvent(time_h=3.0, kind=77, amount_mg=0.5, mask=mask),),
+            )
+        )
     finally:
         _HANDLERS.pop(77, None)
     assert seen == [(3.0, 2)]
@@ -181,18 +209,30 @@ def test_registered_site_event_handler_changes_masked_sites_only():
 
 
 def test_same_spec_same_numbers():
-    a = simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, seed=5, days=20, application="lesions"))
-    b = simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, seed=5, days=20, application="lesions"))
+    a = simulate_field(
+        FieldSpec("ak-5pct", resolution_mm=10.0, seed=5, days=20, application="lesions")
+    )
+    b = simulate_field(
+        FieldSpec("ak-5pct", resolution_mm=10.0, seed=5, days=20, application="lesions")
+    )
     assert a.lesions[["x_mm", "y_mm", "radius_mm"]].equals(b.lesions[["x_mm", "y_mm", "radius_mm"]])
     assert np.array_equal(a.maps["erythema_score"].values, b.maps["erythema_score"].values)
-    assert np.array_equal(a.timecourses["lesion_cells"].values, b.timecourses["lesion_cells"].values)
+    assert np.array_equal(
+        a.timecourses["lesion_cells"].values, b.timecourses["lesion_cells"].values
+    )
     c = simulate_field(FieldSpec("ak-5pct", resolution_mm=10.0, seed=6, days=1))
-    assert not np.allclose(a.lesions["x_mm"].values, c.lesions["x_mm"].values)  # the seed moves the lesions
+    assert not np.allclose(
+        a.lesions["x_mm"].values, c.lesions["x_mm"].values
+    )  # the seed moves the lesions
 
 
 def test_extra_site_events_and_unknown_kinds():
-    spec = FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=2,
-                     extra_events=(SiteEvent(time_h=1.0, kind=APPLY, amount_mg=12.5, mask=(1,)),))
+    spec = FieldSpec(
+        "ak-5pct-vehicle",
+        resolution_mm=10.0,
+        days=2,
+        extra_events=(SiteEvent(time_h=1.0, kind=APPLY, amount_mg=12.5, mask=(1,)),),
+    )
     res = simulate_field(spec)
     assert res.timecourses["drug_applied_mg"].values[-1] > 0
     with pytest.raises(InputError) as e:
@@ -230,11 +270,15 @@ def test_bad_input_names_the_field(kwargs, field):
 
 
 def test_layout_scales_per_lesion_parameters():
-    spec = FieldSpec("ak-5pct", resolution_mm=1.0, lesions=(LesionPlacement(2, 20.0, 20.0, 3.0, cells=5e4),))
+    spec = FieldSpec(
+        "ak-5pct", resolution_mm=1.0, lesions=(LesionPlacement(2, 20.0, 20.0, 3.0, cells=5e4),)
+    )
     lay = build_layout(spec)
     (les,) = lay.lesions
     pidx = MODEL.parameter_index
-    assert les.n_sites == np.count_nonzero(lay.site_class == 1) and 20 < les.n_sites < 40  # ~pi * 3^2 mm2
+    assert (
+        les.n_sites == np.count_nonzero(lay.site_class == 1) and 20 < les.n_sites < 40
+    )  # ~pi * 3^2 mm2
     f = lay.n_sites / les.n_sites
     P = lay.class_parameters[1]
     assert P[pidx("lesion_initial_cells_2")] == pytest.approx(5e4 * f)

@@ -94,8 +94,14 @@ def test_trial_summary_shape(ak_trial):
     d = ak_trial.to_dict()
     assert d["seed"] == 11 and "version" in d
     for arm in d["arms"]:
-        for name in ("complete_clearance", "partial_clearance", "histological_clearance", "recurrence_12mo",
-                     "severe_erythema", "flu_like"):
+        for name in (
+            "complete_clearance",
+            "partial_clearance",
+            "histological_clearance",
+            "recurrence_12mo",
+            "severe_erythema",
+            "flu_like",
+        ):
             assert name in arm["endpoints"]
             e = arm["endpoints"][name]
             assert set(e) >= {"value", "ci95"}
@@ -114,7 +120,10 @@ def test_more_intense_lsr_goes_with_more_clearance(ak_trial):
 
 def test_treated_beats_vehicle(ak_trial):
     t, v = ak_trial.arms
-    assert t.endpoints["complete_clearance"]["value"] > v.endpoints["complete_clearance"]["value"] + 0.2
+    assert (
+        t.endpoints["complete_clearance"]["value"]
+        > v.endpoints["complete_clearance"]["value"] + 0.2
+    )
     assert t.endpoints["severe_erythema"]["value"] > v.endpoints["severe_erythema"]["value"]
 
 
@@ -123,8 +132,13 @@ def test_sbcc_clearance_rises_with_frequency():
     from imiqsim.scenario import load_preset
 
     sc = load_preset("sbcc-5pct")
-    arms = [sc.with_overrides(name=f"sbcc-{n}x", regimen=sc.regimen.model_copy(
-        update={"applications_per_week": n, "weekdays": None})) for n in (3, 5, 7)]
+    arms = [
+        sc.with_overrides(
+            name=f"sbcc-{n}x",
+            regimen=sc.regimen.model_copy(update={"applications_per_week": n, "weekdays": None}),
+        )
+        for n in (3, 5, 7)
+    ]
     tr = run_trial(arms, patients=200, seed=4, followup_years=0.0)
     cc = [a.endpoints["composite_clearance"]["value"] for a in tr.arms]
     assert cc[0] < cc[1] < cc[2], cc
@@ -133,8 +147,11 @@ def test_sbcc_clearance_rises_with_frequency():
 def test_immunosuppressed_clear_less():
     kw = dict(patients=150, seed=8, followup_years=0.0)
     normal = run_trial(["egw-5pct"], **kw).arms[0].endpoints["complete_clearance"]["value"]
-    supp = run_trial(["egw-5pct"], immunosuppressed_fraction=1.0, **kw).arms[0].endpoints[
-        "complete_clearance"]["value"]
+    supp = (
+        run_trial(["egw-5pct"], immunosuppressed_fraction=1.0, **kw)
+        .arms[0]
+        .endpoints["complete_clearance"]["value"]
+    )
     assert supp < normal - 0.1
 
 
@@ -142,8 +159,20 @@ def test_immunosuppressed_clear_less():
 
 
 def test_trial_cli_json(capsys):
-    code = main(["trial", "sbcc-5pct", "sbcc-5pct-vehicle", "--patients", "20", "--seed", "2", "--json",
-                 "--followup-years", "0"])
+    code = main(
+        [
+            "trial",
+            "sbcc-5pct",
+            "sbcc-5pct-vehicle",
+            "--patients",
+            "20",
+            "--seed",
+            "2",
+            "--json",
+            "--followup-years",
+            "0",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     d = json.loads(out)
@@ -152,15 +181,18 @@ def test_trial_cli_json(capsys):
     assert d["arms"][0]["endpoints"]["complete_clearance"]["ci95"][0] is not None
 
 
-@pytest.mark.parametrize("argv, field", [
-    (["trial", "ak-5pct", "--patients", "0"], "patients"),
-    (["trial", "ak-5pct", "--patients", "-5"], "patients"),
-    (["trial", "ak-5pct", "--patients", "200000"], "patients"),
-    (["trial", "nonexistent-arm"], "scenario"),
-    (["trial", "ak-5pct", "--followup-years", "-1"], "followup_years"),
-    (["trial", "ak-5pct", "--followup-years", "50"], "followup_years"),
-    (["trial", "ak-5pct", "--workers", "0"], "workers"),
-])
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["trial", "ak-5pct", "--patients", "0"], "patients"),
+        (["trial", "ak-5pct", "--patients", "-5"], "patients"),
+        (["trial", "ak-5pct", "--patients", "200000"], "patients"),
+        (["trial", "nonexistent-arm"], "scenario"),
+        (["trial", "ak-5pct", "--followup-years", "-1"], "followup_years"),
+        (["trial", "ak-5pct", "--followup-years", "50"], "followup_years"),
+        (["trial", "ak-5pct", "--workers", "0"], "workers"),
+    ],
+)
 def test_trial_bad_input_exit_2(argv, field, capsys):
     code = main(argv)
     out, err = capsys.readouterr()
@@ -174,8 +206,24 @@ def test_proportion_excludes_missing():
 
 
 def test_trial_cli_streams_and_resumes(tmp_path, capsys):
-    argv = ["trial", "sbcc-5pct", "--patients", "12", "--seed", "5", "--followup-years", "0", "--stream",
-            "--chunk-size", "5", "--out", str(tmp_path / "run"), "--json", "--workers", "1"]
+    argv = [
+        "trial",
+        "sbcc-5pct",
+        "--patients",
+        "12",
+        "--seed",
+        "5",
+        "--followup-years",
+        "0",
+        "--stream",
+        "--chunk-size",
+        "5",
+        "--out",
+        str(tmp_path / "run"),
+        "--json",
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(argv) == 2  # refuses to overwrite a run without --resume
@@ -184,4 +232,7 @@ def test_trial_cli_streams_and_resumes(tmp_path, capsys):
     again = json.loads(capsys.readouterr().out)
     assert again["arms"][0]["endpoints"] == first["arms"][0]["endpoints"]
     direct = run_trial(["sbcc-5pct"], patients=12, seed=5, followup_years=0.0).to_dict()
-    assert first["arms"][0]["endpoints"]["complete_clearance"] == direct["arms"][0]["endpoints"]["complete_clearance"]
+    assert (
+        first["arms"][0]["endpoints"]["complete_clearance"]
+        == direct["arms"][0]["endpoints"]["complete_clearance"]
+    )

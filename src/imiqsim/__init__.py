@@ -23,4 +23,12 @@ def __getattr__(name):
     raise AttributeError(f"module 'imiqsim' has no attribute {name!r}")
 
 
-__all__ = ["simulate", "SimulationResult", "Scenario", "load_scenario", "list_presets", "get_model", "__version__"]
+__all__ = [
+    "simulate",
+    "SimulationResult",
+    "Scenario",
+    "load_scenario",
+    "list_presets",
+    "get_model",
+    "__version__",
+]

@@ -34,10 +34,10 @@ import io
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from imiqsim.errors import InputError
 from imiqsim.model import get_model
@@ -57,17 +57,89 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("baseline_surveillance", "AK", "ak5-2x16-cc-veh", "ak-5pct-vehicle", "complete_clearance", 5e-5, 2e-3, True),
-    Step("baseline_surveillance", "EGW", "egw5-3x16-cc-veh", "egw-5pct-vehicle", "complete_clearance", 2e-4, 5e-3,
-         True),
-    Step("lesion_immune_susceptibility", "AK", "ak5-2x16-cc", "ak-5pct", "complete_clearance", 0.02, 5.0, True),
-    Step("lesion_immune_susceptibility", "sBCC", "sbcc5-5x6-composite", "sbcc-5pct", "composite_clearance", 0.02, 5.0, True),
-    Step("lesion_immune_susceptibility", "EGW", "egw5-3x16-cc", "egw-5pct", "complete_clearance", 0.02, 5.0, True),
-    Step("k_memory_kill", None, "egw5-3x16-recur", "egw-5pct", "recurrence_12wk", 1e-4, 0.5, False, 0.3),
-    Step("erythema_half", None, "ak5-2x16-severe-erythema", "ak-5pct", "severe_erythema", 0.01, 1.0, False),
+    Step(
+        "baseline_surveillance",
+        "AK",
+        "ak5-2x16-cc-veh",
+        "ak-5pct-vehicle",
+        "complete_clearance",
+        5e-5,
+        2e-3,
+        True,
+    ),
+    Step(
+        "baseline_surveillance",
+        "EGW",
+        "egw5-3x16-cc-veh",
+        "egw-5pct-vehicle",
+        "complete_clearance",
+        2e-4,
+        5e-3,
+        True,
+    ),
+    Step(
+        "lesion_immune_susceptibility",
+        "AK",
+        "ak5-2x16-cc",
+        "ak-5pct",
+        "complete_clearance",
+        0.02,
+        5.0,
+        True,
+    ),
+    Step(
+        "lesion_immune_susceptibility",
+        "sBCC",
+        "sbcc5-5x6-composite",
+        "sbcc-5pct",
+        "composite_clearance",
+        0.02,
+        5.0,
+        True,
+    ),
+    Step(
+        "lesion_immune_susceptibility",
+        "EGW",
+        "egw5-3x16-cc",
+        "egw-5pct",
+        "complete_clearance",
+        0.02,
+        5.0,
+        True,
+    ),
+    Step(
+        "k_memory_kill",
+        None,
+        "egw5-3x16-recur",
+        "egw-5pct",
+        "recurrence_12wk",
+        1e-4,
+        0.5,
+        False,
+        0.3,
+    ),
+    Step(
+        "erythema_half",
+        None,
+        "ak5-2x16-severe-erythema",
+        "ak-5pct",
+        "severe_erythema",
+        0.01,
+        1.0,
+        False,
+    ),
     Step("lsr_rest_threshold", None, "ak5-2x16-rest", "ak-5pct", "rest_needed", 4.0, 17.9, False),
     Step("flu_index_half", None, "ak5-2x16-headache", "ak-5pct", "headache", 1e-4, 1.0, False),
-    Step("cryo_t50_s", None, "cryo-ak-lesion-cr-gt5s", "ak-cryo", "lesion_complete_response", 1.0, 60.0, False),
+    Step(
+        "cryo_t50_s",
+        None,
+        "cryo-ak-lesion-cr-gt5s",
+        "ak-cryo",
+        "lesion_complete_response",
+        1.0,
+        60.0,
+        False,
+    ),
 )
 
 
@@ -92,7 +164,9 @@ def current_values() -> dict[str, float]:
         if s.indication is None:
             out[s.parameter] = m.parameter(s.parameter).value
         else:
-            out[f"{s.parameter}@{s.indication}"] = m.indication_parameters[s.indication][s.parameter].value
+            out[f"{s.parameter}@{s.indication}"] = m.indication_parameters[s.indication][
+                s.parameter
+            ].value
     return out
 
 
@@ -113,14 +187,27 @@ def simulate_endpoint(step: Step, values: dict[str, float], patients: int, seed:
     from imiqsim.trial import run_trial
 
     sc = load_preset(step.arm)
-    tr = run_trial([sc], patients=patients, seed=seed, followup_years=step.followup_years,
-                   overrides=_overrides_for(values, sc.indication))
+    tr = run_trial(
+        [sc],
+        patients=patients,
+        seed=seed,
+        followup_years=step.followup_years,
+        overrides=_overrides_for(values, sc.indication),
+    )
     v = tr.arms[0].endpoints[step.endpoint]["value"]
     return float("nan") if v is None else float(v)
 
 
-def _solve(f: Callable[[float], float], target: float, lo: float, hi: float, increasing: bool,
-           x0: float, tol: float, max_evals: int) -> tuple[float, float, int]:
+def _solve(
+    f: Callable[[float], float],
+    target: float,
+    lo: float,
+    hi: float,
+    increasing: bool,
+    x0: float,
+    tol: float,
+    max_evals: int,
+) -> tuple[float, float, int]:
     """Monotone root of f(x) = target on a log scale (Illinois). Returns (x, f(x), evaluations)."""
     sgn = 1.0 if increasing else -1.0
 
@@ -184,11 +271,20 @@ def calibrate(
     """Run the coordinate-wise fit. Returns ``{"values", "history", ...}``."""
     if patients < 20:
         raise InputError("patients", patients, "at least 20 per evaluation")
-    state = {"values": current_values(), "done": [], "history": [], "patients": patients, "seed": seed,
-             "rounds": rounds, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    state = {
+        "values": current_values(),
+        "done": [],
+        "history": [],
+        "patients": patients,
+        "seed": seed,
+        "rounds": rounds,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     if resume:
         if checkpoint is None or not checkpoint.exists():
-            raise InputError("--resume", str(checkpoint), "an existing checkpoint file from an earlier run")
+            raise InputError(
+                "--resume", str(checkpoint), "an existing checkpoint file from an earlier run"
+            )
         state = json.loads(checkpoint.read_text())
     for r in range(rounds):
         for i, s in enumerate(STEPS):
@@ -202,20 +298,33 @@ def calibrate(
                 vals = dict(state["values"])
                 vals[vkey] = x
                 y = simulate_endpoint(s, vals, patients, seed)
-                state["history"].append({"round": r, "step": i, "parameter": vkey, "value": x,
-                                         "endpoint": s.endpoint, "simulated": y, "target": target})
+                state["history"].append(
+                    {
+                        "round": r,
+                        "step": i,
+                        "parameter": vkey,
+                        "value": x,
+                        "endpoint": s.endpoint,
+                        "simulated": y,
+                        "target": target,
+                    }
+                )
                 if checkpoint is not None:
                     checkpoint.write_text(json.dumps(state, indent=1))
                 return y
 
-            x, y, n = _solve(f, target, s.lo, s.hi, s.increasing, state["values"][vkey], tol, max_evals)
+            x, y, n = _solve(
+                f, target, s.lo, s.hi, s.increasing, state["values"][vkey], tol, max_evals
+            )
             state["values"][vkey] = x
             state["done"].append(key)
             if checkpoint is not None:
                 checkpoint.write_text(json.dumps(state, indent=1))
             if progress:
-                progress(f"round {r + 1}/{rounds} {vkey} = {x:.4g} -> {s.endpoint} {y:.3f} "
-                         f"(target {target:.3f}, {n} runs)")
+                progress(
+                    f"round {r + 1}/{rounds} {vkey} = {x:.4g} -> {s.endpoint} {y:.3f} "
+                    f"(target {target:.3f}, {n} runs)"
+                )
     state["steps"] = [asdict(s) for s in STEPS]
     return state
 
@@ -257,12 +366,19 @@ def write_values(values: dict[str, float], model_dir: Path, note: str) -> list[s
         vkey = s.parameter if s.indication is None else f"{s.parameter}@{s.indication}"
         src = f"calibrated against {s.target} ({note})"
         if s.indication is None:
-            ok = _rewrite_csv(model_dir / "parameters.csv", lambda d, s=s: d["name"] == s.parameter,
-                              values[vkey], src)
+            ok = _rewrite_csv(
+                model_dir / "parameters.csv",
+                lambda d, s=s: d["name"] == s.parameter,
+                values[vkey],
+                src,
+            )
         else:
-            ok = _rewrite_csv(model_dir / "indications.csv",
-                              lambda d, s=s: d["name"] == s.parameter and d["indication"] == s.indication,
-                              values[vkey], src)
+            ok = _rewrite_csv(
+                model_dir / "indications.csv",
+                lambda d, s=s: d["name"] == s.parameter and d["indication"] == s.indication,
+                values[vkey],
+                src,
+            )
         if ok:
             changed.append(vkey)
     return changed

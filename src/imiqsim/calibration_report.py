@@ -15,9 +15,9 @@ import html
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -100,8 +100,9 @@ def _pk_population(patients: int, seed: int) -> dict:
     out = {}
     base_sc = load_preset("ak-5pct")
     for rid, (sachets, site, area) in PK.items():
-        reg = base_sc.regimen.model_copy(update={"applications_per_week": 3, "weekdays": None,
-                                                 "amount": Amount(sachets=sachets)})
+        reg = base_sc.regimen.model_copy(
+            update={"applications_per_week": 3, "weekdays": None, "amount": Amount(sachets=sachets)}
+        )
         sc = base_sc.with_overrides(regimen=reg, site=site, area_cm2=area, off_label_ok=True)
         base = sc.model_parameters(m)
         pop = sample_population(base, "AK", patients, seed, model=m)
@@ -115,8 +116,12 @@ def _pk_population(patients: int, seed: int) -> dict:
     return out
 
 
-def build_rows(patients: int = 1000, seed: int = 7, pk_patients: int = 200,
-               progress: Callable[[str], None] | None = None) -> list[RowResult]:
+def build_rows(
+    patients: int = 1000,
+    seed: int = 7,
+    pk_patients: int = 200,
+    progress: Callable[[str], None] | None = None,
+) -> list[RowResult]:
     """Simulate every target row."""
     from imiqsim.trial import run_trial
 
@@ -140,7 +145,9 @@ def build_rows(patients: int = 1000, seed: int = 7, pk_patients: int = 200,
         n = _n_of(r)
         pci = clopper_pearson_ci(round(pub * n), n) if (n and rid in CLINICAL) else None
         m = re.search(r"95% CI ([0-9.]+)-([0-9.]+)%", r.get("note", ""))
-        if m and rid in CLINICAL:  # a CI given with the row (e.g. Thai 2004: lesions clustered in patients)
+        if (
+            m and rid in CLINICAL
+        ):  # a CI given with the row (e.g. Thai 2004: lesions clustered in patients)
             pci = (float(m.group(1)) / 100, float(m.group(2)) / 100)
         if rid in CLINICAL:
             arm, ep = CLINICAL[rid]
@@ -157,8 +164,22 @@ def build_rows(patients: int = 1000, seed: int = 7, pk_patients: int = 200,
                 hit = abs(sim - pub) <= NO_N_TOLERANCE
                 miss = 0.0 if hit else sim - pub
                 tol = f"within +/-{NO_N_TOLERANCE:.2f} of the published value (n not given)"
-            rows.append(RowResult(rid, ep, arm, pub, pci, sim, sci, hit, miss, tol, rid in calibrated_ids,
-                                  r.get("note", "")))
+            rows.append(
+                RowResult(
+                    rid,
+                    ep,
+                    arm,
+                    pub,
+                    pci,
+                    sim,
+                    sci,
+                    hit,
+                    miss,
+                    tol,
+                    rid in calibrated_ids,
+                    r.get("note", ""),
+                )
+            )
         elif rid in pk or rid == "pk-urine":
             v = pk[rid]
             mean = float(np.mean(v))
@@ -171,13 +192,41 @@ def build_rows(patients: int = 1000, seed: int = 7, pk_patients: int = 200,
                 hit = pub / PK_TOLERANCE <= mean <= pub * PK_TOLERANCE
                 tol = f"within {PK_TOLERANCE:g}-fold"
                 miss = 0.0 if hit else mean / pub
-            rows.append(RowResult(rid, r["endpoint"], "AK 5% PK regimen", pub, None, mean,
-                                  (mean - 1.96 * se, mean + 1.96 * se), hit, miss, tol,
-                                  False, r.get("note", "") + " | simulated: population mean Cmax"
-                                  if rid != "pk-urine" else r.get("note", "")))
+            rows.append(
+                RowResult(
+                    rid,
+                    r["endpoint"],
+                    "AK 5% PK regimen",
+                    pub,
+                    None,
+                    mean,
+                    (mean - 1.96 * se, mean + 1.96 * se),
+                    hit,
+                    miss,
+                    tol,
+                    False,
+                    r.get("note", "") + " | simulated: population mean Cmax"
+                    if rid != "pk-urine"
+                    else r.get("note", ""),
+                )
+            )
         else:
-            rows.append(RowResult(rid, r["endpoint"], r["arm"], pub, None, None, None, None, None,
-                                  "not simulated", False, "no simulation mapped to this row"))
+            rows.append(
+                RowResult(
+                    rid,
+                    r["endpoint"],
+                    r["arm"],
+                    pub,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "not simulated",
+                    False,
+                    "no simulation mapped to this row",
+                )
+            )
     return rows
 
 
@@ -197,15 +246,22 @@ def _forest_png(rows: list[RowResult]) -> bytes:
         ax.plot([r.published], [y + 0.12], "s", color="#444", label="published" if i == 0 else None)
         if r.simulated_ci:
             ax.plot(r.simulated_ci, [y - 0.12] * 2, color="#1f77b4" if r.hit else "#d62728", lw=2)
-        ax.plot([r.simulated], [y - 0.12], "o", color="#1f77b4" if r.hit else "#d62728",
-                label="simulated" if i == 0 else None)
+        ax.plot(
+            [r.simulated],
+            [y - 0.12],
+            "o",
+            color="#1f77b4" if r.hit else "#d62728",
+            label="simulated" if i == 0 else None,
+        )
     ax.set_yticks(range(len(rr), 0, -1))
     ax.set_yticklabels([f"{r.id}{' *' if r.calibrated else ''}" for r in rr], fontsize=8)
     ax.set_xlabel("proportion")
     ax.set_xlim(0, 1)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Published (95% CI) vs simulated (95% CI); * = calibrated row, red = miss", fontsize=9)
+    ax.set_title(
+        "Published (95% CI) vs simulated (95% CI); * = calibrated row, red = miss", fontsize=9
+    )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -228,7 +284,9 @@ def _fmt(v, ci=None, pct=True):
 
 def write_report(rows: list[RowResult], out: Path, *, patients: int, seed: int) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "calibration.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=str))
+    (out / "calibration.json").write_text(
+        json.dumps([r.__dict__ for r in rows], indent=1, default=str)
+    )
     png = _forest_png(rows)
     (out / "calibration_forest.png").write_bytes(png)
     trs = []
@@ -237,14 +295,18 @@ def write_report(rows: list[RowResult], out: Path, *, patients: int, seed: int) 
         status = "not simulated" if r.hit is None else ("hit" if r.hit else "MISS")
         miss = ""
         if r.hit is False and r.miss is not None:
-            miss = (f"{r.miss:.2f}-fold" if (r.id.startswith("pk-") and r.id != "pk-urine")
-                    else f"{100 * r.miss:+.1f} points")
+            miss = (
+                f"{r.miss:.2f}-fold"
+                if (r.id.startswith("pk-") and r.id != "pk-urine")
+                else f"{100 * r.miss:+.1f} points"
+            )
         trs.append(
             f"<tr class='{status.split()[0].lower()}'><td>{html.escape(r.id)}{' *' if r.calibrated else ''}</td>"
             f"<td>{html.escape(r.endpoint)}</td><td>{html.escape(r.arm)}</td>"
             f"<td>{_fmt(r.published, r.published_ci, pct)}</td><td>{_fmt(r.simulated, r.simulated_ci, pct)}</td>"
             f"<td>{status}</td><td>{miss}</td><td>{html.escape(r.tolerance)}</td>"
-            f"<td class='note'>{html.escape(r.note)}</td></tr>")
+            f"<td class='note'>{html.escape(r.note)}</td></tr>"
+        )
     n_hit = sum(1 for r in rows if r.hit)
     n_sim = sum(1 for r in rows if r.hit is not None)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>imiqsim calibration report</title>
@@ -253,14 +315,14 @@ td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}}tr.miss td{{bac
 tr.hit td{{background:#e7f5e7}}td.note{{font-size:11px;color:#555;max-width:280px}}
 .disclaimer{{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}}</style></head><body>
 <h1>imiqsim calibration report</h1>
-<p>imiqsim {__version__}, generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}; {patients} virtual patients
+<p>imiqsim {__version__}, generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")}; {patients} virtual patients
 per arm, seed {seed}. Calibrated rows are marked *: each constrains one parameter (see README). All other rows
 are predictions of the calibrated mechanism.</p>
 <div class="disclaimer">Research and teaching software, not a medical device. Simulated values are model
 predictions, not clinical evidence or treatment advice.</div>
 <p><b>{n_hit} of {n_sim} simulated rows hit their target</b>; misses are shown in red with their size.</p>
 <table><tr><th>row</th><th>endpoint</th><th>arm</th><th>published (95% CI)</th><th>simulated (95% CI)</th>
-<th>result</th><th>miss</th><th>criterion</th><th>note</th></tr>{''.join(trs)}</table>
+<th>result</th><th>miss</th><th>criterion</th><th>note</th></tr>{"".join(trs)}</table>
 <h2>Forest plot</h2><img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="forest plot">
 <p>Published CIs: Clopper-Pearson from the row's n. Simulated CIs: Wilson score intervals (clinical rows) or
 mean +/- 1.96 SE over virtual patients (PK rows). Sources are in the table's notes and in

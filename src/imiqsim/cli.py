@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -37,12 +36,14 @@ def _info(msg: str, quiet: bool = False) -> None:
         typer.echo(msg, err=True)
 
 
-def parse_set(values: Optional[List[str]]) -> dict[str, float]:
+def parse_set(values: list[str] | None) -> dict[str, float]:
     """Parse repeated ``--set name=value`` flags."""
     out: dict[str, float] = {}
     for v in values or []:
         if "=" not in v:
-            raise InputError("--set", v, "NAME=VALUE, e.g. --set tlr7_ec50_ug_ml=3 (see `imiqsim parameters`)")
+            raise InputError(
+                "--set", v, "NAME=VALUE, e.g. --set tlr7_ec50_ug_ml=3 (see `imiqsim parameters`)"
+            )
         name, _, val = v.partition("=")
         name = name.strip()
         try:
@@ -59,23 +60,32 @@ def _version_cb(value: bool):
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version_cb, is_eager=True,
-                                       help="Show the version and exit.")):
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_cb, is_eager=True, help="Show the version and exit."
+    ),
+):
     pass
 
 
 @app.command()
 def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the preset scenarios with their regimen in words."""
-    from imiqsim.regimen import describe_regimen
     from imiqsim.scenario import list_presets, load_preset
 
     rows = []
     for name in list_presets():
         sc = load_preset(name)
-        rows.append({"name": name, "indication": sc.indication, "site": sc.site, "area_cm2": sc.area_cm2,
-                     "regimen": sc.treatment_text(),
-                     "assessment_weeks_after_last_dose": sc.assessment_weeks_after_last_dose})
+        rows.append(
+            {
+                "name": name,
+                "indication": sc.indication,
+                "site": sc.site,
+                "area_cm2": sc.area_cm2,
+                "regimen": sc.treatment_text(),
+                "assessment_weeks_after_last_dose": sc.assessment_weeks_after_last_dose,
+            }
+        )
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -92,14 +102,27 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
 
 @app.command()
 def simulate(
-    scenario: str = typer.Argument(..., help="Preset name (see `imiqsim presets`) or a scenario .toml file."),
-    days: Optional[float] = typer.Option(None, "--days", help="Simulated days (default: course + assessment)."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE (repeatable)."),
-    knockout: Optional[List[str]] = typer.Option(
-        None, "--knockout", help="Knock out/deplete a stage (repeatable): tlr7, pdc, macrophage, dendritic, nk, "
-        "cd8, memory, ifn_alpha, tnf_alpha, il12."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Directory for time courses (NetCDF, CSV), PNG, JSON."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
+    scenario: str = typer.Argument(
+        ..., help="Preset name (see `imiqsim presets`) or a scenario .toml file."
+    ),
+    days: float | None = typer.Option(
+        None, "--days", help="Simulated days (default: course + assessment)."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a parameter: NAME=VALUE (repeatable)."
+    ),
+    knockout: list[str] | None = typer.Option(
+        None,
+        "--knockout",
+        help="Knock out/deplete a stage (repeatable): tlr7, pdc, macrophage, dendritic, nk, "
+        "cd8, memory, ifn_alpha, tnf_alpha, il12.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Directory for time courses (NetCDF, CSV), PNG, JSON."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the summary as one JSON object on stdout."
+    ),
     every: float = typer.Option(1.0, "--every", help="Output spacing in hours."),
 ):
     """Simulate one typical patient through the whole cascade."""
@@ -107,7 +130,9 @@ def simulate(
     from imiqsim.simulation import simulate as run
 
     overrides = parse_set(set_)
-    res = run(scenario, days=days, set=overrides, knockouts=knockout or [], output_every_hours=every)
+    res = run(
+        scenario, days=days, set=overrides, knockouts=knockout or [], output_every_hours=every
+    )
     for w in res.scenario.warnings():
         _info(f"warning: {w}")
     written = []
@@ -141,17 +166,25 @@ def write_outputs(res, out: Path) -> list[Path]:
     png = out / "cascade.png"
     model_par = res.scenario
     try:
-        from imiqsim.plots import plot_cascade
-
         from imiqsim.model import get_model
+        from imiqsim.plots import plot_cascade
         from imiqsim.simulation import parameters_for
 
         m = get_model()
         p = parameters_for(m, model_par)
         thr = float(p[m.parameter_index("visible_threshold_cells")])
-        dose_days = [t / 24.0 for t, k in zip(res.scenario.events().times_h, res.scenario.events().kinds) if k == 1]
-        fig = plot_cascade(res.dataset, png, title=f"{res.scenario.name}: {res.scenario.description or ''}"[:110],
-                           dose_times_days=dose_days, visible_threshold=thr)
+        dose_days = [
+            t / 24.0
+            for t, k in zip(res.scenario.events().times_h, res.scenario.events().kinds)
+            if k == 1
+        ]
+        fig = plot_cascade(
+            res.dataset,
+            png,
+            title=f"{res.scenario.name}: {res.scenario.description or ''}"[:110],
+            dose_times_days=dose_days,
+            visible_threshold=thr,
+        )
         import matplotlib.pyplot as plt
 
         plt.close(fig)
@@ -170,14 +203,25 @@ def _print_summary(s: dict) -> None:
     t = Table(title=f"imiqsim simulate {s['scenario']} ({s['indication']}, {s['days']:.0f} days)")
     t.add_column("outcome")
     t.add_column("value", justify="right")
-    t.add_row("lesion burden (cells) initial -> final",
-              f"{s['lesion_burden_initial']:.3g} -> {s['lesion_burden_final']:.3g}")
-    t.add_row("visible lesions initial -> final", f"{s['visible_lesions_initial']} -> {s['visible_lesions_final']}")
+    t.add_row(
+        "lesion burden (cells) initial -> final",
+        f"{s['lesion_burden_initial']:.3g} -> {s['lesion_burden_final']:.3g}",
+    )
+    t.add_row(
+        "visible lesions initial -> final",
+        f"{s['visible_lesions_initial']} -> {s['visible_lesions_final']}",
+    )
     ttc = s["time_to_clearance_days"]
-    t.add_row("cleared (no visible lesion)", f"{'yes' if s['lesion_cleared'] else 'no'}"
-              + (f", day {ttc:.0f}" if ttc is not None else ""))
+    t.add_row(
+        "cleared (no visible lesion)",
+        f"{'yes' if s['lesion_cleared'] else 'no'}"
+        + (f", day {ttc:.0f}" if ttc is not None else ""),
+    )
     t.add_row("histologically clear", "yes" if s["histologically_clear"] else "no")
-    t.add_row("applications given (skipped for rest)", f"{s['applications_given']} ({s['doses_skipped_for_rest']})")
+    t.add_row(
+        "applications given (skipped for rest)",
+        f"{s['applications_given']} ({s['doses_skipped_for_rest']})",
+    )
     t.add_row("serum Cmax (ng/mL)", f"{s['serum_cmax_ng_ml']:.3g}")
     t.add_row("urine (fraction of applied)", f"{s['urine_fraction_of_applied']:.2%}")
     for c, v in s["peak"].items():
@@ -190,8 +234,9 @@ def _print_summary(s: dict) -> None:
 
 @app.command()
 def parameters(
-    module: Optional[str] = typer.Option(None, "--module", help="Only this stage (pk, tlr7, cytokines, cells, "
-                                         "lesions, reactions)."),
+    module: str | None = typer.Option(
+        None, "--module", help="Only this stage (pk, tlr7, cytokines, cells, lesions, reactions)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """The parameter table: value, unit, description, provenance."""
@@ -219,7 +264,9 @@ def parameters(
 
 
 @app.command()
-def equations(markdown: bool = typer.Option(False, "--markdown", help="Markdown instead of plain text.")):
+def equations(
+    markdown: bool = typer.Option(False, "--markdown", help="Markdown instead of plain text."),
+):
     """Print the model's equations, generated from the one model definition."""
     from imiqsim.docs import equations_markdown
 
@@ -228,10 +275,16 @@ def equations(markdown: bool = typer.Option(False, "--markdown", help="Markdown 
 
 @export_app.command("sbml")
 def export_sbml(
-    scenario: str = typer.Argument("ak-5pct", help="Preset or scenario file whose patient and dosing to export."),
+    scenario: str = typer.Argument(
+        "ak-5pct", help="Preset or scenario file whose patient and dosing to export."
+    ),
     out: Path = typer.Option(Path("model.xml"), "--out", help="Output SBML file."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
-    knockout: Optional[List[str]] = typer.Option(None, "--knockout", help="Knock out a stage (repeatable)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a parameter: NAME=VALUE."
+    ),
+    knockout: list[str] | None = typer.Option(
+        None, "--knockout", help="Knock out a stage (repeatable)."
+    ),
 ):
     """Write SBML Level 3 Version 2 (with the preset's dosing as events)."""
     from imiqsim.export.sbml import write_sbml
@@ -251,8 +304,15 @@ def _progress_bar(total_label: str, quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=quiet, transient=False)
+    prog = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=False,
+    )
     task = prog.add_task(total_label, total=None)
 
     def cb(done: int, total: int) -> None:
@@ -263,25 +323,52 @@ def _progress_bar(total_label: str, quiet: bool):
 
 @app.command()
 def trial(
-    arms: List[str] = typer.Argument(..., help="Arms: preset names or scenario .toml files."),
+    arms: list[str] = typer.Argument(..., help="Arms: preset names or scenario .toml files."),
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
-    seed: int = typer.Option(1, "--seed", help="Seed: patient i of seed s is the same patient in every run."),
+    seed: int = typer.Option(
+        1, "--seed", help="Seed: patient i of seed s is the same patient in every run."
+    ),
     workers: int = typer.Option(1, "--workers", help="Worker processes."),
-    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Patients per chunk (does not change "
-                                             "results; default 250 in memory, 2000 when streaming)."),
-    followup_years: float = typer.Option(1.0, "--followup-years", help="Follow-up after the assessment visit."),
-    immunosuppressed: float = typer.Option(0.0, "--immunosuppressed-fraction",
-                                           help="Fraction of organ-transplant immunosuppressed patients."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Directory for outcomes (Parquet), traces (NetCDF), "
-                                       "summary JSON and the HTML report."),
-    json_out: bool = typer.Option(False, "--json", help="Print the endpoints as one JSON object on stdout."),
-    force: bool = typer.Option(False, "--force", help="Allow more patients than the documented cap."),
-    stream: bool = typer.Option(False, "--stream", help="Stream chunks to Parquet under --out (bounded memory; "
-                                "automatic above 100,000 patients or with --resume/--scheduler)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted streamed run in --out."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address; "
-                                            "default: local processes."),
+    chunk_size: int | None = typer.Option(
+        None,
+        "--chunk-size",
+        help="Patients per chunk (does not change "
+        "results; default 250 in memory, 2000 when streaming).",
+    ),
+    followup_years: float = typer.Option(
+        1.0, "--followup-years", help="Follow-up after the assessment visit."
+    ),
+    immunosuppressed: float = typer.Option(
+        0.0,
+        "--immunosuppressed-fraction",
+        help="Fraction of organ-transplant immunosuppressed patients.",
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a parameter: NAME=VALUE."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Directory for outcomes (Parquet), traces (NetCDF), summary JSON and the HTML report.",
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the endpoints as one JSON object on stdout."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Allow more patients than the documented cap."
+    ),
+    stream: bool = typer.Option(
+        False,
+        "--stream",
+        help="Stream chunks to Parquet under --out (bounded memory; "
+        "automatic above 100,000 patients or with --resume/--scheduler).",
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted streamed run in --out."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="dask.distributed scheduler address; default: local processes."
+    ),
 ):
     """Run a virtual trial: endpoints per arm with 95% confidence intervals."""
     from imiqsim.trial import MAX_PATIENTS, run_trial
@@ -290,22 +377,50 @@ def trial(
         raise InputError("--seed", seed, "a non-negative whole number")
     if stream or resume or scheduler or patients > MAX_PATIENTS:
         if out is None:
-            raise InputError("--out", None, "a directory: streamed runs (--stream, --resume, --scheduler or more "
-                             f"than {MAX_PATIENTS} patients) write their chunks there")
-        _trial_streaming(arms, patients, seed, workers, chunk_size or 2000, followup_years, immunosuppressed,
-                         parse_set(set_), out, json_out, resume, scheduler)
+            raise InputError(
+                "--out",
+                None,
+                "a directory: streamed runs (--stream, --resume, --scheduler or more "
+                f"than {MAX_PATIENTS} patients) write their chunks there",
+            )
+        _trial_streaming(
+            arms,
+            patients,
+            seed,
+            workers,
+            chunk_size or 2000,
+            followup_years,
+            immunosuppressed,
+            parse_set(set_),
+            out,
+            json_out,
+            resume,
+            scheduler,
+        )
         return
     chunk_size = chunk_size or 250
     prog, cb = _progress_bar("simulating", quiet=False)
     with prog:
-        tr = run_trial(arms, patients=patients, seed=seed, workers=workers, chunk_size=chunk_size,
-                       followup_years=followup_years, overrides=parse_set(set_),
-                       immunosuppressed_fraction=immunosuppressed, force=force, progress=cb)
+        tr = run_trial(
+            arms,
+            patients=patients,
+            seed=seed,
+            workers=workers,
+            chunk_size=chunk_size,
+            followup_years=followup_years,
+            overrides=parse_set(set_),
+            immunosuppressed_fraction=immunosuppressed,
+            force=force,
+            progress=cb,
+        )
     summary = tr.to_dict()
     written = []
     if out is not None:
-        written = _write_trial(tr, out, " ".join(["imiqsim", "trial", *arms, "--patients", str(patients),
-                                                  "--seed", str(seed)]))
+        written = _write_trial(
+            tr,
+            out,
+            " ".join(["imiqsim", "trial", *arms, "--patients", str(patients), "--seed", str(seed)]),
+        )
     if json_out:
         if written:
             summary["files"] = [str(p) for p in written]
@@ -319,8 +434,20 @@ def trial(
     typer.echo(DISCLAIMER)
 
 
-def _trial_streaming(arms, patients, seed, workers, chunk_size, followup_years, immunosuppressed, overrides, out,
-                     json_out, resume, scheduler) -> None:
+def _trial_streaming(
+    arms,
+    patients,
+    seed,
+    workers,
+    chunk_size,
+    followup_years,
+    immunosuppressed,
+    overrides,
+    out,
+    json_out,
+    resume,
+    scheduler,
+) -> None:
     from imiqsim.scale import run_streaming
 
     if patients <= 0:
@@ -328,17 +455,29 @@ def _trial_streaming(arms, patients, seed, workers, chunk_size, followup_years, 
     prog, cb = _progress_bar("simulating (streamed)", quiet=False)
     try:
         with prog:
-            res = run_streaming(arms, patients=patients, seed=seed, out_dir=out, chunk_size=chunk_size,
-                                workers=workers, scheduler=scheduler, followup_years=followup_years,
-                                overrides=overrides, immunosuppressed_fraction=immunosuppressed, resume=resume,
-                                progress=cb)
+            res = run_streaming(
+                arms,
+                patients=patients,
+                seed=seed,
+                out_dir=out,
+                chunk_size=chunk_size,
+                workers=workers,
+                scheduler=scheduler,
+                followup_years=followup_years,
+                overrides=overrides,
+                immunosuppressed_fraction=immunosuppressed,
+                resume=resume,
+                progress=cb,
+            )
     except (ImiqsimError, typer.Exit):
         raise
     except KeyboardInterrupt:
         _err(f"interrupted: finished chunks are kept in {out}; continue with --resume")
         raise typer.Exit(130)
     except Exception as exc:
-        _err(f"{type(exc).__name__}: {exc}; finished chunks are kept in {out}; continue with --resume")
+        _err(
+            f"{type(exc).__name__}: {exc}; finished chunks are kept in {out}; continue with --resume"
+        )
         raise typer.Exit(1)
     summary = dict(res.summary)
     files = [str(p) for p in res.files] + [str(out / "chunks")]
@@ -361,7 +500,9 @@ def _write_trial(tr, out: Path, command: str) -> list[Path]:
     except ImiqsimError:
         raise
     except Exception as exc:
-        _err(f"could not write the HTML report ({type(exc).__name__}: {exc}); data files were written")
+        _err(
+            f"could not write the HTML report ({type(exc).__name__}: {exc}); data files were written"
+        )
     return written
 
 
@@ -378,18 +519,28 @@ def _print_trial(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"imiqsim trial (seed {summary['seed']}, {summary['n_patients_per_arm']} patients/arm)")
+    t = Table(
+        title=f"imiqsim trial (seed {summary['seed']}, {summary['n_patients_per_arm']} patients/arm)"
+    )
     t.add_column("endpoint")
     for a in summary["arms"]:
         t.add_column(a["name"], justify="right")
     names = list(summary["arms"][0]["endpoints"])
     for n in names:
-        t.add_row(n, *[_fmt_ep(a["endpoints"][n], pct=n != "time_to_clearance_days") for a in summary["arms"]])
+        t.add_row(
+            n,
+            *[
+                _fmt_ep(a["endpoints"][n], pct=n != "time_to_clearance_days")
+                for a in summary["arms"]
+            ],
+        )
     Console().print(t)
     for d in summary.get("differences", []):
         e = d["endpoints"].get("complete_clearance")
         if e:
-            typer.echo(f"complete clearance difference {d['arms'][0]} - {d['arms'][1]}: {_fmt_ep(e)}")
+            typer.echo(
+                f"complete clearance difference {d['arms'][0]} - {d['arms'][1]}: {_fmt_ep(e)}"
+            )
 
 
 @app.command()
@@ -397,11 +548,19 @@ def calibrate(
     patients: int = typer.Option(300, "--patients", "-n", help="Virtual patients per evaluation."),
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-descent rounds."),
     seed: int = typer.Option(2024, "--seed", help="Seed of the calibration population."),
-    checkpoint: Path = typer.Option(Path("out/calibration/checkpoint.json"), "--checkpoint",
-                                    help="Progress file (written after every evaluation)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from --checkpoint."),
-    write: bool = typer.Option(False, "--write", help="Write the fitted values (with provenance) into the "
-                               "package's parameter tables."),
+    checkpoint: Path = typer.Option(
+        Path("out/calibration/checkpoint.json"),
+        "--checkpoint",
+        help="Progress file (written after every evaluation).",
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from --checkpoint."
+    ),
+    write: bool = typer.Option(
+        False,
+        "--write",
+        help="Write the fitted values (with provenance) into the package's parameter tables.",
+    ),
 ):
     """Refit the calibrated parameters to the published targets (slow: minutes)."""
     from imiqsim import calibrate as cal
@@ -419,8 +578,14 @@ def calibrate(
         prog.console.print(msg)
 
     with prog:
-        state = cal.calibrate(patients=patients, seed=seed, rounds=rounds, checkpoint=checkpoint, resume=resume,
-                              progress=report)
+        state = cal.calibrate(
+            patients=patients,
+            seed=seed,
+            rounds=rounds,
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=report,
+        )
     result = checkpoint.with_name("calibration_result.json")
     result.write_text(json.dumps(state, indent=1))
     typer.echo(f"wrote {result}")
@@ -460,29 +625,42 @@ def calibration_report(
 def population(
     scenario: str = typer.Argument(..., help="Preset or scenario file."),
     patients: int = typer.Option(100, "--patients", "-n", help="Number of virtual patients."),
-    seed: int = typer.Option(1, "--seed", help="Seed (patient i of seed s is always the same patient)."),
-    out: Path = typer.Option(Path("population.csv"), "--out", help="CSV file: one row per patient."),
-    immunosuppressed: float = typer.Option(0.0, "--immunosuppressed-fraction",
-                                           help="Fraction of immunosuppressed patients."),
+    seed: int = typer.Option(
+        1, "--seed", help="Seed (patient i of seed s is always the same patient)."
+    ),
+    out: Path = typer.Option(
+        Path("population.csv"), "--out", help="CSV file: one row per patient."
+    ),
+    immunosuppressed: float = typer.Option(
+        0.0, "--immunosuppressed-fraction", help="Fraction of immunosuppressed patients."
+    ),
 ):
     """Write a virtual population by SBML id (parameters and initial amounts), to re-run it in any SBML tool."""
     from imiqsim.export.population import write_population
 
     if patients <= 0 or patients > 1_000_000:
         raise InputError("--patients", patients, "a whole number from 1 to 1,000,000")
-    path = write_population(scenario, patients, seed, out, immunosuppressed_fraction=immunosuppressed)
+    path = write_population(
+        scenario, patients, seed, out, immunosuppressed_fraction=immunosuppressed
+    )
     typer.echo(f"wrote {path}")
 
 
 @app.command()
 def compare(
-    arms: List[str] = typer.Argument(..., help="Two or more arms, e.g. ak-5pct ak-cryo."),
+    arms: list[str] = typer.Argument(..., help="Two or more arms, e.g. ak-5pct ak-cryo."),
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
     seed: int = typer.Option(1, "--seed", help="Seed."),
     workers: int = typer.Option(2, "--workers", help="Worker processes."),
-    followup_years: float = typer.Option(1.0, "--followup-years", help="Follow-up after the assessment visit."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Directory for comparison.html/json and trial data."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object: arms and the table rows."),
+    followup_years: float = typer.Option(
+        1.0, "--followup-years", help="Follow-up after the assessment visit."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Directory for comparison.html/json and trial data."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print one JSON object: arms and the table rows."
+    ),
 ):
     """Side-by-side comparison (e.g. imiquimod vs cryotherapy), every cell simulated."""
     from imiqsim.compare import comparison_dict, write_comparison_html
@@ -492,16 +670,27 @@ def compare(
         raise InputError("arms", list(arms), "at least two arms to compare, e.g. ak-5pct ak-cryo")
     prog, cb = _progress_bar("comparing", quiet=False)
     with prog:
-        tr = run_trial(arms, patients=patients, seed=seed, workers=workers, followup_years=followup_years,
-                       progress=cb)
+        tr = run_trial(
+            arms,
+            patients=patients,
+            seed=seed,
+            workers=workers,
+            followup_years=followup_years,
+            progress=cb,
+        )
     d = comparison_dict(tr)
     written = []
     if out is not None:
         from imiqsim.report import write_trial_outputs
 
         written = list(write_trial_outputs(tr, out))
-        written.append(write_comparison_html(tr, out, "imiqsim compare " + " ".join(arms)
-                                             + f" --patients {patients} --seed {seed}"))
+        written.append(
+            write_comparison_html(
+                tr,
+                out,
+                "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}",
+            )
+        )
     if json_out:
         if written:
             d["files"] = [str(p) for p in written]
@@ -510,7 +699,9 @@ def compare(
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"imiqsim compare ({patients} virtual patients per arm, seed {seed})", show_lines=True)
+    t = Table(
+        title=f"imiqsim compare ({patients} virtual patients per arm, seed {seed})", show_lines=True
+    )
     t.add_column("feature")
     for a in tr.arms:
         t.add_column(a.name, overflow="fold")
@@ -527,11 +718,16 @@ def compare(
 @app.command()
 def field(
     scenario: str = typer.Argument("ak-5pct", help="Preset or scenario file."),
-    resolution_mm: float = typer.Option(1.0, "--resolution-mm", help="Grid spacing in mm (0.25 = 40,000 sites "
-                                        "for 25 cm2; slower)."),
+    resolution_mm: float = typer.Option(
+        1.0, "--resolution-mm", help="Grid spacing in mm (0.25 = 40,000 sites for 25 cm2; slower)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seeds lesion placement."),
-    followup_days: float = typer.Option(365.0, "--followup-days", help="Days simulated after the assessment."),
-    out: Path = typer.Option(Path("out/field"), "--out", help="Output directory (maps, PNG strip, GIF)."),
+    followup_days: float = typer.Option(
+        365.0, "--followup-days", help="Days simulated after the assessment."
+    ),
+    out: Path = typer.Option(
+        Path("out/field"), "--out", help="Output directory (maps, PNG strip, GIF)."
+    ),
     no_gif: bool = typer.Option(False, "--no-gif", help="Skip the animation."),
 ):
     """Simulate the treated skin as a 2-D field of sites: maps of lesions, erythema and infiltrate over time."""
@@ -540,11 +736,13 @@ def field(
 
     if seed < 0:
         raise InputError("--seed", seed, "a non-negative whole number")
-    spec = FieldSpec(scenario=scenario, resolution_mm=resolution_mm, seed=seed, followup_days=followup_days)
+    spec = FieldSpec(
+        scenario=scenario, resolution_mm=resolution_mm, seed=seed, followup_days=followup_days
+    )
     _info(f"simulating the field at {resolution_mm:g} mm resolution ...")
     res = simulate_field(spec)
     written = write_field_outputs(res, out, gif=not no_gif)
-    for p in (written.values() if isinstance(written, dict) else written):
+    for p in written.values() if isinstance(written, dict) else written:
         typer.echo(f"wrote {p}")
     from imiqsim.simulation import DISCLAIMER
 
@@ -566,9 +764,17 @@ def demo(
     written = write_outputs(single, out / "typical_patient")
     prog, cb = _progress_bar("AK 5% vs vehicle", quiet=False)
     with prog:
-        tr = run_trial(["ak-5pct", "ak-5pct-vehicle"], patients=patients, seed=1, workers=workers,
-                       followup_years=1.0, progress=cb)
-    written += _write_trial(tr, out, f"imiqsim trial ak-5pct ak-5pct-vehicle --patients {patients} --seed 1")
+        tr = run_trial(
+            ["ak-5pct", "ak-5pct-vehicle"],
+            patients=patients,
+            seed=1,
+            workers=workers,
+            followup_years=1.0,
+            progress=cb,
+        )
+    written += _write_trial(
+        tr, out, f"imiqsim trial ak-5pct ak-5pct-vehicle --patients {patients} --seed 1"
+    )
     _print_trial(tr.to_dict())
     for p in written:
         typer.echo(f"wrote {p}")
@@ -578,7 +784,7 @@ def demo(
     typer.echo(DISCLAIMER)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; maps user errors to exit code 2 without a traceback."""
     try:
         app(args=argv, prog_name="imiqsim", standalone_mode=False)

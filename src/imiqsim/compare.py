@@ -16,8 +16,10 @@ from pathlib import Path
 from imiqsim import __version__
 from imiqsim.trial import TrialResult
 
-DISCLAIMER = ("Research and teaching software, not a medical device. Every number below is a model prediction "
-              "from simulated virtual patients, not clinical evidence or treatment advice.")
+DISCLAIMER = (
+    "Research and teaching software, not a medical device. Every number below is a model prediction "
+    "from simulated virtual patients, not clinical evidence or treatment advice."
+)
 
 
 def _pct(e: dict | None) -> str:
@@ -35,8 +37,12 @@ def _who(sc) -> str:
 
 def _mechanism(sc, ep: dict) -> str:
     f = ep.get("fraction_killed_by_immune", {}).get("value")
-    share = "" if f is None else f" ({100 * f:.0f}% of killed lesion cells killed by immune effectors, " \
-                                 f"{100 * (1 - f):.0f}% directly)"
+    share = (
+        ""
+        if f is None
+        else f" ({100 * f:.0f}% of killed lesion cells killed by immune effectors, "
+        f"{100 * (1 - f):.0f}% directly)"
+    )
     if sc.is_cryotherapy:
         return "direct destruction by freezing; little immune stimulation" + share
     if sc.is_vehicle:
@@ -58,13 +64,28 @@ def comparison_rows(tr: TrialResult) -> list[dict]:
     add("mechanism", lambda a: _mechanism(a.scenario, a.endpoints))
     add("who applies it and where", lambda a: _who(a.scenario))
     add("treatment", lambda a: a.scenario.treatment_text())
-    add("field vs lesion-directed", lambda a: ("lesion-directed" if a.scenario.is_cryotherapy else "field"))
+    add(
+        "field vs lesion-directed",
+        lambda a: "lesion-directed" if a.scenario.is_cryotherapy else "field",
+    )
     add("subclinical lesions cleared", lambda a: _pct(a.endpoints.get("subclinical_cleared")))
-    add("initial complete clearance (patients)", lambda a: _pct(a.endpoints.get("complete_clearance")))
-    add("lesion complete response (visible lesions)", lambda a: _pct(a.endpoints.get("lesion_complete_response")))
+    add(
+        "initial complete clearance (patients)",
+        lambda a: _pct(a.endpoints.get("complete_clearance")),
+    )
+    add(
+        "lesion complete response (visible lesions)",
+        lambda a: _pct(a.endpoints.get("lesion_complete_response")),
+    )
     add("histological clearance", lambda a: _pct(a.endpoints.get("histological_clearance")))
-    add("sustained clearance at 12 months", lambda a: _pct(a.endpoints.get("sustained_clearance_12mo")))
-    add("recurrence at 12 months (among clearers)", lambda a: _pct(a.endpoints.get("recurrence_12mo")))
+    add(
+        "sustained clearance at 12 months",
+        lambda a: _pct(a.endpoints.get("sustained_clearance_12mo")),
+    )
+    add(
+        "recurrence at 12 months (among clearers)",
+        lambda a: _pct(a.endpoints.get("recurrence_12mo")),
+    )
     add("cosmetic: hypopigmentation", lambda a: _pct(a.endpoints.get("hypopigmentation")))
     add("cosmetic: scarring", lambda a: _pct(a.endpoints.get("scarring")))
     add("local: severe erythema", lambda a: _pct(a.endpoints.get("severe_erythema")))
@@ -88,15 +109,20 @@ def write_comparison_html(tr: TrialResult, out_dir: Path, command: str = "") -> 
     names = [a.name for a in tr.arms]
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = "".join(
-        "<tr><td><b>" + html.escape(r["feature"]) + "</b></td>"
-        + "".join(f"<td>{html.escape(str(r[n]))}</td>" for n in names) + "</tr>" for r in rows)
+        "<tr><td><b>"
+        + html.escape(r["feature"])
+        + "</b></td>"
+        + "".join(f"<td>{html.escape(str(r[n]))}</td>" for n in names)
+        + "</tr>"
+        for r in rows
+    )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>imiqsim comparison</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:6px 8px;vertical-align:top;font-size:14px}}th{{background:#f3f3f3}}
 .disclaimer{{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}}</style></head><body>
-<h1>{html.escape(' vs '.join(names))}</h1>
+<h1>{html.escape(" vs ".join(names))}</h1>
 <p>imiqsim {__version__}; {tr.n_patients} virtual patients per arm (the same patients in every arm), seed
-{tr.seed}; follow-up {tr.followup_years:g} years; generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.
+{tr.seed}; follow-up {tr.followup_years:g} years; generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.
 {html.escape(command)}</p>
 <div class="disclaimer">{DISCLAIMER}</div>
 <table><tr><th>feature</th>{head}</tr>{body}</table>

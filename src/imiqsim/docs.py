@@ -21,7 +21,12 @@ def equations_markdown() -> str:
     for mod in m.modules:
         out += [f"## {mod.title} (`{mod.name}`)", ""]
         if mod.states:
-            out += ["### States", "", "| state | unit | initial | description |", "|---|---|---|---|"]
+            out += [
+                "### States",
+                "",
+                "| state | unit | initial | description |",
+                "|---|---|---|---|",
+            ]
             for s in mod.states:
                 out.append(f"| `{s.name}` | {s.unit} | `{to_text(s.initial)}` | {s.description} |")
             out.append("")

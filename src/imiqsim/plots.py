@@ -81,12 +81,24 @@ _KILLS = [
     ("killed_memory", "memory T cells", "#bcbd22"),
 ]
 
-_LEGEND = {"fontsize": 7.5, "framealpha": 0.85, "handlelength": 1.8, "borderaxespad": 0.3, "columnspacing": 1.0}
+_LEGEND = {
+    "fontsize": 7.5,
+    "framealpha": 0.85,
+    "handlelength": 1.8,
+    "borderaxespad": 0.3,
+    "columnspacing": 1.0,
+}
 # legends of the time panels sit above the plot area, right-aligned beside the panel title
-_ABOVE = {"loc": "lower right", "bbox_to_anchor": (1.0, 1.0), "frameon": False, "borderaxespad": 0.15}
+_ABOVE = {
+    "loc": "lower right",
+    "bbox_to_anchor": (1.0, 1.0),
+    "frameon": False,
+    "borderaxespad": 0.15,
+}
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _check(ds):
     import xarray as xr
@@ -99,7 +111,9 @@ def _check(ds):
         raise InputError("ds", dict(ds.sizes), "a Dataset with a non-empty 'time' dimension (days)")
     extra = [d for d in ds.dims if d != "time"]
     if extra:
-        raise InputError("ds", dict(ds.sizes), "a single-patient Dataset (only the 'time' dimension)")
+        raise InputError(
+            "ds", dict(ds.sizes), "a single-patient Dataset (only the 'time' dimension)"
+        )
 
 
 def _time(ds) -> np.ndarray:
@@ -116,7 +130,11 @@ def _get(ds, name) -> np.ndarray | None:
 def _units(ds, name, default="") -> str:
     if name in ds.variables:
         u = str(ds[name].attrs.get("units", default))
-        return {"ug/mL": "\u00b5g/mL", "cells/mm2": "cells/mm\u00b2", "cells/uL": "cells/\u00b5L"}.get(u, u)
+        return {
+            "ug/mL": "\u00b5g/mL",
+            "cells/mm2": "cells/mm\u00b2",
+            "cells/uL": "cells/\u00b5L",
+        }.get(u, u)
     return default
 
 
@@ -128,7 +146,7 @@ def _floor_for(arrays: Iterable[np.ndarray | None], decades: float) -> tuple[flo
     if pos.size == 0:
         return 1e-3, 1.0, False
     top = float(pos.max()) * 2.0
-    bottom = max(float(pos.min()) * 0.5, top / 10.0 ** decades)
+    bottom = max(float(pos.min()) * 0.5, top / 10.0**decades)
     if bottom >= top:
         bottom = top / 10.0
     return bottom, top, True
@@ -149,16 +167,34 @@ def _log_plot(ax, t, series, decades=6.0, empty_note="all zero"):
         ax.plot(t, yy, **kw)
     ax.set_ylim(bottom, top)
     if not any_pos and series:
-        ax.text(0.5, 0.5, empty_note, transform=ax.transAxes, ha="center", va="center",
-                fontsize=9, color="0.45", style="italic")
+        ax.text(
+            0.5,
+            0.5,
+            empty_note,
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="0.45",
+            style="italic",
+        )
     return bottom
 
 
 def _dose_ticks(ax, dose_times, color="0.35", label="_nolegend_"):
     if dose_times is None or len(dose_times) == 0:
         return
-    ax.vlines(dose_times, 0.0, 0.045, transform=ax.get_xaxis_transform(), colors=color,
-              linewidth=0.8, alpha=0.6, zorder=0.5, label=label)
+    ax.vlines(
+        dose_times,
+        0.0,
+        0.045,
+        transform=ax.get_xaxis_transform(),
+        colors=color,
+        linewidth=0.8,
+        alpha=0.6,
+        zorder=0.5,
+        label=label,
+    )
 
 
 def _resolve_doses(ds, dose_times_days):
@@ -169,7 +205,9 @@ def _resolve_doses(ds, dose_times_days):
         if dose_times_days != "auto":
             from imiqsim.errors import InputError
 
-            raise InputError("dose_times_days", dose_times_days, "a sequence of days, None or 'auto'")
+            raise InputError(
+                "dose_times_days", dose_times_days, "a sequence of days, None or 'auto'"
+            )
         applied = _get(ds, "applied")
         if applied is None or applied.size < 2:
             return None
@@ -261,6 +299,7 @@ def _new_figure(figsize):
 
 # --------------------------------------------------------------------------- panels
 
+
 def _panel_drug(ax, ds, t):
     series = []
     for name, label, color in _DRUG_LAYERS:
@@ -279,8 +318,16 @@ def _panel_drug(ax, ds, t):
     _log_plot(tw, t, s2, decades=6, empty_note="")
     tw.set_ylabel(f"serum concentration [{_units(ds, 'serum_conc_ng_ml', 'ng/mL')}]")
     if skin is not None and np.nanmax(skin) > 0:
-        ax.text(0.99, 0.955, f"peak skin conc. {np.nanmax(skin):.3g} {_units(ds, 'skin_conc_ug_ml')}",
-                transform=ax.transAxes, ha="right", va="top", fontsize=7.5, color="0.3")
+        ax.text(
+            0.99,
+            0.955,
+            f"peak skin conc. {np.nanmax(skin):.3g} {_units(ds, 'skin_conc_ug_ml')}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7.5,
+            color="0.3",
+        )
     return tw
 
 
@@ -331,7 +378,9 @@ def _panel_cells(ax, ds, t):
 def _panel_lesions(ax, ds, t, threshold):
     burden = _get(ds, "lesion_burden")
     slots = [(n, _get(ds, n)) for n in _slots(ds)]
-    series = [(y, {"color": "0.6", "lw": 0.6, "alpha": 0.7, "label": "_nolegend_"}) for _, y in slots]
+    series = [
+        (y, {"color": "0.6", "lw": 0.6, "alpha": 0.7, "label": "_nolegend_"}) for _, y in slots
+    ]
     if slots:
         series[0][1]["label"] = "single lesions"
     if burden is not None:
@@ -341,7 +390,9 @@ def _panel_lesions(ax, ds, t, threshold):
     _log_plot(ax, t, series, decades=5)
     ax.set_ylim(bottom, top)
     if threshold:
-        ax.axhline(threshold, color="#d62728", ls=":", lw=1.3, label="visibility threshold (per lesion)")
+        ax.axhline(
+            threshold, color="#d62728", ls=":", lw=1.3, label="visibility threshold (per lesion)"
+        )
     ax.set_ylabel(f"abnormal cells [{_units(ds, 'lesion_burden', 'cells')}]")
     _panel_title(ax, "5 \u00b7 Lesions")
     tw = _twin(ax)
@@ -349,7 +400,9 @@ def _panel_lesions(ax, ds, t, threshold):
     hist = _get(ds, "histological_lesions")
     nmax = 1.0
     if hist is not None:
-        tw.step(t, hist, where="post", color="#2ca02c", lw=1.2, ls="--", label="histological (right)")
+        tw.step(
+            t, hist, where="post", color="#2ca02c", lw=1.2, ls="--", label="histological (right)"
+        )
         nmax = max(nmax, float(np.nanmax(hist)))
     if vis is not None:
         tw.step(t, vis, where="post", color="#1f77b4", lw=1.6, label="visible lesions (right)")
@@ -363,10 +416,20 @@ def _panel_lesions(ax, ds, t, threshold):
 
 def _panel_lsr(ax, ds, t):
     comps = [(label, _get(ds, name), color) for name, label, color in _LSR]
-    comps = [(label, np.nan_to_num(np.maximum(y, 0.0)), color) for label, y, color in comps if y is not None]
+    comps = [
+        (label, np.nan_to_num(np.maximum(y, 0.0)), color)
+        for label, y, color in comps
+        if y is not None
+    ]
     if comps:
-        ax.stackplot(t, *[y for _, y, _ in comps], labels=[lab for lab, _, _ in comps],
-                     colors=[c for _, _, c in comps], alpha=0.85, linewidth=0)
+        ax.stackplot(
+            t,
+            *[y for _, y, _ in comps],
+            labels=[lab for lab, _, _ in comps],
+            colors=[c for _, _, c in comps],
+            alpha=0.85,
+            linewidth=0,
+        )
     total = _get(ds, "lsr_score")
     if total is None and comps:
         total = np.sum([y for _, y, _ in comps], axis=0)
@@ -376,8 +439,10 @@ def _panel_lsr(ax, ds, t):
         if np.isfinite(total).any():
             top = max(top, float(np.nanmax(total)) * 1.25)
     ax.set_ylim(0, top)
-    ax.set_ylabel(f"score [components {_units(ds, 'erythema_score', '0-3')}, "
-                  f"sum {_units(ds, 'lsr_score', '0-18')}]")
+    ax.set_ylabel(
+        f"score [components {_units(ds, 'erythema_score', '0-3')}, "
+        f"sum {_units(ds, 'lsr_score', '0-18')}]"
+    )
     _panel_title(ax, "6 \u00b7 Local skin reactions")
     _merged_legend(ax, None, ncol=3, **_ABOVE)
 
@@ -418,8 +483,17 @@ def _panel_kills(ax, ds):
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of cumulative kills at end of simulation [%]")
     if not rows:
-        ax.text(0.5, 0.5, "no kill counters in dataset", transform=ax.transAxes, ha="center",
-                va="center", fontsize=9, color="0.45", style="italic")
+        ax.text(
+            0.5,
+            0.5,
+            "no kill counters in dataset",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="0.45",
+            style="italic",
+        )
         ax.set_yticks([])
         return
     ypos = np.arange(len(rows))[::-1]
@@ -429,19 +503,34 @@ def _panel_kills(ax, ds):
     for y, s, (_, v, _) in zip(ypos, shares, rows):
         txt = f"{s:.1f}%  ({v:.3g} cells)"
         inside = s > 60
-        ax.text(s - 1 if inside else s + 1, y, txt, va="center", ha="right" if inside else "left",
-                fontsize=8, color="w" if inside else "0.15")
+        ax.text(
+            s - 1 if inside else s + 1,
+            y,
+            txt,
+            va="center",
+            ha="right" if inside else "left",
+            fontsize=8,
+            color="w" if inside else "0.15",
+        )
     unit = _units(ds, "killed_ctl", "cells")
     note = f"total {total:.3g} {unit}" if total > 0 else "no lesion cells killed"
-    ax.text(0.99, 0.02, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
+    ax.text(
+        0.99, 0.02, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3"
+    )
     ax.grid(axis="x", alpha=0.3)
 
 
 # --------------------------------------------------------------------------- public API
 
-def plot_cascade(ds, path=None, *, title: str | None = None,
-                 dose_times_days: Sequence[float] | str | None = None,
-                 visible_threshold: float | None = None):
+
+def plot_cascade(
+    ds,
+    path=None,
+    *,
+    title: str | None = None,
+    dose_times_days: Sequence[float] | str | None = None,
+    visible_threshold: float | None = None,
+):
     """The whole treatment cascade of one patient, stage by stage.
 
     Panels: (1) drug by skin layer (log) with serum concentration (right axis);
@@ -514,10 +603,15 @@ def plot_cascade(ds, path=None, *, title: str | None = None,
     return _finish(fig, path, title or _default_title(ds, "treatment cascade"))
 
 
-def plot_lesions(ds, path=None, *, title: str | None = None,
-                 dose_times_days: Sequence[float] | str | None = None,
-                 visible_threshold: float | None = None,
-                 histology_threshold: float | None = None):
+def plot_lesions(
+    ds,
+    path=None,
+    *,
+    title: str | None = None,
+    dose_times_days: Sequence[float] | str | None = None,
+    visible_threshold: float | None = None,
+    histology_threshold: float | None = None,
+):
     """Abnormal cells in each lesion slot (log) and the visible/histological counts.
 
     Parameters are as for :func:`plot_cascade`; ``histology_threshold`` (the
@@ -557,10 +651,14 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
         empty += not nonzero
         label = f"lesion {n.split('_')[-1]}" if nonzero else "_nolegend_"
         # alternate solid/dashed so that identical neighbouring slots stay distinguishable
-        series.append((y, {"color": color, "lw": 1.3, "ls": '-' if i % 2 == 0 else '--', "label": label}))
+        series.append(
+            (y, {"color": color, "lw": 1.3, "ls": "-" if i % 2 == 0 else "--", "label": label})
+        )
     burden = _get(ds, "lesion_burden")
     if burden is not None:
-        series.append((burden, {"color": "k", "lw": 2.2, "ls": "-", "alpha": 0.8, "label": "total"}))
+        series.append(
+            (burden, {"color": "k", "lw": 2.2, "ls": "-", "alpha": 0.8, "label": "total"})
+        )
     extra = [np.array([v]) for v in (thr, hthr) if v]
     bottom, top, _ = _floor_for([y for y, _ in series] + extra, 6)
     _log_plot(ax, t, series, decades=6, empty_note="no lesion cells")
@@ -568,8 +666,16 @@ def plot_lesions(ds, path=None, *, title: str | None = None,
     if thr:
         ax.axhline(thr, color="#d62728", ls=":", lw=1.4, label=f"visible above {_fmt(thr)} cells")
     if hthr:
-        ax.axhline(hthr, color="#2ca02c", ls=":", lw=1.4, label=f"histology detects above {_fmt(hthr)} cells")
-    ax.set_ylabel(f"abnormal cells per lesion [{_units(ds, names[0] if names else 'lesion_burden', 'cells')}]")
+        ax.axhline(
+            hthr,
+            color="#2ca02c",
+            ls=":",
+            lw=1.4,
+            label=f"histology detects above {_fmt(hthr)} cells",
+        )
+    ax.set_ylabel(
+        f"abnormal cells per lesion [{_units(ds, names[0] if names else 'lesion_burden', 'cells')}]"
+    )
     leg_title = f"{empty} empty slot{'s' if empty != 1 else ''} not shown" if empty else None
     _merged_legend(ax, None, loc="upper right", ncol=3, title=leg_title, title_fontsize=7.5)
     ax.set_title("Lesion slots", loc="left", fontsize=10, fontweight="bold")

@@ -44,33 +44,64 @@ from imiqsim.model.lesions import N_SLOTS
 
 #: name -> (log-SD, reason)
 VARIABILITY = {
-    "permeability": (0.5, "assumed: inter-individual skin permeability CV ~50% (Potts & Guy order-of-magnitude spread)"),
-    "tlr7_sensitivity": (0.8, "assumed: TLR7 agonist EC50 varies strongly between subjects (Wu 2023; Jones 2012)"),
-    "inflammatory_response": (0.4, "assumed: inter-individual cytokine output of stimulated PBMC varies ~40%"),
+    "permeability": (
+        0.5,
+        "assumed: inter-individual skin permeability CV ~50% (Potts & Guy order-of-magnitude spread)",
+    ),
+    "tlr7_sensitivity": (
+        0.8,
+        "assumed: TLR7 agonist EC50 varies strongly between subjects (Wu 2023; Jones 2012)",
+    ),
+    "inflammatory_response": (
+        0.4,
+        "assumed: inter-individual cytokine output of stimulated PBMC varies ~40%",
+    ),
     "immune_competence": (0.3, "assumed"),
     "lesion_growth": (0.3, "assumed"),
-    "lesion_susceptibility": (0.4, "assumed: lesions differ in antigen and death-receptor expression"),
+    "lesion_susceptibility": (
+        0.4,
+        "assumed: lesions differ in antigen and death-receptor expression",
+    ),
     "lesion_size": (0.5, "assumed"),
-    "pre_existing_memory": (1.5, "assumed: lesion-specific T cells are found in only some patients"),
-    "lesion_thickness": (0.5, "assumed: AK and wart thickness varies (hyperkeratotic vs flat lesions)"),
+    "pre_existing_memory": (
+        1.5,
+        "assumed: lesion-specific T cells are found in only some patients",
+    ),
+    "lesion_thickness": (
+        0.5,
+        "assumed: AK and wart thickness varies (hyperkeratotic vs flat lesions)",
+    ),
     "melanocyte_sensitivity": (0.4, "assumed: melanocyte cold sensitivity varies with skin type"),
-    "spontaneous_control": (1.0, "assumed: spontaneous regression is a patient-level, all-lesions-at-once event "
-                                 "(regressing warts/AKs show a T-cell infiltrate), so background surveillance "
-                                 "varies widely between patients"),
+    "spontaneous_control": (
+        1.0,
+        "assumed: spontaneous regression is a patient-level, all-lesions-at-once event "
+        "(regressing warts/AKs show a T-cell infiltrate), so background surveillance "
+        "varies widely between patients",
+    ),
 }
 RHO_INFLAMMATION_IMMUNITY = 0.3
 
 #: fraction female, age mean/sd, by indication (trial populations)
 DEMOGRAPHY = {
-    "AK": (0.15, 66.0, 9.0),   # Lebwohl 2004: mostly older men
+    "AK": (0.15, 66.0, 9.0),  # Lebwohl 2004: mostly older men
     "sBCC": (0.4, 60.0, 11.0),  # Geisse 2004
-    "EGW": (0.5, 33.0, 9.0),   # Edwards 1998
+    "EGW": (0.5, 33.0, 9.0),  # Edwards 1998
 }
 IMMUNOSUPPRESSION = {  # organ-transplant recipients on calcineurin inhibitors (assumed factors)
-    "k_t_priming": 0.3, "k_ctl_kill": 0.5, "k_memory_kill": 0.5, "k_nk_kill": 0.7, "baseline_surveillance": 0.5,
+    "k_t_priming": 0.3,
+    "k_ctl_kill": 0.5,
+    "k_memory_kill": 0.5,
+    "k_nk_kill": 0.7,
+    "baseline_surveillance": 0.5,
 }
-IMMUNE_COMPETENCE_PARAMS = ("baseline_surveillance", "k_nk_kill", "k_ctl_kill", "k_macrophage_kill",
-                            "k_memory_kill", "k_t_priming")
+IMMUNE_COMPETENCE_PARAMS = (
+    "baseline_surveillance",
+    "k_nk_kill",
+    "k_ctl_kill",
+    "k_macrophage_kill",
+    "k_memory_kill",
+    "k_t_priming",
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +113,9 @@ class Population:
     patient_index: np.ndarray
 
 
-def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base: np.ndarray) -> dict[str, float]:
+def _lesion_layout(
+    indication: str, rng: np.random.Generator, model: Model, base: np.ndarray
+) -> dict[str, float]:
     """Per-slot initial sizes and seeding for one patient."""
     pidx = model.parameter_index
     typ = base[pidx("lesion_capacity_cells")] * 0.5
@@ -91,7 +124,9 @@ def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base
         if base[pidx("treated_area_cm2")] <= 50.0:
             n_vis = int(rng.integers(4, 9))  # Lebwohl 2004 inclusion: 4-8 AKs in a 25 cm2 field
         else:
-            n_vis = int(rng.integers(5, 13))  # full face/scalp: 5-20 AKs, median 9-10 (Swanson 2010; Hanke 2010)
+            n_vis = int(
+                rng.integers(5, 13)
+            )  # full face/scalp: 5-20 AKs, median 9-10 (Swanson 2010; Hanke 2010)
         n_sub = int(min(rng.poisson(2.0), N_SLOTS - n_vis - 1))
         sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
         sizes += list(base[pidx("visible_threshold_cells")] * rng.uniform(0.05, 0.5, n_sub))
@@ -100,24 +135,37 @@ def _lesion_layout(indication: str, rng: np.random.Generator, model: Model, base
         sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
     else:  # sBCC: one tumour (Geisse 2004: 0.5-2 cm2)
         n_vis = 1
-        sizes = [base[pidx("lesion_initial_cells_1")] * rng.lognormal(0.0, VARIABILITY["lesion_size"][0])]
+        sizes = [
+            base[pidx("lesion_initial_cells_1")] * rng.lognormal(0.0, VARIABILITY["lesion_size"][0])
+        ]
     n_used = len(sizes)
     seed_total = float(sum(base[pidx(f"lesion_seed_rate_{k}")] for k in range(1, N_SLOTS + 1)))
     n_empty = N_SLOTS - n_used
     for k in range(1, N_SLOTS + 1):
         out[f"lesion_initial_cells_{k}"] = float(sizes[k - 1]) if k <= n_used else 0.0
-        out[f"lesion_seed_rate_{k}"] = (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
-        out[f"lesion_susceptibility_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0]))
+        out[f"lesion_seed_rate_{k}"] = (
+            (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
+        )
+        out[f"lesion_susceptibility_{k}"] = float(
+            rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0])
+        )
         out[f"lesion_thickness_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_thickness"][0]))
         # memory is raised mainly against the visible lesions (the bulk of the antigen); it recognises a
         # subclinical or new lesion only through shared antigens (AK: other UV clones; warts: the same HPV)
-        out[f"lesion_memory_overlap_{k}"] = 1.0 if k <= n_vis else float(base[pidx("memory_cross_protection")])
+        out[f"lesion_memory_overlap_{k}"] = (
+            1.0 if k <= n_vis else float(base[pidx("memory_cross_protection")])
+        )
     return out
 
 
 def sample_patient(
-    model: Model, base: np.ndarray, indication: str, seed: int, index: int,
-    immunosuppressed_fraction: float = 0.0, variability: bool = True,
+    model: Model,
+    base: np.ndarray,
+    indication: str,
+    seed: int,
+    index: int,
+    immunosuppressed_fraction: float = 0.0,
+    variability: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Parameters and covariates of patient ``index`` (its own random stream)."""
     rng = np.random.default_rng([int(seed), int(index)])
@@ -162,22 +210,38 @@ def sample_patient(
     if variability:
         for name, v in _lesion_layout(indication, rng, model, base).items():
             p[pidx(name)] = v
-    cov = dict(patient=int(index), sex="F" if female else "M", age=round(age, 1),
-               immune_status="immunosuppressed" if immunosuppressed else "immunocompetent",
-               permeability_factor=f_perm, tlr7_ec50_factor=f_ec50, inflammatory_factor=f_inf,
-               immune_competence_factor=f_imm, growth_factor=f_growth)
+    cov = dict(
+        patient=int(index),
+        sex="F" if female else "M",
+        age=round(age, 1),
+        immune_status="immunosuppressed" if immunosuppressed else "immunocompetent",
+        permeability_factor=f_perm,
+        tlr7_ec50_factor=f_ec50,
+        inflammatory_factor=f_inf,
+        immune_competence_factor=f_imm,
+        growth_factor=f_growth,
+    )
     return p, cov
 
 
 def sample_population(
-    base: np.ndarray, indication: str, n: int, seed: int, *, start: int = 0,
-    immunosuppressed_fraction: float = 0.0, site: str | None = None, model: Model | None = None,
+    base: np.ndarray,
+    indication: str,
+    n: int,
+    seed: int,
+    *,
+    start: int = 0,
+    immunosuppressed_fraction: float = 0.0,
+    site: str | None = None,
+    model: Model | None = None,
 ) -> Population:
     """Patients ``start .. start+n-1`` of seed ``seed``."""
     if n <= 0:
         raise InputError("patients", n, "a positive number of patients")
     if not (0.0 <= immunosuppressed_fraction <= 1.0):
-        raise InputError("immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]")
+        raise InputError(
+            "immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]"
+        )
     model = model or get_model()
     rows, covs = [], []
     for i in range(start, start + n):

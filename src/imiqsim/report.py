@@ -42,8 +42,10 @@ from imiqsim import __version__
 from imiqsim._json import json_safe
 from imiqsim.stats import proportion
 
-DISCLAIMER = ("Research and teaching software, not a medical device. Simulated outcomes are model "
-              "predictions, not clinical evidence or treatment advice.")
+DISCLAIMER = (
+    "Research and teaching software, not a medical device. Simulated outcomes are model "
+    "predictions, not clinical evidence or treatment advice."
+)
 FOOTER = "imiqsim \u2014 research and teaching software, not a medical device"
 DPI = 110
 #: lesion burden relative to baseline is drawn no lower than this (log axis)
@@ -57,16 +59,32 @@ TRACES_NAME = "traces.nc"
 FIGURE_NAMES = ("fig_lesions_lsr.png", "fig_kinetics.png", "fig_waterfall.png", "fig_subgroups.png")
 
 #: one colour per arm (Okabe-Ito, colour-blind safe), reused cyclically
-ARM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+ARM_COLOURS = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#000000",
+    "#F0E442",
+)
 
 _CYTOKINES = (("ifn_alpha", "IFN-\u03b1"), ("tnf_alpha", "TNF-\u03b1"), ("il12", "IL-12"))
-_CELLS = (("pdc", "pDC"), ("macrophage", "macrophages"), ("dendritic_cells", "DC / Langerhans"),
-          ("nk_cells", "NK cells"), ("cd4_th1", "CD4 Th1"), ("cd8_ctl", "CD8 CTL"),
-          ("memory_t", "memory T"))
+_CELLS = (
+    ("pdc", "pDC"),
+    ("macrophage", "macrophages"),
+    ("dendritic_cells", "DC / Langerhans"),
+    ("nk_cells", "NK cells"),
+    ("cd4_th1", "CD4 Th1"),
+    ("cd8_ctl", "CD8 CTL"),
+    ("memory_t", "memory T"),
+)
 _UNIT_PRETTY = {"ug/mL": "\u00b5g/mL", "cells/mm2": "cells/mm\u00b2", "cells/uL": "cells/\u00b5L"}
 
 
 # --------------------------------------------------------------------------- endpoints
+
 
 @dataclass(frozen=True)
 class EndpointInfo:
@@ -77,52 +95,117 @@ class EndpointInfo:
 
 
 ENDPOINT_INFO: tuple[EndpointInfo, ...] = (
-    EndpointInfo("complete_clearance", "Complete clearance", "proportion",
-                 "No clinically visible lesion left in the treated area at the assessment visit (for "
-                 "treat-until-clear regimens: cleared by the end of treatment). Denominator: all patients."),
-    EndpointInfo("partial_clearance", "Partial clearance (\u226575%)", "proportion",
-                 "At least 75% fewer visible lesions at the assessment visit than at baseline. Every "
-                 "complete clearer is also a partial clearer."),
-    EndpointInfo("median_lesion_reduction", "Median lesion reduction", "fraction_median",
-                 "Median per-patient reduction in the visible lesion count from baseline to the "
-                 "assessment visit (100% = cleared; negative = more lesions than at baseline)."),
-    EndpointInfo("histological_clearance", "Histological clearance", "proportion",
-                 "No lesion above the histological detection limit at the assessment visit. Stricter than "
-                 "complete (clinical) clearance: a clinically clear area may still hold sub-visible "
-                 "lesions that a biopsy would find and that can later reappear."),
-    EndpointInfo("composite_clearance", "Composite clearance", "proportion",
-                 "Both complete clinical and histological clearance."),
-    EndpointInfo("time_to_clearance_days", "Time to clearance (median days)", "days",
-                 "Median time from the first application until no lesion is visible, among the patients "
-                 "who cleared at some time (n = those patients)."),
-    EndpointInfo("recurrence_12wk", "Recurrence at 12 weeks", "proportion",
-                 "A visible lesion again 12 weeks after clearance, among complete clearers only "
-                 "(n = clearers followed that long). Not a share of all patients."),
-    EndpointInfo("recurrence_12mo", "Recurrence at 12 months", "proportion",
-                 "As above, 12 months after clearance, among complete clearers followed that long."),
-    EndpointInfo("recurrence_5y", "Recurrence at 5 years", "proportion",
-                 "As above, 5 years after clearance, among complete clearers followed that long."),
-    EndpointInfo("sustained_clearance_12mo", "Sustained clearance at 12 months", "proportion",
-                 "Complete clearance and still no visible lesion 12 months later. Denominator: all patients "
-                 "whose outcome is known (clearers need 12 months of follow-up)."),
-    EndpointInfo("severe_erythema", "Severe erythema", "proportion",
-                 "Erythema score \u2265 2.5 on the 0\u20133 scale (grade 3) at any time during the course."),
-    EndpointInfo("rest_needed", "Rest period needed", "proportion",
-                 "At least one application skipped for a rest from an intense local skin reaction."),
-    EndpointInfo("flu_like", "Flu-like symptoms", "proportion",
-                 "Drawn per patient from the simulated probability at that patient's systemic exposure."),
-    EndpointInfo("headache", "Headache", "proportion",
-                 "Drawn per patient: a background rate (as seen with vehicle) plus a share of the "
-                 "flu-like episodes."),
+    EndpointInfo(
+        "complete_clearance",
+        "Complete clearance",
+        "proportion",
+        "No clinically visible lesion left in the treated area at the assessment visit (for "
+        "treat-until-clear regimens: cleared by the end of treatment). Denominator: all patients.",
+    ),
+    EndpointInfo(
+        "partial_clearance",
+        "Partial clearance (\u226575%)",
+        "proportion",
+        "At least 75% fewer visible lesions at the assessment visit than at baseline. Every "
+        "complete clearer is also a partial clearer.",
+    ),
+    EndpointInfo(
+        "median_lesion_reduction",
+        "Median lesion reduction",
+        "fraction_median",
+        "Median per-patient reduction in the visible lesion count from baseline to the "
+        "assessment visit (100% = cleared; negative = more lesions than at baseline).",
+    ),
+    EndpointInfo(
+        "histological_clearance",
+        "Histological clearance",
+        "proportion",
+        "No lesion above the histological detection limit at the assessment visit. Stricter than "
+        "complete (clinical) clearance: a clinically clear area may still hold sub-visible "
+        "lesions that a biopsy would find and that can later reappear.",
+    ),
+    EndpointInfo(
+        "composite_clearance",
+        "Composite clearance",
+        "proportion",
+        "Both complete clinical and histological clearance.",
+    ),
+    EndpointInfo(
+        "time_to_clearance_days",
+        "Time to clearance (median days)",
+        "days",
+        "Median time from the first application until no lesion is visible, among the patients "
+        "who cleared at some time (n = those patients).",
+    ),
+    EndpointInfo(
+        "recurrence_12wk",
+        "Recurrence at 12 weeks",
+        "proportion",
+        "A visible lesion again 12 weeks after clearance, among complete clearers only "
+        "(n = clearers followed that long). Not a share of all patients.",
+    ),
+    EndpointInfo(
+        "recurrence_12mo",
+        "Recurrence at 12 months",
+        "proportion",
+        "As above, 12 months after clearance, among complete clearers followed that long.",
+    ),
+    EndpointInfo(
+        "recurrence_5y",
+        "Recurrence at 5 years",
+        "proportion",
+        "As above, 5 years after clearance, among complete clearers followed that long.",
+    ),
+    EndpointInfo(
+        "sustained_clearance_12mo",
+        "Sustained clearance at 12 months",
+        "proportion",
+        "Complete clearance and still no visible lesion 12 months later. Denominator: all patients "
+        "whose outcome is known (clearers need 12 months of follow-up).",
+    ),
+    EndpointInfo(
+        "severe_erythema",
+        "Severe erythema",
+        "proportion",
+        "Erythema score \u2265 2.5 on the 0\u20133 scale (grade 3) at any time during the course.",
+    ),
+    EndpointInfo(
+        "rest_needed",
+        "Rest period needed",
+        "proportion",
+        "At least one application skipped for a rest from an intense local skin reaction.",
+    ),
+    EndpointInfo(
+        "flu_like",
+        "Flu-like symptoms",
+        "proportion",
+        "Drawn per patient from the simulated probability at that patient's systemic exposure.",
+    ),
+    EndpointInfo(
+        "headache",
+        "Headache",
+        "proportion",
+        "Drawn per patient: a background rate (as seen with vehicle) plus a share of the "
+        "flu-like episodes.",
+    ),
 )
 _INFO = {e.key: e for e in ENDPOINT_INFO}
 #: rows shown only when at least one arm has a non-empty denominator
-_OPTIONAL_ROWS = {"recurrence_12wk", "recurrence_12mo", "recurrence_5y", "sustained_clearance_12mo",
-                  "time_to_clearance_days"}
+_OPTIONAL_ROWS = {
+    "recurrence_12wk",
+    "recurrence_12mo",
+    "recurrence_5y",
+    "sustained_clearance_12mo",
+    "time_to_clearance_days",
+}
 
 
 def _finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(float(x))
+    return (
+        x is not None
+        and isinstance(x, (int, float, np.integer, np.floating))
+        and math.isfinite(float(x))
+    )
 
 
 def _num(x: float, digits: int, sign: bool = False) -> str:
@@ -238,7 +321,9 @@ def traces_dataset(result):
 
     arms = result.arms
     grids = [np.asarray(a.t_days, dtype=float) for a in arms]
-    same = all(g.shape == grids[0].shape and np.allclose(g, grids[0], rtol=0, atol=1e-9) for g in grids)
+    same = all(
+        g.shape == grids[0].shape and np.allclose(g, grids[0], rtol=0, atol=1e-9) for g in grids
+    )
     t = grids[0] if same else np.unique(np.round(np.concatenate(grids), 9))
     n = max(len(a.outcomes) for a in arms)
     variables = list(dict.fromkeys(v for a in arms for v in a.traces))
@@ -261,10 +346,16 @@ def traces_dataset(result):
     for i, a in enumerate(arms):
         if "status" in a.outcomes.columns:
             status[i, : len(a.outcomes)] = a.outcomes["status"].to_numpy(dtype=np.int32)
-    data_vars["status"] = (("arm", "patient"), status,
-                           {"long_name": "solver status (0 = ok; -1 = no such patient)"})
-    pid = (arms[0].outcomes["patient"].to_numpy() if "patient" in arms[0].outcomes.columns
-           and len(arms[0].outcomes) == n else np.arange(n))
+    data_vars["status"] = (
+        ("arm", "patient"),
+        status,
+        {"long_name": "solver status (0 = ok; -1 = no such patient)"},
+    )
+    pid = (
+        arms[0].outcomes["patient"].to_numpy()
+        if "patient" in arms[0].outcomes.columns and len(arms[0].outcomes) == n
+        else np.arange(n)
+    )
     coords = {
         "arm": [a.name for a in arms],
         "patient": np.asarray(pid, dtype=np.int64),
@@ -274,10 +365,14 @@ def traces_dataset(result):
         "end_of_treatment_day": ("arm", [_end_of_treatment_days(a) for a in arms]),
         "assessment_day": ("arm", [a.scenario.assessment_time_h() / 24.0 for a in arms]),
     }
-    attrs = {"title": "imiqsim virtual trial: per-patient traces", "imiqsim_version": __version__,
-             "seed": int(result.seed), "n_patients_per_arm": int(result.n_patients),
-             "followup_years": float(result.followup_years),
-             "disclaimer": "research and teaching software, not a medical device"}
+    attrs = {
+        "title": "imiqsim virtual trial: per-patient traces",
+        "imiqsim_version": __version__,
+        "seed": int(result.seed),
+        "n_patients_per_arm": int(result.n_patients),
+        "followup_years": float(result.followup_years),
+        "disclaimer": "research and teaching software, not a medical device",
+    }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
@@ -300,18 +395,24 @@ def write_trial_outputs(result, out_dir: str | os.PathLike) -> list[Path]:
     outcomes_frame(result).to_parquet(p, index=False)
     paths.append(p)
     p = out / SUMMARY_NAME
-    p.write_text(json.dumps(_json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    p.write_text(
+        json.dumps(_json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     paths.append(p)
     p = out / TRACES_NAME
     ds = traces_dataset(result)
-    enc = {v: {"zlib": True, "complevel": 1, "chunksizes": (1, ds.sizes["patient"], ds.sizes["time"])}
-           for v in ds.data_vars if ds[v].dims == ("arm", "patient", "time")}
+    enc = {
+        v: {"zlib": True, "complevel": 1, "chunksizes": (1, ds.sizes["patient"], ds.sizes["time"])}
+        for v in ds.data_vars
+        if ds[v].dims == ("arm", "patient", "time")
+    }
     ds.to_netcdf(p, engine="h5netcdf", encoding=enc)
     paths.append(p)
     return paths
 
 
 # --------------------------------------------------------------------------- figures
+
 
 def _end_of_treatment_days(arm) -> float:
     """Day of the last scheduled application."""
@@ -364,8 +465,10 @@ def _footer(fig):
 def _time_mark_handles():
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color="0.35", linestyle=(0, (5, 3)), linewidth=1, label="last application"),
-            Line2D([], [], color="0.35", linestyle=(0, (1, 2)), linewidth=1, label="assessment visit")]
+    return [
+        Line2D([], [], color="0.35", linestyle=(0, (5, 3)), linewidth=1, label="last application"),
+        Line2D([], [], color="0.35", linestyle=(0, (1, 2)), linewidth=1, label="assessment visit"),
+    ]
 
 
 def _mark_times(ax, arms):
@@ -447,10 +550,16 @@ def fig_lesions_lsr(result):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color=_colour(i), linewidth=1.6, label=a.name) for i, a in enumerate(arms)]
-    handles += [Patch(color="0.5", alpha=0.45, label="25\u201375th percentile"),
-                Patch(color="0.5", alpha=0.15, label="5\u201395th percentile")] + _time_mark_handles()
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
+    handles = [
+        Line2D([], [], color=_colour(i), linewidth=1.6, label=a.name) for i, a in enumerate(arms)
+    ]
+    handles += [
+        Patch(color="0.5", alpha=0.45, label="25\u201375th percentile"),
+        Patch(color="0.5", alpha=0.15, label="5\u201395th percentile"),
+    ] + _time_mark_handles()
+    fig.legend(
+        handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False
+    )
     _footer(fig)
     return fig
 
@@ -458,7 +567,9 @@ def fig_lesions_lsr(result):
 def fig_kinetics(result):
     """Small multiples of cytokine and immune-cell medians with 25–75% bands, over treatment + assessment."""
     arms = result.arms
-    panels = [(v, lab, "cytokine") for v, lab in _CYTOKINES] + [(v, lab, "cell") for v, lab in _CELLS]
+    panels = [(v, lab, "cytokine") for v, lab in _CYTOKINES] + [
+        (v, lab, "cell") for v, lab in _CELLS
+    ]
     panels = [p for p in panels if any(p[0] in a.traces for a in arms)]
     ncol = 5
     nrow = max(1, math.ceil(len(panels) / ncol))
@@ -479,27 +590,42 @@ def fig_kinetics(result):
         ax.set_ylim(bottom=0)
         _mark_times(ax, arms)
         u = units[v][0]
-        ax.set_title(lab, loc="left", fontsize=9.5, fontweight="bold",
-                     color="#6a3d9a" if grp == "cytokine" else "0.15")
+        ax.set_title(
+            lab,
+            loc="left",
+            fontsize=9.5,
+            fontweight="bold",
+            color="#6a3d9a" if grp == "cytokine" else "0.15",
+        )
         ax.set_ylabel(_UNIT_PRETTY.get(u, u), fontsize=8)
         _style(ax)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    for ax in axes[max(0, len(panels) - ncol):len(panels)]:
+    for ax in axes[max(0, len(panels) - ncol) : len(panels)]:
         ax.set_xlabel("days", fontsize=8.5)
         ax.xaxis.set_tick_params(labelbottom=True)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color=_colour(i), linewidth=1.6, label=a.name) for i, a in enumerate(arms)]
-    handles += [Patch(color="0.5", alpha=0.45, label="25\u201375th percentile")] + _time_mark_handles()
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
+    handles = [
+        Line2D([], [], color=_colour(i), linewidth=1.6, label=a.name) for i, a in enumerate(arms)
+    ]
+    handles += [
+        Patch(color="0.5", alpha=0.45, label="25\u201375th percentile")
+    ] + _time_mark_handles()
+    fig.legend(
+        handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False
+    )
     _footer(fig)
     return fig
 
 
-_WF_COLOURS = (("complete clearance (100%)", "#1a7f37"), ("partial clearance (\u226575%)", "#7fbf7b"),
-               ("<75% reduction", "#9e9e9e"), ("more lesions than baseline", "#c0392b"))
+_WF_COLOURS = (
+    ("complete clearance (100%)", "#1a7f37"),
+    ("partial clearance (\u226575%)", "#7fbf7b"),
+    ("<75% reduction", "#9e9e9e"),
+    ("more lesions than baseline", "#c0392b"),
+)
 
 
 def fig_waterfall(result):
@@ -535,16 +661,22 @@ def fig_waterfall(result):
         ax.set_xlim(0, max(red.size, 1))
         n = red.size
         ncc, npc = int(cc.sum()), int((red >= 75.0 - 1e-9).sum())
-        sub = (f"n = {n}; complete {100 * ncc / n:.1f}%, \u226575% {100 * npc / n:.1f}%" if n else "no patients")
+        sub = (
+            f"n = {n}; complete {100 * ncc / n:.1f}%, \u226575% {100 * npc / n:.1f}%"
+            if n
+            else "no patients"
+        )
         ax.set_title(a.name, loc="left", fontsize=10, fontweight="bold", color=_colour(i), pad=16)
-        ax.text(0.0, 1.02, sub, transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="0.3")
+        ax.text(
+            0.0, 1.02, sub, transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="0.3"
+        )
         ax.set_xlabel("patients, sorted", fontsize=8.5)
         ax.set_xticks([])
         _style(ax)
         ax.grid(False, axis="x")
-    for ax in axes[:: ncol]:
+    for ax in axes[::ncol]:
         ax.set_ylabel("reduction in visible lesions (%)", fontsize=8.5)
-    for ax in axes[len(arms):]:
+    for ax in axes[len(arms) :]:
         ax.set_visible(False)
     bottom = -25.0 * math.ceil(-lowest / 25.0) if lowest < 0 else 0.0
     axes[0].set_ylim(bottom - 5, 108)
@@ -552,8 +684,16 @@ def fig_waterfall(result):
     from matplotlib.lines import Line2D
 
     handles = [Patch(color=c, label=lab) for lab, c in _WF_COLOURS]
-    handles.append(Line2D([], [], color="0.2", linestyle=(0, (4, 2)), linewidth=1.0,
-                          label="75% (partial-clearance threshold)"))
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color="0.2",
+            linestyle=(0, (4, 2)),
+            linewidth=1.0,
+            label="75% (partial-clearance threshold)",
+        )
+    )
     fig.legend(handles=handles, loc="outside upper center", ncol=5, fontsize=8, frameon=False)
     _footer(fig)
     return fig
@@ -566,20 +706,33 @@ def subgroup_table(result, endpoint: str = "complete_clearance") -> list[dict]:
     any arm are left out. The first rows (group ``"all"``) are the whole arm.
     """
     rows = []
-    specs = [("all", None, "all patients"), ("sex", "sex", None), ("immune status", "immune_status", None)]
+    specs = [
+        ("all", None, "all patients"),
+        ("sex", "sex", None),
+        ("immune status", "immune_status", None),
+    ]
     for group, col, fixed in specs:
         if col is not None and not all(col in a.outcomes.columns for a in result.arms):
             continue
-        levels = [fixed] if col is None else sorted(
-            {str(x) for a in result.arms for x in a.outcomes[col].dropna().unique()})
+        levels = (
+            [fixed]
+            if col is None
+            else sorted({str(x) for a in result.arms for x in a.outcomes[col].dropna().unique()})
+        )
         for lev in levels:
             for a in result.arms:
                 df = a.outcomes[_ok_rows(a)]
                 if col is not None:
                     df = df[df[col].astype(str) == lev]
                 p = proportion(df[endpoint].to_numpy(dtype=float))
-                rows.append({"group": group, "level": {"F": "female", "M": "male"}.get(lev, lev),
-                             "arm": a.name, **p})
+                rows.append(
+                    {
+                        "group": group,
+                        "level": {"F": "female", "M": "male"}.get(lev, lev),
+                        "arm": a.name,
+                        **p,
+                    }
+                )
     return rows
 
 
@@ -597,7 +750,9 @@ def fig_subgroups(result, rows: list[dict] | None = None):
     for i, a in enumerate(arms):
         ys, xs, lo, hi = [], [], [], []
         for j, lab in enumerate(labels):
-            r = next((r for r in rows if (r["group"], r["level"]) == lab and r["arm"] == a.name), None)
+            r = next(
+                (r for r in rows if (r["group"], r["level"]) == lab and r["arm"] == a.name), None
+            )
             if r is None or r["n"] == 0:
                 continue
             y = j + (i - (na - 1) / 2) * step
@@ -610,7 +765,9 @@ def fig_subgroups(result, rows: list[dict] | None = None):
         ax.hlines(ys_a, lo, hi, color=_colour(i), linewidth=1.6)
         ax.plot(xs_a, ys_a, "o", color=_colour(i), markersize=5, label=a.name)
     ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels([f"{lev}" if g == "all" else f"{g}: {lev}" for g, lev in labels], fontsize=8.5)
+    ax.set_yticklabels(
+        [f"{lev}" if g == "all" else f"{g}: {lev}" for g, lev in labels], fontsize=8.5
+    )
     ax.set_ylim(len(labels) - 0.5, -0.5)
     for j in range(1, len(labels)):
         if labels[j][0] != labels[j - 1][0]:
@@ -623,9 +780,13 @@ def fig_subgroups(result, rows: list[dict] | None = None):
     ax.set_title("Complete clearance by subgroup", loc="left", fontsize=10, fontweight="bold")
     _style(ax)
     ax.grid(False, axis="y")
-    handles = [Line2D([], [], color=_colour(i), marker="o", linewidth=1.6, label=a.name)
-               for i, a in enumerate(arms)]
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
+    handles = [
+        Line2D([], [], color=_colour(i), marker="o", linewidth=1.6, label=a.name)
+        for i, a in enumerate(arms)
+    ]
+    fig.legend(
+        handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False
+    )
     _footer(fig)
     return fig
 
@@ -641,6 +802,7 @@ def _png_bytes(fig) -> bytes:
 
 # --------------------------------------------------------------------------- HTML
 
+
 def _endpoint_rows(result) -> tuple[list[dict], list[str]]:
     arms = result.arms
     diffs = _json_safe(_differences(result))
@@ -655,7 +817,9 @@ def _endpoint_rows(result) -> tuple[list[dict], list[str]]:
         cells = []
         for e in eps:
             e = e or {}
-            cells.append({"text": format_endpoint(info.key, e), "n": _n_text(info.key, e) if e else ""})
+            cells.append(
+                {"text": format_endpoint(info.key, e), "n": _n_text(info.key, e) if e else ""}
+            )
         dcells = []
         for d in diffs:
             de = d["endpoints"].get(info.key)
@@ -675,14 +839,20 @@ def _template():
 
     import jinja2
 
-    src = resources.files("imiqsim").joinpath("templates", "trial_report.html").read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
+    src = (
+        resources.files("imiqsim")
+        .joinpath("templates", "trial_report.html")
+        .read_text(encoding="utf-8")
+    )
+    env = jinja2.Environment(
+        autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined
+    )
     return env.from_string(src)
 
 
-def write_trial_report(result, out_dir: str | os.PathLike, *, title: str | None = None,
-                       command: str | None = None) -> Path:
+def write_trial_report(
+    result, out_dir: str | os.PathLike, *, title: str | None = None, command: str | None = None
+) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and the figure PNGs beside it; return the HTML path.
 
     ``title`` defaults to "Virtual trial: <arm> vs <arm> ..."; ``command``, if
@@ -696,10 +866,12 @@ def write_trial_report(result, out_dir: str | os.PathLike, *, title: str | None 
     title = title or "Virtual trial: " + " vs ".join(a.name for a in arms)
 
     sub_rows = subgroup_table(result)
-    makers = [("Lesion burden and local skin reactions over time", fig_lesions_lsr, {}),
-              ("Cytokine and immune-cell kinetics", fig_kinetics, {}),
-              ("Per-patient lesion reduction", fig_waterfall, {}),
-              ("Complete clearance by subgroup", fig_subgroups, {"rows": sub_rows})]
+    makers = [
+        ("Lesion burden and local skin reactions over time", fig_lesions_lsr, {}),
+        ("Cytokine and immune-cell kinetics", fig_kinetics, {}),
+        ("Per-patient lesion reduction", fig_waterfall, {}),
+        ("Complete clearance by subgroup", fig_subgroups, {"rows": sub_rows}),
+    ]
     figures = {}
     for name, (caption, make, kw) in zip(FIGURE_NAMES, makers):
         png = _png_bytes(make(result, **kw))
@@ -712,24 +884,45 @@ def write_trial_report(result, out_dir: str | os.PathLike, *, title: str | None 
     for g, lev in labels:
         cells = []
         for a in arms:
-            r = next(r for r in sub_rows if (r["group"], r["level"]) == (g, lev) and r["arm"] == a.name)
+            r = next(
+                r for r in sub_rows if (r["group"], r["level"]) == (g, lev) and r["arm"] == a.name
+            )
             cells.append({"text": format_proportion(r), "n": f"{r['k']}/{r['n']}"})
         sub_table.append({"group": g, "level": lev, "cells": cells})
 
     arm_info = []
     for i, a in enumerate(arms):
         n_failed = int((a.outcomes["status"] != 0).sum()) if "status" in a.outcomes.columns else 0
-        arm_info.append({"name": a.name, "colour": _colour(i), "scenario": a.scenario.name,
-                         "describe": a.scenario.describe(), "n": len(a.outcomes), "failed": n_failed,
-                         "eot": _end_of_treatment_days(a),
-                         "assessment": a.scenario.assessment_time_h() / 24.0})
+        arm_info.append(
+            {
+                "name": a.name,
+                "colour": _colour(i),
+                "scenario": a.scenario.name,
+                "describe": a.scenario.describe(),
+                "n": len(a.outcomes),
+                "failed": n_failed,
+                "eot": _end_of_treatment_days(a),
+                "assessment": a.scenario.assessment_time_h() / 24.0,
+            }
+        )
     indications = sorted({a.scenario.indication for a in arms})
     html = _template().render(
-        title=title, date=_dt.date.today().isoformat(), version=__version__, seed=result.seed,
-        n_patients=result.n_patients, followup_years=result.followup_years, disclaimer=DISCLAIMER,
-        arms=arm_info, endpoint_rows=ep_rows, diff_names=diff_names, figures=figures,
-        subgroups=sub_table, endpoint_info=[e for e in ENDPOINT_INFO if e.key in {r["key"] for r in ep_rows}],
-        command=command, indications=indications, window=_window_days(arms),
+        title=title,
+        date=_dt.date.today().isoformat(),
+        version=__version__,
+        seed=result.seed,
+        n_patients=result.n_patients,
+        followup_years=result.followup_years,
+        disclaimer=DISCLAIMER,
+        arms=arm_info,
+        endpoint_rows=ep_rows,
+        diff_names=diff_names,
+        figures=figures,
+        subgroups=sub_table,
+        endpoint_info=[e for e in ENDPOINT_INFO if e.key in {r["key"] for r in ep_rows}],
+        command=command,
+        indications=indications,
+        window=_window_days(arms),
         lesion_floor=f"{LESION_FLOOR * 100:.10g}%",
     )
     p = out / REPORT_NAME
@@ -737,8 +930,9 @@ def write_trial_report(result, out_dir: str | os.PathLike, *, title: str | None 
     return p
 
 
-def write_trial_bundle(result, out_dir: str | os.PathLike, *, title: str | None = None,
-                       command: str | None = None) -> list[Path]:
+def write_trial_bundle(
+    result, out_dir: str | os.PathLike, *, title: str | None = None, command: str | None = None
+) -> list[Path]:
     """:func:`write_trial_outputs` then :func:`write_trial_report`; returns every path written.
 
     The data files are on disk before any figure is drawn, so a plotting
@@ -749,7 +943,22 @@ def write_trial_bundle(result, out_dir: str | os.PathLike, *, title: str | None 
     return paths + [Path(out_dir) / n for n in FIGURE_NAMES] + [html]
 
 
-__all__ = ["DISCLAIMER", "ENDPOINT_INFO", "FIGURE_NAMES", "fig_kinetics", "fig_lesions_lsr", "fig_subgroups",
-           "fig_waterfall", "format_days", "format_difference", "format_endpoint", "format_proportion",
-           "outcomes_frame", "subgroup_table", "traces_dataset", "write_trial_bundle", "write_trial_outputs",
-           "write_trial_report"]
+__all__ = [
+    "DISCLAIMER",
+    "ENDPOINT_INFO",
+    "FIGURE_NAMES",
+    "fig_kinetics",
+    "fig_lesions_lsr",
+    "fig_subgroups",
+    "fig_waterfall",
+    "format_days",
+    "format_difference",
+    "format_endpoint",
+    "format_proportion",
+    "outcomes_frame",
+    "subgroup_table",
+    "traces_dataset",
+    "write_trial_bundle",
+    "write_trial_outputs",
+    "write_trial_report",
+]

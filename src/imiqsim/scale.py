@@ -70,8 +70,17 @@ CHUNKS_DIR = "chunks"
 TRACES_DIR = "traces"
 FORMAT_VERSION = 1
 #: manifest fields that define the run: a resumed run must match them all
-RUN_FIELDS = ("version", "arms", "patients", "seed", "chunk_size", "followup_years", "overrides",
-              "immunosuppressed_fraction", "model")
+RUN_FIELDS = (
+    "version",
+    "arms",
+    "patients",
+    "seed",
+    "chunk_size",
+    "followup_years",
+    "overrides",
+    "immunosuppressed_fraction",
+    "model",
+)
 #: per-chunk trace bands written with keep_traces
 TRACE_PERCENTILES = (5, 25, 50, 75, 95)
 #: how long to try reaching a dask scheduler
@@ -171,6 +180,7 @@ def _arm_digest(sc, overrides: dict | None) -> str:
 
 # --------------------------------------------------------------------------- worker side
 
+
 def _worker_init() -> None:
     # runs in a freshly spawned worker before imiqsim.trial (numba) is imported there
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -195,7 +205,9 @@ def _trace_bands(traces: dict, ok: np.ndarray) -> dict:
         a = np.asarray(a, dtype=float)[ok]
         if a.shape[0] == 0:
             out[f"{v}__mean"] = np.full(a.shape[1], np.nan, dtype=np.float32)
-            out[f"{v}__pct"] = np.full((len(TRACE_PERCENTILES), a.shape[1]), np.nan, dtype=np.float32)
+            out[f"{v}__pct"] = np.full(
+                (len(TRACE_PERCENTILES), a.shape[1]), np.nan, dtype=np.float32
+            )
             continue
         out[f"{v}__mean"] = a.mean(axis=0).astype(np.float32)
         out[f"{v}__pct"] = np.percentile(a, TRACE_PERCENTILES, axis=0).astype(np.float32)
@@ -216,9 +228,17 @@ def _chunk_task(spec: dict) -> dict:
         raise ImiqsimError(
             f"chunk {spec['start']} of arm {spec['scenario'].name}: the model parameters here differ from those "
             "recorded when the run started (was src/imiqsim/model/parameters.csv edited, or does this worker run "
-            "another imiqsim installation?); results would not be consistent")
-    res = _trial.simulate_chunk(spec["scenario"], spec["seed"], spec["start"], spec["n"], spec["followup_years"],
-                                spec["overrides"], spec["immunosuppressed_fraction"])
+            "another imiqsim installation?); results would not be consistent"
+        )
+    res = _trial.simulate_chunk(
+        spec["scenario"],
+        spec["seed"],
+        spec["start"],
+        spec["n"],
+        spec["followup_years"],
+        spec["overrides"],
+        spec["immunosuppressed_fraction"],
+    )
     df = res["outcomes"]
     path = Path(spec["path"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,25 +248,38 @@ def _chunk_task(spec: dict) -> dict:
         ok = df["status"].to_numpy() == 0
         tmp = tp.with_name(f"{tp.name}.tmp-{uuid.uuid4().hex}")
         with open(tmp, "wb") as fh:
-            np.savez(fh, t_days=np.asarray(res["t_days"], dtype=float), n=np.array(int(ok.sum())),
-                     percentiles=np.array(TRACE_PERCENTILES), **_trace_bands(res["traces"], ok))
+            np.savez(
+                fh,
+                t_days=np.asarray(res["t_days"], dtype=float),
+                n=np.array(int(ok.sum())),
+                percentiles=np.array(TRACE_PERCENTILES),
+                **_trace_bands(res["traces"], ok),
+            )
         os.replace(tmp, tp)
     del res
     table = pa.Table.from_pandas(df, preserve_index=False)
     tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
     pq.write_table(table, tmp)
     os.replace(tmp, path)  # the chunk exists only once it is complete
-    return {"arm": spec["arm_index"], "start": spec["start"], "n": spec["n"],
-            "failed": int(np.count_nonzero(df["status"].to_numpy() != 0)), "seconds": time.perf_counter() - t0,
-            "pid": os.getpid()}
+    return {
+        "arm": spec["arm_index"],
+        "start": spec["start"],
+        "n": spec["n"],
+        "failed": int(np.count_nonzero(df["status"].to_numpy() != 0)),
+        "seconds": time.perf_counter() - t0,
+        "pid": os.getpid(),
+    }
 
 
 # --------------------------------------------------------------------------- reading back
 
+
 def _read_manifest(out_dir: Path) -> dict:
     p = Path(out_dir) / MANIFEST_NAME
     if not p.is_file():
-        raise InputError("out_dir", str(out_dir), "a directory written by run_streaming (no manifest.json there)")
+        raise InputError(
+            "out_dir", str(out_dir), "a directory written by run_streaming (no manifest.json there)"
+        )
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -277,7 +310,9 @@ def _concat_tables(tables: list):
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _read_arm(out_dir: Path, arm: str, chunks: list[tuple[int, int]], columns, allow_incomplete: bool):
+def _read_arm(
+    out_dir: Path, arm: str, chunks: list[tuple[int, int]], columns, allow_incomplete: bool
+):
     import pyarrow.parquet as pq
 
     tables, missing = [], []
@@ -288,14 +323,22 @@ def _read_arm(out_dir: Path, arm: str, chunks: list[tuple[int, int]], columns, a
             continue
         tables.append(pq.read_table(p, columns=list(columns) if columns is not None else None))
     if missing and not allow_incomplete:
-        raise InputError("out_dir", str(out_dir),
-                         f"a finished run; {len(missing)} of {len(chunks)} chunk files of arm {arm!r} are "
-                         "missing or damaged (first: " + str(missing[0]) + "); finish it with --resume")
+        raise InputError(
+            "out_dir",
+            str(out_dir),
+            f"a finished run; {len(missing)} of {len(chunks)} chunk files of arm {arm!r} are "
+            "missing or damaged (first: " + str(missing[0]) + "); finish it with --resume",
+        )
     return _concat_tables(tables)
 
 
-def read_outcomes(out_dir: str | os.PathLike, columns: Sequence[str] | None = None, *,
-                  arms: Sequence[str] | None = None, allow_incomplete: bool = False):
+def read_outcomes(
+    out_dir: str | os.PathLike,
+    columns: Sequence[str] | None = None,
+    *,
+    arms: Sequence[str] | None = None,
+    allow_incomplete: bool = False,
+):
     """Per-patient outcomes of a streamed trial as one pandas DataFrame.
 
     Parameters
@@ -333,13 +376,22 @@ def read_outcomes(out_dir: str | os.PathLike, columns: Sequence[str] | None = No
     if cols is not None:
         import pyarrow.parquet as pq
 
-        first = next((chunk_path(out_dir, nm, s) for nm in names for s, n in chunks
-                      if _chunk_done(chunk_path(out_dir, nm, s), n)), None)
+        first = next(
+            (
+                chunk_path(out_dir, nm, s)
+                for nm in names
+                for s, n in chunks
+                if _chunk_done(chunk_path(out_dir, nm, s), n)
+            ),
+            None,
+        )
         if first is not None:
             known = pq.read_schema(first).names
             unknown = [c for c in cols if c not in known]
             if unknown:
-                raise InputError("columns", unknown, "outcome columns of this run: " + ", ".join(known))
+                raise InputError(
+                    "columns", unknown, "outcome columns of this run: " + ", ".join(known)
+                )
     frames = []
     for name in names:
         t = _read_arm(out_dir, name, chunks, cols, allow_incomplete)
@@ -377,8 +429,12 @@ def trace_bands(out_dir: str | os.PathLike, arm: str) -> dict:
     for start, _ in chunks:
         p = trace_path(out_dir, arm, start)
         if not p.is_file():
-            raise InputError("out_dir", str(out_dir), f"trace summaries for every chunk of arm {arm!r} "
-                             "(run with keep_traces=True, or --resume it with keep_traces)")
+            raise InputError(
+                "out_dir",
+                str(out_dir),
+                f"trace summaries for every chunk of arm {arm!r} "
+                "(run with keep_traces=True, or --resume it with keep_traces)",
+            )
         with np.load(p) as z:
             n = int(z["n"])
             t_days = z["t_days"]
@@ -399,6 +455,7 @@ def trace_bands(out_dir: str | os.PathLike, arm: str) -> dict:
 
 # --------------------------------------------------------------------------- the run
 
+
 def _validate(arms, patients, seed, chunk_size, workers, followup_years, immunosuppressed_fraction):
     if not arms:
         raise InputError("arms", list(arms), "at least one preset or scenario file")
@@ -406,9 +463,17 @@ def _validate(arms, patients, seed, chunk_size, workers, followup_years, immunos
         raise InputError("patients", patients, "a positive whole number")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError("seed", seed, "a non-negative whole number")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
         raise InputError("chunk_size", chunk_size, "a positive whole number")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or not 1 <= workers <= 256:
+    if (
+        isinstance(workers, bool)
+        or not isinstance(workers, (int, np.integer))
+        or not 1 <= workers <= 256
+    ):
         raise InputError("workers", workers, "a whole number from 1 to 256")
     try:
         fy = float(followup_years)
@@ -421,7 +486,9 @@ def _validate(arms, patients, seed, chunk_size, workers, followup_years, immunos
     except (TypeError, ValueError):
         imf = float("nan")
     if not np.isfinite(imf) or not 0 <= imf <= 1:
-        raise InputError("immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]")
+        raise InputError(
+            "immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]"
+        )
 
 
 def _arm_names(scs) -> list[str]:
@@ -440,25 +507,41 @@ def _check_manifest(old: dict, new: dict, out_dir: Path) -> None:
         a, b = old.get(key), norm.get(key)
         if key == "arms" and isinstance(a, list) and isinstance(b, list):
             if [x.get("name") for x in a] != [x.get("name") for x in b]:
-                raise InputError("arms", [x["name"] for x in b],
-                                 f"the same arms as the run in {out_dir} ({[x.get('name') for x in a]}) to "
-                                 "resume it; or choose a new --out directory")
+                raise InputError(
+                    "arms",
+                    [x["name"] for x in b],
+                    f"the same arms as the run in {out_dir} ({[x.get('name') for x in a]}) to "
+                    "resume it; or choose a new --out directory",
+                )
             for x, y in zip(a, b):
                 if x.get("scenario") != y.get("scenario"):
-                    diff = sorted(k for k in set(x.get("scenario", {})) | set(y.get("scenario", {}))
-                                  if x.get("scenario", {}).get(k) != y.get("scenario", {}).get(k))
-                    raise InputError(f"arms[{y['name']}].scenario", ", ".join(diff),
-                                     f"the scenario of the run in {out_dir} (these fields differ) to resume it; "
-                                     "or choose a new --out directory")
+                    diff = sorted(
+                        k
+                        for k in set(x.get("scenario", {})) | set(y.get("scenario", {}))
+                        if x.get("scenario", {}).get(k) != y.get("scenario", {}).get(k)
+                    )
+                    raise InputError(
+                        f"arms[{y['name']}].scenario",
+                        ", ".join(diff),
+                        f"the scenario of the run in {out_dir} (these fields differ) to resume it; "
+                        "or choose a new --out directory",
+                    )
             continue
         if key == "model" and a != b:
-            raise InputError("model", "changed parameter values",
-                             f"the model parameters of the run in {out_dir} to resume it (the parameter table "
-                             "src/imiqsim/model/parameters.csv changed since it started); restore them, or choose "
-                             "a new --out directory")
+            raise InputError(
+                "model",
+                "changed parameter values",
+                f"the model parameters of the run in {out_dir} to resume it (the parameter table "
+                "src/imiqsim/model/parameters.csv changed since it started); restore them, or choose "
+                "a new --out directory",
+            )
         if a != b:
-            raise InputError(key, new.get(key), f"{old.get(key)!r} as in the run in {out_dir} to resume it; "
-                             "or choose a new --out directory")
+            raise InputError(
+                key,
+                new.get(key),
+                f"{old.get(key)!r} as in the run in {out_dir} to resume it; "
+                "or choose a new --out directory",
+            )
 
 
 def _cleanup_tmp(out_dir: Path) -> None:
@@ -478,8 +561,13 @@ def _numeric_columns(out_dir: Path, arm: str, start: int) -> list[str]:
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(chunk_path(out_dir, arm, start))
-    return [f.name for f in schema
-            if pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)]
+    return [
+        f.name
+        for f in schema
+        if pa.types.is_integer(f.type)
+        or pa.types.is_floating(f.type)
+        or pa.types.is_boolean(f.type)
+    ]
 
 
 def _arm_summary(out_dir: Path, name: str, sc, chunks, endpoints_fn) -> dict:
@@ -492,8 +580,14 @@ def _arm_summary(out_dir: Path, name: str, sc, chunks, endpoints_fn) -> dict:
     except KeyError:
         df = _read_arm(out_dir, name, chunks, None, allow_incomplete=False).to_pandas()
         ep = endpoints_fn(df)
-    return {"name": name, "n": len(df), "scenario": sc.name, "indication": sc.indication, "endpoints": ep,
-            "failed_patients": int((df["status"] != 0).sum())}
+    return {
+        "name": name,
+        "n": len(df),
+        "scenario": sc.name,
+        "indication": sc.indication,
+        "endpoints": ep,
+        "failed_patients": int((df["status"] != 0).sum()),
+    }
 
 
 def run_streaming(
@@ -577,7 +671,9 @@ def run_streaming(
         "format": FORMAT_VERSION,
         "tool": "imiqsim.scale.run_streaming",
         "version": __version__,
-        "arms": [{"name": nm, "scenario": json.loads(sc.model_dump_json())} for nm, sc in zip(names, scs)],
+        "arms": [
+            {"name": nm, "scenario": json.loads(sc.model_dump_json())} for nm, sc in zip(names, scs)
+        ],
         "patients": patients,
         "seed": seed,
         "chunk_size": chunk_size,
@@ -586,26 +682,53 @@ def run_streaming(
         "immunosuppressed_fraction": immunosuppressed_fraction,
         "model": {"parameters_sha256": {nm: d for nm, d in zip(names, digests)}},
         "keep_traces": bool(keep_traces),
-        "layout": {"chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
-                   "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
-                   "summary": SUMMARY_NAME},
+        "layout": {
+            "chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
+            "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
+            "summary": SUMMARY_NAME,
+        },
     }
     mpath = out / MANIFEST_NAME
     if out.exists() and not out.is_dir():
         raise InputError("out_dir", str(out_dir), "a directory (this is a file)")
     has_run = mpath.exists() or (out / CHUNKS_DIR).exists()
     if has_run and not resume:
-        raise InputError("out_dir", str(out_dir), "a new directory: this one already holds a run "
-                         "(manifest.json); pass --resume (resume=True) to continue it, or choose a new directory")
+        raise InputError(
+            "out_dir",
+            str(out_dir),
+            "a new directory: this one already holds a run "
+            "(manifest.json); pass --resume (resume=True) to continue it, or choose a new directory",
+        )
     if resume and not mpath.exists() and (out / CHUNKS_DIR).exists():
-        raise InputError("out_dir", str(out_dir), "a run directory with its manifest.json (chunk files are there "
-                         "but no manifest); choose a new directory")
+        raise InputError(
+            "out_dir",
+            str(out_dir),
+            "a run directory with its manifest.json (chunk files are there "
+            "but no manifest); choose a new directory",
+        )
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock_dir(out)
     try:
-        return _run_locked(out, mpath, manifest, resume, names, scs, digests, patients, seed, chunk_size,
-                           followup_years, overrides, immunosuppressed_fraction, keep_traces, workers, scheduler,
-                           progress, t_start)
+        return _run_locked(
+            out,
+            mpath,
+            manifest,
+            resume,
+            names,
+            scs,
+            digests,
+            patients,
+            seed,
+            chunk_size,
+            followup_years,
+            overrides,
+            immunosuppressed_fraction,
+            keep_traces,
+            workers,
+            scheduler,
+            progress,
+            t_start,
+        )
     finally:
         lock.close()  # releases the lock
 
@@ -621,20 +744,44 @@ def _lock_dir(out: Path):
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise InputError("out_dir", str(out), "a directory no other run is using: another imiqsim run is "
-                         "writing to it now; wait for it, or stop it and resume") from None
+        raise InputError(
+            "out_dir",
+            str(out),
+            "a directory no other run is using: another imiqsim run is "
+            "writing to it now; wait for it, or stop it and resume",
+        ) from None
     except OSError:  # a filesystem without flock support: go on unlocked
         pass
     return fh
 
 
-def _run_locked(out, mpath, manifest, resume, names, scs, digests, patients, seed, chunk_size, followup_years,
-                overrides, immunosuppressed_fraction, keep_traces, workers, scheduler, progress, t_start):
+def _run_locked(
+    out,
+    mpath,
+    manifest,
+    resume,
+    names,
+    scs,
+    digests,
+    patients,
+    seed,
+    chunk_size,
+    followup_years,
+    overrides,
+    immunosuppressed_fraction,
+    keep_traces,
+    workers,
+    scheduler,
+    progress,
+    t_start,
+):
     if mpath.exists():  # only with resume (checked above)
         _check_manifest(_read_manifest(out), manifest, out)
         _cleanup_tmp(out)
     else:
-        _write_text_atomic(mpath, json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n")
+        _write_text_atomic(
+            mpath, json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n"
+        )
 
     # ---- which chunks remain
     chunks = _chunk_starts(patients, chunk_size)
@@ -646,11 +793,21 @@ def _run_locked(out, mpath, manifest, resume, names, scs, digests, patients, see
             if resume and _chunk_done(p, n) and (tp is None or _traces_done(tp)):
                 skipped += 1
                 continue
-            specs.append({"arm_index": ai, "scenario": sc, "seed": seed, "start": start, "n": n,
-                          "followup_years": followup_years, "overrides": overrides or None,
-                          "immunosuppressed_fraction": immunosuppressed_fraction, "path": str(p),
-                          "digest": digests[ai],
-                          "trace_path": str(tp) if tp is not None else None})
+            specs.append(
+                {
+                    "arm_index": ai,
+                    "scenario": sc,
+                    "seed": seed,
+                    "start": start,
+                    "n": n,
+                    "followup_years": followup_years,
+                    "overrides": overrides or None,
+                    "immunosuppressed_fraction": immunosuppressed_fraction,
+                    "path": str(p),
+                    "digest": digests[ai],
+                    "trace_path": str(tp) if tp is not None else None,
+                }
+            )
     total = skipped + len(specs)
     if progress:
         progress(skipped, total)
@@ -666,23 +823,41 @@ def _run_locked(out, mpath, manifest, resume, names, scs, digests, patients, see
     # ---- endpoints from the Parquet files (only the needed columns)
     from imiqsim import trial as _trial
 
-    arm_summaries = [_arm_summary(out, nm, sc, chunks, _trial.endpoints) for nm, sc in zip(names, scs)]
+    arm_summaries = [
+        _arm_summary(out, nm, sc, chunks, _trial.endpoints) for nm, sc in zip(names, scs)
+    ]
     from types import SimpleNamespace
 
-    summary = {"arms": [], "seed": seed, "version": __version__, "n_patients_per_arm": patients,
-               "followup_years": followup_years,
-               "disclaimer": "research and teaching software, not a medical device"}
+    summary = {
+        "arms": [],
+        "seed": seed,
+        "version": __version__,
+        "n_patients_per_arm": patients,
+        "followup_years": followup_years,
+        "disclaimer": "research and teaching software, not a medical device",
+    }
     summary["arms"] = arm_summaries
     summary["differences"] = _trial.differences(
-        SimpleNamespace(arms=[SimpleNamespace(name=a["name"], endpoints=a["endpoints"]) for a in arm_summaries]))
+        SimpleNamespace(
+            arms=[SimpleNamespace(name=a["name"], endpoints=a["endpoints"]) for a in arm_summaries]
+        )
+    )
     summary = _json_safe(summary)
     spath = out / SUMMARY_NAME
     _write_text_atomic(spath, json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    return StreamResult(summary=summary, out_dir=out, chunks_computed=len(specs), chunks_skipped=skipped,
-                        chunks_total=total, seconds=time.perf_counter() - t_start, files=[mpath, spath])
+    return StreamResult(
+        summary=summary,
+        out_dir=out,
+        chunks_computed=len(specs),
+        chunks_skipped=skipped,
+        chunks_total=total,
+        seconds=time.perf_counter() - t_start,
+        files=[mpath, spath],
+    )
 
 
 # --------------------------------------------------------------------------- executors
+
 
 def _run_inprocess(specs, progress, done, total) -> None:
     for spec in specs:
@@ -726,7 +901,9 @@ def _run_local_pool(specs, workers, progress, done, total) -> None:
                     if len(pending) >= ahead:
                         break
             # after an error: submit nothing more, let the running chunks finish and be written
-    except BaseException:  # KeyboardInterrupt, ...: stop now; finished chunks are on disk, --resume goes on
+    except (
+        BaseException
+    ):  # KeyboardInterrupt, ...: stop now; finished chunks are on disk, --resume goes on
         procs = list((getattr(ex, "_processes", None) or {}).values())
         ex.shutdown(wait=False, cancel_futures=True)
         for p in procs:  # a running chunk is lost (its temporary file is removed on resume)
@@ -744,13 +921,20 @@ def _run_dask(specs, scheduler, progress, done, total) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise InputError("scheduler", scheduler, "needs dask.distributed installed: pip install "
-                         "'dask[distributed]'") from None
+        raise InputError(
+            "scheduler",
+            scheduler,
+            "needs dask.distributed installed: pip install 'dask[distributed]'",
+        ) from None
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as exc:
-        raise InputError("scheduler", scheduler, f"the address of a running dask scheduler "
-                         f"(tcp://host:8786); could not connect: {type(exc).__name__}: {exc}") from None
+        raise InputError(
+            "scheduler",
+            scheduler,
+            f"the address of a running dask scheduler "
+            f"(tcp://host:8786); could not connect: {type(exc).__name__}: {exc}",
+        ) from None
     error: BaseException | None = None
     try:
         info = client.scheduler_info()
@@ -786,7 +970,8 @@ def _run_dask(specs, scheduler, progress, done, total) -> None:
                 if error is None:
                     error = ImiqsimError(
                         f"a dask worker wrote {written} but it is not visible here: --scheduler needs "
-                        "the output directory on a filesystem shared by this machine and every worker")
+                        "the output directory on a filesystem shared by this machine and every worker"
+                    )
             else:
                 done += 1
                 if progress:
@@ -801,4 +986,3 @@ def _run_dask(specs, scheduler, progress, done, total) -> None:
         client.close()
     if error is not None:
         raise error
-

@@ -198,16 +198,24 @@ class Scenario(_InputModel):
     def _check_label_and_dose(self) -> Scenario:
         if self.product == CRYOTHERAPY:
             if self.cryotherapy is None:
-                raise _fail("product cryotherapy needs a [cryotherapy] table (freeze_seconds, ...)", MISSING,
-                            field="cryotherapy")
+                raise _fail(
+                    "product cryotherapy needs a [cryotherapy] table (freeze_seconds, ...)",
+                    MISSING,
+                    field="cryotherapy",
+                )
             if self.regimen is not None:
-                raise _fail("a cryotherapy scenario has no cream regimen; remove [regimen]", "regimen",
-                            field="regimen")
+                raise _fail(
+                    "a cryotherapy scenario has no cream regimen; remove [regimen]",
+                    "regimen",
+                    field="regimen",
+                )
         else:
             if self.regimen is None:
                 raise _fail("a cream product needs a [regimen] table", MISSING, field="regimen")
             if self.cryotherapy is not None:
-                raise _fail("[cryotherapy] needs product = \"cryotherapy\"", self.product, field="product")
+                raise _fail(
+                    '[cryotherapy] needs product = "cryotherapy"', self.product, field="product"
+                )
         for field, value, allowed in self._off_label_findings():
             if not self.off_label_ok:
                 raise _fail(allowed + _OFF_LABEL_HINT, value, field=field)
@@ -314,8 +322,9 @@ class Scenario(_InputModel):
         prod = self.product_obj()
         return 0.0 if prod is None or prod.vehicle else prod.strength_pct / 100.0
 
-    def model_parameters(self, model: Any, overrides: dict[str, float] | None = None,
-                         knockouts: Any = ()) -> Any:
+    def model_parameters(
+        self, model: Any, overrides: dict[str, float] | None = None, knockouts: Any = ()
+    ) -> Any:
         """The model's parameter vector for this scenario's typical patient.
 
         The one place where a scenario becomes parameters: indication, site, treated area, cream
@@ -323,9 +332,14 @@ class Scenario(_InputModel):
         ``knockouts`` on top. ``model`` is a :class:`imiqsim.model.Model`.
         """
         kos = list(self.knockouts) + [k for k in knockouts if k not in self.knockouts]
-        return model.parameter_vector(self.indication, self.site, self.area_cm2,
-                                      {**self.parameters, **(overrides or {})}, kos,
-                                      cream_strength=self.cream_strength)
+        return model.parameter_vector(
+            self.indication,
+            self.site,
+            self.area_cm2,
+            {**self.parameters, **(overrides or {})},
+            kos,
+            cream_strength=self.cream_strength,
+        )
 
     def events(self) -> DoseEvents:
         """Timed events: cream applications/wash-offs, or freeze events for cryotherapy."""

@@ -9,8 +9,8 @@ True
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -64,8 +64,12 @@ def _as_scenario(scenario: Scenario | str) -> Scenario:
     raise InputError("scenario", scenario, "a preset name, a .toml path or an imiqsim.Scenario")
 
 
-def parameters_for(model: Model, sc: Scenario, overrides: Mapping[str, float] | None = None,
-                   knockouts: Iterable[str] = ()) -> np.ndarray:
+def parameters_for(
+    model: Model,
+    sc: Scenario,
+    overrides: Mapping[str, float] | None = None,
+    knockouts: Iterable[str] = (),
+) -> np.ndarray:
     """The parameter vector for a scenario (typical patient); see :meth:`Scenario.model_parameters`."""
     return sc.model_parameters(model, dict(overrides or {}), knockouts)
 
@@ -124,11 +128,16 @@ def simulate(
         raise SimulationFailed(
             f"integration failed ({STATUS_TEXT.get(int(res.status[0]), res.status[0])}); "
             "check parameter overrides for absurd values"
-            + ("; very fast rate constants make the model stiff: try method='auto' or 'rosenbrock'"
-               if method == "dp5" else "")
+            + (
+                "; very fast rate constants make the model stiff: try method='auto' or 'rosenbrock'"
+                if method == "dp5"
+                else ""
+            )
         )
     ds = to_dataset(model, res, 0, sc)
-    summary = summarise(model, res, 0, sc, list(sc.knockouts) + list(knockouts), {**sc.parameters, **(set or {})})
+    summary = summarise(
+        model, res, 0, sc, list(sc.knockouts) + list(knockouts), {**sc.parameters, **(set or {})}
+    )
     return SimulationResult(sc, ds, summary, res)
 
 
@@ -136,13 +145,27 @@ def to_dataset(model: Model, res: BatchResult, n: int, sc: Scenario | None = Non
     """Time courses of patient ``n`` as an xarray Dataset (time in days)."""
     data = {}
     for i, s in enumerate(model.states):
-        data[s.name] = xr.DataArray(res.Y[n, :, i], dims="time",
-                                    attrs={"units": s.unit, "description": s.description, "kind": "state",
-                                           "stage": s.module})
+        data[s.name] = xr.DataArray(
+            res.Y[n, :, i],
+            dims="time",
+            attrs={
+                "units": s.unit,
+                "description": s.description,
+                "kind": "state",
+                "stage": s.module,
+            },
+        )
     for j, o in enumerate(model.observables):
-        data[o.name] = xr.DataArray(res.observables[n, :, j], dims="time",
-                                    attrs={"units": o.unit, "description": o.description, "kind": "observable",
-                                           "stage": o.module})
+        data[o.name] = xr.DataArray(
+            res.observables[n, :, j],
+            dims="time",
+            attrs={
+                "units": o.unit,
+                "description": o.description,
+                "kind": "observable",
+                "stage": o.module,
+            },
+        )
     ds = xr.Dataset(data, coords={"time": ("time", res.t_h / 24.0, {"units": "days"})})
     ds.attrs["imiqsim_version"] = __version__
     ds.attrs["disclaimer"] = DISCLAIMER
@@ -152,7 +175,9 @@ def to_dataset(model: Model, res: BatchResult, n: int, sc: Scenario | None = Non
     return ds
 
 
-def summarise(model: Model, res: BatchResult, n: int, sc: Scenario, knockouts=(), overrides=None) -> dict:
+def summarise(
+    model: Model, res: BatchResult, n: int, sc: Scenario, knockouts=(), overrides=None
+) -> dict:
     """Key outcomes of one simulated patient (JSON-serialisable)."""
     oi = model.observable_index
     O = res.observables[n]

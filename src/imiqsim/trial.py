@@ -33,9 +33,9 @@ Endpoints (per arm, 95% CI):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,15 +58,48 @@ HEADACHE_BACKGROUND = 0.03
 HEADACHE_SHARE_OF_FLU_LIKE = 0.5  # assumed: headache is the commonest flu-like complaint
 
 #: summary variables kept over time for every patient (percentile bands in reports)
-TRACE_VARIABLES = ("lesion_burden", "visible_lesions", "lsr_score", "erythema_score", "ifn_alpha", "tnf_alpha",
-                   "il12", "macrophage", "pdc", "nk_cells", "cd8_ctl", "cd4_th1", "dendritic_cells", "memory_t",
-                   "serum_conc_ng_ml", "flu_like_probability")
+TRACE_VARIABLES = (
+    "lesion_burden",
+    "visible_lesions",
+    "lsr_score",
+    "erythema_score",
+    "ifn_alpha",
+    "tnf_alpha",
+    "il12",
+    "macrophage",
+    "pdc",
+    "nk_cells",
+    "cd8_ctl",
+    "cd4_th1",
+    "dendritic_cells",
+    "memory_t",
+    "serum_conc_ng_ml",
+    "flu_like_probability",
+)
 
-ENDPOINTS = ("complete_clearance", "partial_clearance", "median_lesion_reduction", "histological_clearance",
-             "composite_clearance", "lesion_complete_response", "subclinical_cleared", "fraction_killed_by_immune",
-             "hypopigmentation", "scarring", "blistering", "moderate_pain",
-             "time_to_clearance_days", "recurrence_12wk", "recurrence_12mo", "recurrence_5y",
-             "sustained_clearance_12mo", "severe_erythema", "rest_needed", "flu_like", "headache")
+ENDPOINTS = (
+    "complete_clearance",
+    "partial_clearance",
+    "median_lesion_reduction",
+    "histological_clearance",
+    "composite_clearance",
+    "lesion_complete_response",
+    "subclinical_cleared",
+    "fraction_killed_by_immune",
+    "hypopigmentation",
+    "scarring",
+    "blistering",
+    "moderate_pain",
+    "time_to_clearance_days",
+    "recurrence_12wk",
+    "recurrence_12mo",
+    "recurrence_5y",
+    "sustained_clearance_12mo",
+    "severe_erythema",
+    "rest_needed",
+    "flu_like",
+    "headache",
+)
 
 
 @dataclass
@@ -87,13 +120,25 @@ class TrialResult:
     followup_years: float
 
     def to_dict(self) -> dict:
-        out = {"arms": [], "seed": self.seed, "version": __version__, "n_patients_per_arm": self.n_patients,
-               "followup_years": self.followup_years,
-               "disclaimer": "research and teaching software, not a medical device"}
+        out = {
+            "arms": [],
+            "seed": self.seed,
+            "version": __version__,
+            "n_patients_per_arm": self.n_patients,
+            "followup_years": self.followup_years,
+            "disclaimer": "research and teaching software, not a medical device",
+        }
         for a in self.arms:
-            out["arms"].append({"name": a.name, "n": int(len(a.outcomes)), "scenario": a.scenario.name,
-                                "indication": a.scenario.indication, "endpoints": a.endpoints,
-                                "failed_patients": int((a.outcomes["status"] != 0).sum())})
+            out["arms"].append(
+                {
+                    "name": a.name,
+                    "n": int(len(a.outcomes)),
+                    "scenario": a.scenario.name,
+                    "indication": a.scenario.indication,
+                    "endpoints": a.endpoints,
+                    "failed_patients": int((a.outcomes["status"] != 0).sum()),
+                }
+            )
         out["differences"] = differences(self)
         return out
 
@@ -122,13 +167,28 @@ def _visible_at(t: np.ndarray, vis: np.ndarray, when: np.ndarray) -> np.ndarray:
     return out
 
 
-def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: float,
-                   overrides: dict | None = None, immunosuppressed_fraction: float = 0.0) -> dict:
+def simulate_chunk(
+    sc: Scenario,
+    seed: int,
+    start: int,
+    n: int,
+    followup_years: float,
+    overrides: dict | None = None,
+    immunosuppressed_fraction: float = 0.0,
+) -> dict:
     """Simulate patients ``start..start+n-1`` of one arm. Returns plain arrays (picklable)."""
     model = get_model()
     base = sc.model_parameters(model, overrides)
-    pop = sample_population(base, sc.indication, n, seed, start=start, model=model,
-                            immunosuppressed_fraction=immunosuppressed_fraction, site=sc.site)
+    pop = sample_population(
+        base,
+        sc.indication,
+        n,
+        seed,
+        start=start,
+        model=model,
+        immunosuppressed_fraction=immunosuppressed_fraction,
+        site=sc.site,
+    )
     t, t_assess = _output_grid(sc, followup_years)
     res = run_batch(model, pop.P, sc.events(), t)
     oi = model.observable_index
@@ -152,13 +212,18 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
     with np.errstate(invalid="ignore", divide="ignore"):
         reduction = np.where(vis0 > 0, (vis0 - vis_a) / vis0, np.nan)
     rec = {}
-    for key, dt in (("recurrence_12wk", 12 * HOURS_PER_WEEK), ("recurrence_12mo", HOURS_PER_YEAR),
-                    ("recurrence_5y", 5 * HOURS_PER_YEAR)):
+    for key, dt in (
+        ("recurrence_12wk", 12 * HOURS_PER_WEEK),
+        ("recurrence_12mo", HOURS_PER_YEAR),
+        ("recurrence_5y", 5 * HOURS_PER_YEAR),
+    ):
         rec[key] = _visible_at(t, vis, ref + dt)
     # per-patient Bernoulli draws from the simulated probabilities, on the patient's own stream
     pk = {name: j for j, name in enumerate(res.tracked)}
     flu_p = res.peak[:, pk["flu_like_probability"]]
-    u = np.array([np.random.default_rng([int(seed), int(i), 7]).random(2) for i in pop.patient_index])
+    u = np.array(
+        [np.random.default_rng([int(seed), int(i), 7]).random(2) for i in pop.patient_index]
+    )
     flu = u[:, 0] < flu_p
     headache = u[:, 1] < 1 - (1 - HEADACHE_BACKGROUND) * (1 - HEADACHE_SHARE_OF_FLU_LIKE * flu_p)
     ttc = np.where((cleared_at >= 0) & (vis0 > 0), cleared_at / 24.0, np.nan)
@@ -171,52 +236,60 @@ def simulate_chunk(sc: Scenario, seed: int, start: int, n: int, followup_years: 
     La = res.Y[:, k_a][:, slots]
     base_vis = L0 >= thr
     base_sub = (L0 > 0) & (L0 < thr)
-    killed = {m: y_final[:, model.state_index(f"killed_{m}")] for m in ("baseline", "nk", "ctl", "macrophage",
-                                                                         "memory", "cryo")}
+    killed = {
+        m: y_final[:, model.state_index(f"killed_{m}")]
+        for m in ("baseline", "nk", "ctl", "macrophage", "memory", "cryo")
+    }
     killed_total = sum(killed.values())
-    df = pd.DataFrame({
-        "patient": pop.patient_index,
-        "status": res.status,
-        "baseline_visible_lesions": vis0,
-        "visible_lesions_at_assessment": vis_a,
-        "complete_clearance": complete,
-        "partial_clearance": np.where(vis0 > 0, vis_a <= 0.25 * vis0, np.nan),
-        "lesion_reduction": reduction,
-        "histological_clearance": hist[:, k_a] < 0.5,
-        "composite_clearance": complete & (hist[:, k_a] < 0.5),
-        "time_to_clearance_days": ttc,
-        **{k: np.where(complete, v, np.nan) for k, v in rec.items()},
-        "severe_erythema": res.peak[:, pk["erythema_score"]] >= 2.5,
-        "rest_needed": res.doses_skipped_for_rest > 0,
-        "applications_given": res.applications_given,
-        "flu_like_probability": flu_p,
-        "flu_like": flu,
-        "headache": headache,
-        "lsr_max": res.peak[:, pk["lsr_score"]],
-        "erythema_max": res.peak[:, pk["erythema_score"]],
-        "serum_cmax_ng_ml": res.peak[:, pk["serum_conc_ng_ml"]],
-        "ifn_alpha_peak": res.peak[:, pk["ifn_alpha"]],
-        "lesion_burden_initial": O[:, 0, oi("lesion_burden")],
-        "lesion_burden_final": O[:, k_a, oi("lesion_burden")],
-        "memory_t_final": res.Y[:, -1, model.state_index("memory_t")],
-        "killed_immune": killed["nk"] + killed["ctl"] + killed["macrophage"] + killed["memory"],
-        "killed_baseline": killed["baseline"],
-        "killed_direct": killed["cryo"],
-        "fraction_killed_immune": np.where(killed_total > 0, (killed_total - killed["cryo"]) / np.maximum(
-            killed_total, 1e-300), np.nan),
-        "baseline_visible_lesion_count": base_vis.sum(axis=1),
-        "visible_lesions_cleared": (base_vis & (La < thr)).sum(axis=1),
-        "baseline_subclinical_lesion_count": base_sub.sum(axis=1),
-        "subclinical_lesions_cleared": (base_sub & (La < hthr)).sum(axis=1),
-        "hypopigmentation": O[:, -1, oi("hypopigmented")] > 0.5,
-        "scarring": O[:, -1, oi("scarred")] > 0.5,
-        "blistering": res.peak[:, pk["blister_score"]] >= 1.5,
-        "pain_max": res.peak[:, pk["pain_score"]],
-        "moderate_pain": res.peak[:, pk["pain_score"]] >= 1.5,
-    })
+    df = pd.DataFrame(
+        {
+            "patient": pop.patient_index,
+            "status": res.status,
+            "baseline_visible_lesions": vis0,
+            "visible_lesions_at_assessment": vis_a,
+            "complete_clearance": complete,
+            "partial_clearance": np.where(vis0 > 0, vis_a <= 0.25 * vis0, np.nan),
+            "lesion_reduction": reduction,
+            "histological_clearance": hist[:, k_a] < 0.5,
+            "composite_clearance": complete & (hist[:, k_a] < 0.5),
+            "time_to_clearance_days": ttc,
+            **{k: np.where(complete, v, np.nan) for k, v in rec.items()},
+            "severe_erythema": res.peak[:, pk["erythema_score"]] >= 2.5,
+            "rest_needed": res.doses_skipped_for_rest > 0,
+            "applications_given": res.applications_given,
+            "flu_like_probability": flu_p,
+            "flu_like": flu,
+            "headache": headache,
+            "lsr_max": res.peak[:, pk["lsr_score"]],
+            "erythema_max": res.peak[:, pk["erythema_score"]],
+            "serum_cmax_ng_ml": res.peak[:, pk["serum_conc_ng_ml"]],
+            "ifn_alpha_peak": res.peak[:, pk["ifn_alpha"]],
+            "lesion_burden_initial": O[:, 0, oi("lesion_burden")],
+            "lesion_burden_final": O[:, k_a, oi("lesion_burden")],
+            "memory_t_final": res.Y[:, -1, model.state_index("memory_t")],
+            "killed_immune": killed["nk"] + killed["ctl"] + killed["macrophage"] + killed["memory"],
+            "killed_baseline": killed["baseline"],
+            "killed_direct": killed["cryo"],
+            "fraction_killed_immune": np.where(
+                killed_total > 0,
+                (killed_total - killed["cryo"]) / np.maximum(killed_total, 1e-300),
+                np.nan,
+            ),
+            "baseline_visible_lesion_count": base_vis.sum(axis=1),
+            "visible_lesions_cleared": (base_vis & (La < thr)).sum(axis=1),
+            "baseline_subclinical_lesion_count": base_sub.sum(axis=1),
+            "subclinical_lesions_cleared": (base_sub & (La < hthr)).sum(axis=1),
+            "hypopigmentation": O[:, -1, oi("hypopigmented")] > 0.5,
+            "scarring": O[:, -1, oi("scarred")] > 0.5,
+            "blistering": res.peak[:, pk["blister_score"]] >= 1.5,
+            "pain_max": res.peak[:, pk["pain_score"]],
+            "moderate_pain": res.peak[:, pk["pain_score"]] >= 1.5,
+        }
+    )
     r12 = df["recurrence_12mo"].to_numpy(dtype=float)
-    df["sustained_clearance_12mo"] = np.where(complete, np.where(np.isfinite(r12), (r12 == 0.0).astype(float),
-                                                                 np.nan), 0.0)
+    df["sustained_clearance_12mo"] = np.where(
+        complete, np.where(np.isfinite(r12), (r12 == 0.0).astype(float), np.nan), 0.0
+    )
     failed = res.status != 0
     if failed.any():  # a failed patient keeps its row and status; its outcomes are unknown
         for c in df.columns:
@@ -241,15 +314,30 @@ def _run_chunk(args):
 def endpoints(df: pd.DataFrame) -> dict:
     ok = df[df["status"] == 0]
     ep = {}
-    for name in ("complete_clearance", "partial_clearance", "histological_clearance", "composite_clearance",
-                 "hypopigmentation", "scarring", "blistering", "moderate_pain", "recurrence_12wk",
-                 "recurrence_12mo", "recurrence_5y", "sustained_clearance_12mo", "severe_erythema", "rest_needed",
-                 "flu_like", "headache"):
+    for name in (
+        "complete_clearance",
+        "partial_clearance",
+        "histological_clearance",
+        "composite_clearance",
+        "hypopigmentation",
+        "scarring",
+        "blistering",
+        "moderate_pain",
+        "recurrence_12wk",
+        "recurrence_12mo",
+        "recurrence_5y",
+        "sustained_clearance_12mo",
+        "severe_erythema",
+        "rest_needed",
+        "flu_like",
+        "headache",
+    ):
         ep[name] = proportion(ok[name].to_numpy(dtype=float))
     # lesion-level endpoints pooled over patients (Wilson CI; clustering within patients ignored)
-    for name, num, den in (("lesion_complete_response", "visible_lesions_cleared", "baseline_visible_lesion_count"),
-                           ("subclinical_cleared", "subclinical_lesions_cleared",
-                            "baseline_subclinical_lesion_count")):
+    for name, num, den in (
+        ("lesion_complete_response", "visible_lesions_cleared", "baseline_visible_lesion_count"),
+        ("subclinical_cleared", "subclinical_lesions_cleared", "baseline_subclinical_lesion_count"),
+    ):
         k = int(np.nansum(ok[num].to_numpy(dtype=float)))
         n = int(np.nansum(ok[den].to_numpy(dtype=float)))
         if n:
@@ -261,15 +349,25 @@ def endpoints(df: pd.DataFrame) -> dict:
     fk = fk[np.isfinite(fk)]
     if fk.size:
         m_, se = float(fk.mean()), float(fk.std(ddof=1) / np.sqrt(fk.size)) if fk.size > 1 else 0.0
-        ep["fraction_killed_by_immune"] = {"value": m_, "ci95": [m_ - 1.96 * se, m_ + 1.96 * se], "n": int(fk.size)}
+        ep["fraction_killed_by_immune"] = {
+            "value": m_,
+            "ci95": [m_ - 1.96 * se, m_ + 1.96 * se],
+            "n": int(fk.size),
+        }
     else:
         ep["fraction_killed_by_immune"] = {"value": None, "ci95": [None, None], "n": 0}
     med, lo, hi = median_ci(ok["lesion_reduction"].to_numpy(dtype=float))
-    ep["median_lesion_reduction"] = {"value": med, "ci95": [lo, hi], "n": int(ok["lesion_reduction"].notna().sum())}
+    ep["median_lesion_reduction"] = {
+        "value": med,
+        "ci95": [lo, hi],
+        "n": int(ok["lesion_reduction"].notna().sum()),
+    }
     m, lo, hi = median_ci(ok["time_to_clearance_days"].to_numpy(dtype=float))
-    ep["time_to_clearance_days"] = {"value": None if np.isnan(m) else m,
-                                    "ci95": [None if np.isnan(lo) else lo, None if np.isnan(hi) else hi],
-                                    "n": int(ok["time_to_clearance_days"].notna().sum())}
+    ep["time_to_clearance_days"] = {
+        "value": None if np.isnan(m) else m,
+        "ci95": [None if np.isnan(lo) else lo, None if np.isnan(hi) else hi],
+        "n": int(ok["time_to_clearance_days"].notna().sum()),
+    }
     return ep
 
 
@@ -277,11 +375,20 @@ def differences(tr: TrialResult) -> list[dict]:
     """Pairwise differences (arm i minus arm j) in the proportion endpoints, with Newcombe CIs."""
     out = []
     for i, a in enumerate(tr.arms):
-        for b in tr.arms[i + 1:]:
+        for b in tr.arms[i + 1 :]:
             row = {"arms": [a.name, b.name], "endpoints": {}}
-            for name in ("complete_clearance", "partial_clearance", "histological_clearance", "severe_erythema",
-                         "flu_like", "recurrence_12mo", "sustained_clearance_12mo", "hypopigmentation", "scarring",
-                         "blistering"):
+            for name in (
+                "complete_clearance",
+                "partial_clearance",
+                "histological_clearance",
+                "severe_erythema",
+                "flu_like",
+                "recurrence_12mo",
+                "sustained_clearance_12mo",
+                "hypopigmentation",
+                "scarring",
+                "blistering",
+            ):
                 ea, eb = a.endpoints[name], b.endpoints[name]
                 if ea["n"] and eb["n"]:
                     d, lo, hi = newcombe_diff_ci(ea["k"], ea["n"], eb["k"], eb["n"])
@@ -326,8 +433,20 @@ def run_trial(
     jobs = []
     for ai, sc in enumerate(scs):
         for start in range(0, patients, chunk_size):
-            jobs.append((ai, (sc, seed, start, min(chunk_size, patients - start), followup_years, overrides,
-                              immunosuppressed_fraction)))
+            jobs.append(
+                (
+                    ai,
+                    (
+                        sc,
+                        seed,
+                        start,
+                        min(chunk_size, patients - start),
+                        followup_years,
+                        overrides,
+                        immunosuppressed_fraction,
+                    ),
+                )
+            )
     results: list[dict | None] = [None] * len(jobs)
     done = 0
     if workers == 1:

@@ -59,9 +59,11 @@ class CryoSpec(_InputModel):
         return self.freeze_seconds * min(1.0, (0.5 + self.rim_mm) / (0.5 + REFERENCE_RIM_MM))
 
     def describe(self) -> str:
-        s = (f"cryotherapy (liquid nitrogen spray) on each visible lesion with a {self.rim_mm:g} mm rim: "
-             f"{self.freeze_thaw_cycles} freeze-thaw cycle{'s' if self.freeze_thaw_cycles > 1 else ''} of "
-             f"{self.freeze_seconds:g} s")
+        s = (
+            f"cryotherapy (liquid nitrogen spray) on each visible lesion with a {self.rim_mm:g} mm rim: "
+            f"{self.freeze_thaw_cycles} freeze-thaw cycle{'s' if self.freeze_thaw_cycles > 1 else ''} of "
+            f"{self.freeze_seconds:g} s"
+        )
         if self.sessions > 1:
             s += f", {self.sessions} sessions {self.interval_weeks:g} weeks apart"
         else:
@@ -78,5 +80,10 @@ def build_freeze_events(spec: CryoSpec) -> DoseEvents:
             times.append(t0 + c * 0.05)  # thaw between cycles: ~3 minutes
             amounts.append(spec.effective_freeze_seconds())
     n = len(times)
-    return DoseEvents(np.array(times, float), np.full(n, FREEZE, dtype=np.int64), np.array(amounts, float),
-                      np.full(n, GATE_ALWAYS, dtype=np.int64), np.zeros(n, dtype=np.int64))
+    return DoseEvents(
+        np.array(times, float),
+        np.full(n, FREEZE, dtype=np.int64),
+        np.array(amounts, float),
+        np.full(n, GATE_ALWAYS, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+    )

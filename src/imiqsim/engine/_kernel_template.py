@@ -31,7 +31,7 @@ loop and the same step-acceptance code):
 Status codes: 0 ok, 1 too many steps, 2 non-finite state, 3 step size underflow.
 """
 
-SOURCE = r'''
+SOURCE = r"""
 APPLY = 1
 WASH = 2
 CHECK = 3
@@ -469,4 +469,4 @@ def observables_batch(Y, P, OUT):
 def initial_batch(P, Y0):
     for n in range(P.shape[0]):
         initial(P[n], Y0[n])
-'''
+"""

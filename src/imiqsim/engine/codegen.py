@@ -25,7 +25,7 @@ from imiqsim.engine import _kernel_template
 from imiqsim.model import Model
 from imiqsim.model._dsl import diff_python, names_in, parse_expr, to_python
 
-HELPERS = '''
+HELPERS = """
 import math
 import numpy as np
 from numba import njit, prange
@@ -106,7 +106,7 @@ def _log(x):
 @njit(cache=True)
 def _sqrt(x):
     return math.sqrt(x)
-'''
+"""
 
 
 def cache_dir() -> Path:
@@ -151,12 +151,17 @@ def _jacobian_lines(model: Model, preamble: list[str]) -> list[str]:
 
     lines = ["@njit(fastmath=False, cache=True)", "def jac(t, y, p, J):"]
     lines += preamble
-    lines += ["    for i in range(J.shape[0]):", "        for j in range(J.shape[1]):", "            J[i, j] = 0.0"]
+    lines += [
+        "    for i in range(J.shape[0]):",
+        "        for j in range(J.shape[1]):",
+        "            J[i, j] = 0.0",
+    ]
     nonzero: set[tuple[str, int]] = set()  # (observable, state) with a derivative variable
 
     def dname_for(s: int) -> Callable[[str], str | None]:
         def dname(nm: str) -> str | None:
             return f"do{oidx[nm]}_{s}" if (nm, s) in nonzero else None
+
         return dname
 
     for o in model.observables:
@@ -214,7 +219,11 @@ def generate_source(model: Model) -> str:
             c = stoich[i, j]
             if c == 0:
                 continue
-            terms.append(f"{'+' if c > 0 else '-'} {abs(c)!r} * r{j}" if abs(c) != 1 else f"{'+' if c > 0 else '-'} r{j}")
+            terms.append(
+                f"{'+' if c > 0 else '-'} {abs(c)!r} * r{j}"
+                if abs(c) != 1
+                else f"{'+' if c > 0 else '-'} r{j}"
+            )
         lines.append(f"    dy[{i}] = {' '.join(terms) if terms else '0.0'}")
     lines.append("")
 

@@ -25,10 +25,25 @@ DEFAULT_TRACKED = (
     "serum_conc_ng_ml",
     "skin_conc_ug_ml",
     "tlr7_activation",
-    "ifn_alpha", "tnf_alpha", "il1", "il6", "il8", "il12",
-    "ifn_alpha_serum", "il6_serum",
-    "lsr_score", "erythema_score", "oedema_score", "weeping_score", "erosion_score", "crusting_score", "flaking_score",
-    "flu_like_probability", "systemic_cytokine_index", "blister_score", "pain_score",
+    "ifn_alpha",
+    "tnf_alpha",
+    "il1",
+    "il6",
+    "il8",
+    "il12",
+    "ifn_alpha_serum",
+    "il6_serum",
+    "lsr_score",
+    "erythema_score",
+    "oedema_score",
+    "weeping_score",
+    "erosion_score",
+    "crusting_score",
+    "flaking_score",
+    "flu_like_probability",
+    "systemic_cytokine_index",
+    "blister_score",
+    "pain_score",
 )
 
 
@@ -114,7 +129,10 @@ def run_batch(
     Y = np.empty((N, T, S))
     status = np.zeros(N, dtype=np.int64)
     track_idx = np.array(
-        [model.state_index(o) if o in model.state_names else S + model.observable_index(o) for o in tracked],
+        [
+            model.state_index(o) if o in model.state_names else S + model.observable_index(o)
+            for o in tracked
+        ],
         dtype=np.int64,
     )
     peak = np.empty((N, track_idx.size))
@@ -124,17 +142,37 @@ def run_batch(
     steps = np.zeros(N, dtype=np.int64)
     switched = np.empty(N)
     mod.integrate_batch(
-        Y0, P,
+        Y0,
+        P,
         _kernel_array(events.times_h, float),
         _kernel_array(events.kinds, np.int64),
         _kernel_array(events.amounts_mg, float),
         _kernel_array(events.gates, np.int64),
-        t_out, float(rtol), atol, float(h_max), int(max_steps),
-        model.state_index("film"), model.state_index("applied"), model.state_index("washed_off"),
-        model.observable_index("visible_lesions"), model.observable_index("lsr_score"),
-        model.parameter_index("lsr_rest_threshold"), track_idx, METHODS[method], AUTO_SWITCH_STEPS,
-        Y, status, peak, cleared, applied, skipped, steps, switched,
+        t_out,
+        float(rtol),
+        atol,
+        float(h_max),
+        int(max_steps),
+        model.state_index("film"),
+        model.state_index("applied"),
+        model.state_index("washed_off"),
+        model.observable_index("visible_lesions"),
+        model.observable_index("lsr_score"),
+        model.parameter_index("lsr_rest_threshold"),
+        track_idx,
+        METHODS[method],
+        AUTO_SWITCH_STEPS,
+        Y,
+        status,
+        peak,
+        cleared,
+        applied,
+        skipped,
+        steps,
+        switched,
     )
     OBS = np.empty((N, T, len(model.observables)))
     mod.observables_batch(Y, P, OBS)
-    return BatchResult(t_out, Y, OBS, status, tuple(tracked), peak, cleared, applied, skipped, steps, switched)
+    return BatchResult(
+        t_out, Y, OBS, status, tuple(tracked), peak, cleared, applied, skipped, steps, switched
+    )

@@ -819,6 +819,7 @@ def to_sbml(
 
     # ---- dosing
     if events is not None:
+
         def freeze_infix(expr: str, seconds: float) -> str:
             def ren(n: str) -> str:
                 return _num(seconds) if n == "freeze_s" else ids[n]
@@ -838,7 +839,12 @@ def to_sbml(
 
 
 def _add_events(
-    m: Any, model: Model, ids: Mapping[str, str], events: Any, math_ast: Any, check: Any,
+    m: Any,
+    model: Model,
+    ids: Mapping[str, str],
+    events: Any,
+    math_ast: Any,
+    check: Any,
     freeze_infix: Any = None,
 ) -> None:
     """Add the helper parameters and one SBML event per distinct dose-event time."""
@@ -884,8 +890,10 @@ def _add_events(
             # cryotherapy: the model's own FREEZE assignments (one freeze per distinct time)
             if hi - lo != 1:
                 raise ValueError("a FREEZE event must not share its time with another event")
-            assigns = {ids[st]: freeze_infix(expr, float(amts[lo]))
-                       for st, expr in model.freeze_assignments.items()}
+            assigns = {
+                ids[st]: freeze_infix(expr, float(amts[lo]))
+                for st, expr in model.freeze_assignments.items()
+            }
             desc = [f"FREEZE {float(amts[lo]):g} s on every visible lesion"]
         else:
             assigns, desc = _fold_events(kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -31,7 +31,32 @@ from imiqsim.model._dsl import (
 )
 
 MODULES = (pk, tlr7, cytokines, cells, lesions, reactions, cryo)
-INDICATIONS = ("AK", "sBCC", "EGW")
+
+
+def _table_rows(filename: str) -> list[dict[str, str]]:
+    """Rows of one of the model's CSV tables (``#`` lines are comments)."""
+    text = resources.files("imiqsim.model").joinpath(filename).read_text(encoding="utf-8")
+    return list(
+        csv.DictReader(
+            line for line in text.splitlines() if line.strip() and not line.startswith("#")
+        )
+    )
+
+
+def _first_seen(rows: list[dict[str, str]], column: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r[column] for r in rows))
+
+
+# The mechanism's vocabulary, read from its definition and tables: every other part of imiqsim
+# (scenario validation, trace variables, plots, diffusion, CLI help) reads these names from here.
+#: indications with lesion biology in ``indications.csv``
+INDICATIONS: tuple[str, ...] = _first_seen(_table_rows("indications.csv"), "indication")
+#: anatomical sites with a permeability in ``sites.csv``
+SITES: tuple[str, ...] = _first_seen(_table_rows("sites.csv"), "site")
+#: the cytokines of the cascade (stage ``cytokines``)
+CYTOKINES: tuple[str, ...] = cytokines.CYTOKINES
+#: immune cells resident in or recruited to the treated skin (stage ``cells``)
+SKIN_CELLS: tuple[str, ...] = cells.SKIN_CELLS
 
 #: in-silico experiments: each knockout/depletion sets switch parameters to 0
 KNOCKOUTS: dict[str, dict[str, float]] = {
@@ -61,6 +86,8 @@ class Model:
     site_permeability: Mapping[str, float]
     #: state -> expression for its new value at a FREEZE event (uses the event variable ``freeze_s``)
     freeze_assignments: Mapping[str, str]
+    #: cumulative kill tallies of lesion cells, state -> (label, kind: background | immune | direct)
+    kill_tallies: Mapping[str, tuple[str, str]]
 
     # ------------------------------------------------------------------ names
     @functools.cached_property
@@ -110,7 +137,11 @@ class Model:
         for o in self.observables:
             h.update(repr((o.name, o.expr)).encode())
         for r in self.reactions:
-            h.update(repr((r.name, r.rate, sorted(r.reactants.items()), sorted(r.products.items()))).encode())
+            h.update(
+                repr(
+                    (r.name, r.rate, sorted(r.reactants.items()), sorted(r.products.items()))
+                ).encode()
+            )
         for k, v in self.freeze_assignments.items():
             h.update(repr((k, v)).encode())
         return h.hexdigest()[:16]
@@ -167,8 +198,10 @@ class Model:
             if name not in self._pidx:
                 close = [n for n in self.parameter_names if name.split("_")[0] in n][:5]
                 raise InputError(
-                    f"parameters.{name}", v,
-                    "not a model parameter" + (f"; did you mean one of {close}?" if close else "")
+                    f"parameters.{name}",
+                    v,
+                    "not a model parameter"
+                    + (f"; did you mean one of {close}?" if close else "")
                     + " (see `imiqsim parameters`)",
                 )
             try:
@@ -183,26 +216,36 @@ class Model:
     def parameter_table(self) -> list[dict]:
         """Rows for docs/CLI: name, value, unit, module, description, source, status."""
         return [
-            dict(name=q.name, value=q.value, unit=q.unit, module=q.module, description=q.description,
-                 source=q.source, status=q.status)
+            dict(
+                name=q.name,
+                value=q.value,
+                unit=q.unit,
+                module=q.module,
+                description=q.description,
+                source=q.source,
+                status=q.status,
+            )
             for q in self.parameters
         ]
 
 
 def _read_indications() -> dict[str, dict[str, Parameter]]:
-    text = resources.files("imiqsim.model").joinpath("indications.csv").read_text(encoding="utf-8")
     out: dict[str, dict[str, Parameter]] = {i: {} for i in INDICATIONS}
-    for r in csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#")):
+    for r in _table_rows("indications.csv"):
         out[r["indication"]][r["name"]] = Parameter(
-            r["name"], float(r["value"]), r["unit"], r["description"], r["source"], r["status"], "lesions"
+            r["name"],
+            float(r["value"]),
+            r["unit"],
+            r["description"],
+            r["source"],
+            r["status"],
+            "lesions",
         )
     return out
 
 
 def _read_sites() -> dict[str, float]:
-    text = resources.files("imiqsim.model").joinpath("sites.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
-    return {r["site"]: float(r["site_permeability"]) for r in rows}
+    return {r["site"]: float(r["site_permeability"]) for r in _table_rows("sites.csv")}
 
 
 def _validate(model: Model) -> None:
@@ -225,16 +268,23 @@ def _validate(model: Model) -> None:
     for s in model.states:
         n = names_in(s.initial)
         if n - params:
-            raise ModelDefinitionError(f"initial value of {s.name} uses non-parameters {sorted(n - params)}")
+            raise ModelDefinitionError(
+                f"initial value of {s.name} uses non-parameters {sorted(n - params)}"
+            )
         used |= n
     for o in model.observables:
         used |= names_in(o.expr)
+    for tally in model.kill_tallies:
+        if tally not in states:
+            raise ModelDefinitionError(f"kill tally {tally} is not a state")
     for target, expr in model.freeze_assignments.items():
         if target not in states:
             raise ModelDefinitionError(f"FREEZE assignment to unknown state {target}")
         n = names_in(expr) - {"freeze_s"}
         if n - known:
-            raise ModelDefinitionError(f"FREEZE assignment of {target} uses unknown names {sorted(n - known)}")
+            raise ModelDefinitionError(
+                f"FREEZE assignment of {target} uses unknown names {sorted(n - known)}"
+            )
         used |= n
     # engine-level parameters are used by the event logic, not by rate laws
     unused = params - used - {"lsr_rest_threshold"}
@@ -243,7 +293,9 @@ def _validate(model: Model) -> None:
     for ind, d in model.indication_parameters.items():
         bad = set(d) - params
         if bad:
-            raise ModelDefinitionError(f"indications.csv ({ind}) names unknown parameters {sorted(bad)}")
+            raise ModelDefinitionError(
+                f"indications.csv ({ind}) names unknown parameters {sorted(bad)}"
+            )
 
 
 @functools.lru_cache(maxsize=1)
@@ -256,9 +308,12 @@ def get_model() -> Model:
     obs = tuple(topo_sort_observables(raw_obs, {s.name for s in states} | {p.name for p in params}))
     rxns = tuple(r for m in mods for r in m.reactions)
     freeze = {k: v for m in mods for k, v in m.freeze_assignments.items()}
-    model = Model(mods, states, params, obs, rxns, _read_indications(), _read_sites(), freeze)
+    kills = {k: v for m in mods for k, v in m.kill_tallies.items()}
+    model = Model(
+        mods, states, params, obs, rxns, _read_indications(), _read_sites(), freeze, kills
+    )
     _validate(model)
     return model
 
 
-__all__ = ["Model", "get_model", "KNOCKOUTS", "INDICATIONS"]
+__all__ = ["CYTOKINES", "INDICATIONS", "KNOCKOUTS", "SITES", "SKIN_CELLS", "Model", "get_model"]

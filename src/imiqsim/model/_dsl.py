@@ -78,6 +78,10 @@ class Reaction:
     module: str = ""
 
 
+#: kinds of lesion-cell killing (see ``ModuleSpec.kill_tallies``)
+KILL_KINDS = ("background", "immune", "direct")
+
+
 @dataclass
 class ModuleSpec:
     """One stage of the mechanism: its states, observables and reactions."""
@@ -90,9 +94,21 @@ class ModuleSpec:
     #: state -> new value at a FREEZE event (cryotherapy), as an expression of the pre-event states,
     #: parameters, observables and the event variable ``freeze_s`` (seconds of freezing)
     freeze_assignments: dict = field(default_factory=dict)
+    #: cumulative kill tallies of lesion cells: state -> (label, kind); kind is "background"
+    #: (surveillance without the drug), "immune" (drug-driven effectors and memory) or "direct"
+    #: (killed by the treatment itself, e.g. freezing); outcomes and plots read this
+    kill_tallies: dict = field(default_factory=dict)
 
     def state(self, name, unit, initial, description, scale=1.0, drug_mass=False, systemic=False):
-        self.states.append(State(name, unit, str(initial), description, self.name, scale, drug_mass, systemic))
+        self.states.append(
+            State(name, unit, str(initial), description, self.name, scale, drug_mass, systemic)
+        )
+
+    def kill_tally(self, state_name, label, kind):
+        """Declare ``state_name`` a cumulative tally of lesion cells killed by one mechanism."""
+        if kind not in KILL_KINDS:
+            raise ModelDefinitionError(f"kill tally {state_name}: kind {kind!r} not in {KILL_KINDS}")
+        self.kill_tallies[state_name] = (label, kind)
 
     def obs(self, name, expr, unit, description):
         self.observables.append(Observable(name, expr, unit, description, self.name))
@@ -103,7 +119,9 @@ class ModuleSpec:
         if isinstance(products, str):
             products = {products: 1.0}
         self.reactions.append(
-            Reaction(name, rate, dict(reactants or {}), dict(products or {}), description, self.name)
+            Reaction(
+                name, rate, dict(reactants or {}), dict(products or {}), description, self.name
+            )
         )
 
 
@@ -134,9 +152,13 @@ def _check(node: ast.AST, src: str) -> None:
         _check(node.operand, src)
     elif isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            raise ModelDefinitionError(f"function not allowed in {src!r}; allowed: {sorted(FUNCTIONS)}")
+            raise ModelDefinitionError(
+                f"function not allowed in {src!r}; allowed: {sorted(FUNCTIONS)}"
+            )
         if len(node.args) != FUNCTIONS[node.func.id] or node.keywords:
-            raise ModelDefinitionError(f"{node.func.id} takes {FUNCTIONS[node.func.id]} args in {src!r}")
+            raise ModelDefinitionError(
+                f"{node.func.id} takes {FUNCTIONS[node.func.id]} args in {src!r}"
+            )
         for a in node.args:
             _check(a, src)
     elif isinstance(node, ast.Name):
@@ -163,7 +185,11 @@ def to_python(node: ast.expr, rename=lambda s: s) -> str:
         op = _BINOPS[type(node.op)]
         return f"({to_python(node.left, rename)} {op} {to_python(node.right, rename)})"
     if isinstance(node, ast.UnaryOp):
-        return f"(-{to_python(node.operand, rename)})" if isinstance(node.op, ast.USub) else to_python(node.operand, rename)
+        return (
+            f"(-{to_python(node.operand, rename)})"
+            if isinstance(node.op, ast.USub)
+            else to_python(node.operand, rename)
+        )
     if isinstance(node, ast.Constant):
         return _num(node.value)
     if isinstance(node, ast.Name):
@@ -211,8 +237,12 @@ def _d_mul(a: str | None, b: str | None) -> str | None:
     return f"({a} * {b})"
 
 
-def diff_python(node: ast.expr, wrt: str, dname: Callable[[str], str | None] = lambda s: None,
-                rename: Callable[[str], str] = lambda s: s) -> str | None:
+def diff_python(
+    node: ast.expr,
+    wrt: str,
+    dname: Callable[[str], str | None] = lambda s: None,
+    rename: Callable[[str], str] = lambda s: s,
+) -> str | None:
     """Python source of the derivative of ``node`` with respect to the name ``wrt``.
 
     Returns None where the derivative is identically zero (so callers can drop
@@ -258,7 +288,10 @@ def diff_python(node: ast.expr, wrt: str, dname: Callable[[str], str | None] = l
                     return f"({du} / {v})"
                 return f"({_d_sub(_d_mul(du, v), _d_mul(u, dv))} / ({v} * {v}))"
             if isinstance(n.op, ast.Pow):
-                return _d_add(_d_mul(f"({v} * {u} ** ({v} - 1.0))", du), _d_mul(f"({u} ** {v} * _log({u}))", dv))
+                return _d_add(
+                    _d_mul(f"({v} * {u} ** ({v} - 1.0))", du),
+                    _d_mul(f"({u} ** {v} * _log({u}))", dv),
+                )
         if isinstance(n, ast.Call):
             f = n.func.id
             da = [d(a) for a in n.args]
@@ -283,7 +316,9 @@ def diff_python(node: ast.expr, wrt: str, dname: Callable[[str], str | None] = l
                 for part, dx in zip(("dx", "dk", "dn"), da):
                     out = _d_add(out, _d_mul(f"_dhill_{part}({args})", dx))
                 return out
-        raise ModelDefinitionError(f"cannot differentiate {ast.dump(n)}")  # pragma: no cover - _check rejects it
+        raise ModelDefinitionError(
+            f"cannot differentiate {ast.dump(n)}"
+        )  # pragma: no cover - _check rejects it
 
     return d(node)
 
@@ -354,7 +389,9 @@ def to_text(expr: str) -> str:
 
 def read_parameter_table(filename: str = "parameters.csv") -> list[Parameter]:
     text = resources.files("imiqsim.model").joinpath(filename).read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    rows = csv.DictReader(
+        line for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
     out = []
     for r in rows:
         try:
@@ -382,7 +419,9 @@ def topo_sort_observables(observables: Iterable[Observable], known: set[str]) ->
     while pending:
         ready = [o for o in pending.values() if names_in(o.expr) <= avail]
         if not ready:
-            missing = {n: sorted(names_in(o.expr) - avail - set(pending)) for n, o in pending.items()}
+            missing = {
+                n: sorted(names_in(o.expr) - avail - set(pending)) for n, o in pending.items()
+            }
             raise ModelDefinitionError(f"observables with unknown or cyclic names: {missing}")
         for o in ready:
             done.append(o)

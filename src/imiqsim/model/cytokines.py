@@ -38,37 +38,90 @@ PRODUCTION = {
 }
 
 CYTOKINES = tuple(PRODUCTION)
-LABELS = {"ifn_alpha": "IFN-alpha", "tnf_alpha": "TNF-alpha", "il1": "IL-1", "il6": "IL-6", "il8": "IL-8",
-          "il12": "IL-12"}
+LABELS = {
+    "ifn_alpha": "IFN-alpha",
+    "tnf_alpha": "TNF-alpha",
+    "il1": "IL-1",
+    "il6": "IL-6",
+    "il8": "IL-8",
+    "il12": "IL-12",
+}
 
 
 def build() -> ModuleSpec:
     m = ModuleSpec("cytokines", "Cytokine cascade")
-    m.obs("tissue_volume_ml", "epidermis_volume_ml + dermis_volume_ml", "mL", "treated viable-skin volume")
+    m.obs(
+        "tissue_volume_ml",
+        "epidermis_volume_ml + dermis_volume_ml",
+        "mL",
+        "treated viable-skin volume",
+    )
     for c in CYTOKINES:
         lab = LABELS[c]
         m.state(c, "pg/mL", f"{c}_baseline", f"{lab} in treated tissue", scale=10.0)
-        m.state(f"{c}_serum", "pg/mL", f"{c}_serum_baseline", f"{lab} in serum", scale=1.0, systemic=True)
-        m.obs(f"{c}_signal", f"hill(pos({c} - {c}_baseline), {c}_k_signal, 1)", "1",
-              f"saturable local {lab} response above baseline")
+        m.state(
+            f"{c}_serum",
+            "pg/mL",
+            f"{c}_serum_baseline",
+            f"{lab} in serum",
+            scale=1.0,
+            systemic=True,
+        )
+        m.obs(
+            f"{c}_signal",
+            f"hill(pos({c} - {c}_baseline), {c}_k_signal, 1)",
+            "1",
+            f"saturable local {lab} response above baseline",
+        )
         prod, who = PRODUCTION[c]
-        m.rxn(f"{c}_baseline_production", f"{c}_baseline * ({c}_decay_rate + k_lymph_drainage)", None, c,
-              f"constitutive {lab} production keeping the untreated baseline")
+        m.rxn(
+            f"{c}_baseline_production",
+            f"{c}_baseline * ({c}_decay_rate + k_lymph_drainage)",
+            None,
+            c,
+            f"constitutive {lab} production keeping the untreated baseline",
+        )
         m.rxn(f"{c}_production", f"{c}_present * ({prod})", None, c, f"{lab} made by {who}")
-        m.rxn(f"{c}_decay", f"{c}_decay_rate * {c}", c, None, f"local {lab} degradation/consumption")
+        m.rxn(
+            f"{c}_decay", f"{c}_decay_rate * {c}", c, None, f"local {lab} degradation/consumption"
+        )
         m.rxn(f"{c}_drainage", f"k_lymph_drainage * {c}", c, None, f"lymphatic drainage of {lab}")
-        m.rxn(f"{c}_spillover", f"k_lymph_drainage * pos({c} - {c}_baseline) * tissue_volume_ml / plasma_volume_ml",
-              None, f"{c}_serum", f"excess {lab} from the treated area reaching serum")
-        m.rxn(f"{c}_serum_baseline_production", f"{c}_serum_decay_rate * {c}_serum_baseline", None,
-              f"{c}_serum", f"whole-body {lab} production (baseline)")
-        m.rxn(f"{c}_serum_elimination", f"{c}_serum_decay_rate * {c}_serum", f"{c}_serum", None,
-              f"systemic {lab} elimination")
+        m.rxn(
+            f"{c}_spillover",
+            f"k_lymph_drainage * pos({c} - {c}_baseline) * tissue_volume_ml / plasma_volume_ml",
+            None,
+            f"{c}_serum",
+            f"excess {lab} from the treated area reaching serum",
+        )
+        m.rxn(
+            f"{c}_serum_baseline_production",
+            f"{c}_serum_decay_rate * {c}_serum_baseline",
+            None,
+            f"{c}_serum",
+            f"whole-body {lab} production (baseline)",
+        )
+        m.rxn(
+            f"{c}_serum_elimination",
+            f"{c}_serum_decay_rate * {c}_serum",
+            f"{c}_serum",
+            None,
+            f"systemic {lab} elimination",
+        )
     excess = " + ".join(
-        f"pos({c}_serum - {c}_serum_baseline) / {c}_serum_symptom_level" for c in ("ifn_alpha", "il6", "tnf_alpha", "il1")
+        f"pos({c}_serum - {c}_serum_baseline) / {c}_serum_symptom_level"
+        for c in ("ifn_alpha", "il6", "tnf_alpha", "il1")
     )
-    m.obs("systemic_cytokine_index", excess, "1",
-          "serum IFN-alpha, IL-6, TNF-alpha and IL-1 above baseline, each relative to a level known to cause "
-          "flu-like symptoms when given systemically")
-    m.obs("flu_like_probability", "hill(systemic_cytokine_index, flu_index_half, flu_hill)", "1",
-          "probability of flu-like symptoms (fatigue, fever, headache, myalgia) at this systemic exposure")
+    m.obs(
+        "systemic_cytokine_index",
+        excess,
+        "1",
+        "serum IFN-alpha, IL-6, TNF-alpha and IL-1 above baseline, each relative to a level known to cause "
+        "flu-like symptoms when given systemically",
+    )
+    m.obs(
+        "flu_like_probability",
+        "hill(systemic_cytokine_index, flu_index_half, flu_hill)",
+        "1",
+        "probability of flu-like symptoms (fatigue, fever, headache, myalgia) at this systemic exposure",
+    )
     return m

@@ -28,6 +28,7 @@ from imiqsim.model._dsl import ModuleSpec
 
 N_SLOTS = 14
 MECHANISMS = ("baseline", "nk", "ctl", "macrophage", "memory")
+MECHANISM_LABELS = ("baseline surveillance", "NK cells", "CD8 CTL", "macrophages", "memory T cells")
 
 
 def slot_names(n: int = N_SLOTS) -> list[str]:
@@ -36,73 +37,186 @@ def slot_names(n: int = N_SLOTS) -> list[str]:
 
 def build() -> ModuleSpec:
     m = ModuleSpec("lesions", "Lesion cells and immune killing")
-    m.state("apoptotic_cells", "cells", 0.0, "dying lesion cells awaiting phagocytic clearance", 100.0)
-    m.state("field_reservoir", "1", "field_reservoir_initial",
-            "relative size of the lesion-seeding field (latent HPV / dysplastic clones)", 0.01)
+    m.state(
+        "apoptotic_cells", "cells", 0.0, "dying lesion cells awaiting phagocytic clearance", 100.0
+    )
+    m.state(
+        "field_reservoir",
+        "1",
+        "field_reservoir_initial",
+        "relative size of the lesion-seeding field (latent HPV / dysplastic clones)",
+        0.01,
+    )
     for mech in MECHANISMS:
-        m.state(f"killed_{mech}", "cells", 0.0, f"cumulative lesion cells killed by {mech} effectors", 100.0)
+        m.state(
+            f"killed_{mech}",
+            "cells",
+            0.0,
+            f"cumulative lesion cells killed by {mech} effectors",
+            100.0,
+        )
+    for mech, label in zip(MECHANISMS, MECHANISM_LABELS, strict=True):
+        m.kill_tally(f"killed_{mech}", label, "background" if mech == "baseline" else "immune")
 
-    m.obs("baseline_surveillance_hazard",
-          "baseline_surveillance * (surveillance_weight_nk * nk_present + surveillance_weight_cd8 * cd8_present"
-          " + (1 - surveillance_weight_nk - surveillance_weight_cd8) * macrophage_present)", "1/h",
-          "background immune surveillance by resident NK, T cells and macrophages")
-    m.obs("nk_hazard", "nk_present * k_nk_kill * lesion_immune_susceptibility * hill(nk_cells * nk_activation, nk_kill_half, 1)", "1/h",
-          "NK-cell killing (no prior sensitisation)")
-    m.obs("ctl_hazard", "cd8_present * k_ctl_kill * lesion_immune_susceptibility * hill(cd8_ctl, ctl_kill_half, 1)"
-          " * (1 + th1_help_max * hill(cd4_th1, cd4_help_half, 1))", "1/h", "antigen-specific CTL killing with Th1 help")
-    m.obs("macrophage_hazard", "macrophage_present * k_macrophage_kill * lesion_immune_susceptibility"
-          " * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
-          "1/h", "killing by activated macrophages (membrane TNF, phagocytosis)")
-    m.obs("memory_hazard", "cd8_present * k_memory_kill * lesion_immune_susceptibility * memory_signal", "1/h",
-          "surveillance by lesion-specific memory T cells")
-    m.obs("cytokine_sensitisation",
-          "effector_function_basal + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal"
-          " + ifn_sensitisation * ifn_alpha_signal", "1",
-          "effector killing in the lesion needs the inflamed milieu: without it lesion cells show little MHC-I and"
-          " death-receptor priming (basal), TNF-alpha and IFN-alpha (MHC-I/Fas upregulation) raise it")
-    m.obs("effector_hazard", "baseline_surveillance_hazard + (nk_hazard + ctl_hazard + macrophage_hazard)"
-          " * cytokine_sensitisation", "1/h",
-          "per-cell death hazard from innate and effector cells for a fully susceptible lesion cell")
-    m.obs("immune_kill_hazard", "effector_hazard + memory_hazard", "1/h",
-          "per-cell death hazard of a fully susceptible lesion cell below the immune-evasion size")
-    m.obs("growth_inhibition", "ifn_growth_inhibition * ifn_alpha_signal", "1",
-          "IFN-alpha antiviral/antiproliferative action")
+    m.obs(
+        "baseline_surveillance_hazard",
+        "baseline_surveillance * (surveillance_weight_nk * nk_present + surveillance_weight_cd8 * cd8_present"
+        " + (1 - surveillance_weight_nk - surveillance_weight_cd8) * macrophage_present)",
+        "1/h",
+        "background immune surveillance by resident NK, T cells and macrophages",
+    )
+    m.obs(
+        "nk_hazard",
+        "nk_present * k_nk_kill * lesion_immune_susceptibility * hill(nk_cells * nk_activation, nk_kill_half, 1)",
+        "1/h",
+        "NK-cell killing (no prior sensitisation)",
+    )
+    m.obs(
+        "ctl_hazard",
+        "cd8_present * k_ctl_kill * lesion_immune_susceptibility * hill(cd8_ctl, ctl_kill_half, 1)"
+        " * (1 + th1_help_max * hill(cd4_th1, cd4_help_half, 1))",
+        "1/h",
+        "antigen-specific CTL killing with Th1 help",
+    )
+    m.obs(
+        "macrophage_hazard",
+        "macrophage_present * k_macrophage_kill * lesion_immune_susceptibility"
+        " * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
+        "1/h",
+        "killing by activated macrophages (membrane TNF, phagocytosis)",
+    )
+    m.obs(
+        "memory_hazard",
+        "cd8_present * k_memory_kill * lesion_immune_susceptibility * memory_signal",
+        "1/h",
+        "surveillance by lesion-specific memory T cells",
+    )
+    m.obs(
+        "cytokine_sensitisation",
+        "effector_function_basal + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal"
+        " + ifn_sensitisation * ifn_alpha_signal",
+        "1",
+        "effector killing in the lesion needs the inflamed milieu: without it lesion cells show little MHC-I and"
+        " death-receptor priming (basal), TNF-alpha and IFN-alpha (MHC-I/Fas upregulation) raise it",
+    )
+    m.obs(
+        "effector_hazard",
+        "baseline_surveillance_hazard + (nk_hazard + ctl_hazard + macrophage_hazard)"
+        " * cytokine_sensitisation",
+        "1/h",
+        "per-cell death hazard from innate and effector cells for a fully susceptible lesion cell",
+    )
+    m.obs(
+        "immune_kill_hazard",
+        "effector_hazard + memory_hazard",
+        "1/h",
+        "per-cell death hazard of a fully susceptible lesion cell below the immune-evasion size",
+    )
+    m.obs(
+        "growth_inhibition",
+        "ifn_growth_inhibition * ifn_alpha_signal",
+        "1",
+        "IFN-alpha antiviral/antiproliferative action",
+    )
     slots = slot_names()
-    m.obs("susceptible_burden", " + ".join(f"lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)),
-          "cells", "lesion cells weighted by their susceptibility")
-    m.obs("memory_accessible_burden", " + ".join(
-        f"lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1} * {s} * visible_threshold_cells"
-        f" / (visible_threshold_cells + {s})"
-        for i, s in enumerate(slots)), "cells", "lesion cells within reach of memory T-cell surveillance")
-    m.obs("lesion_burden", " + ".join(slots), "cells", "total abnormal lesion cells in the treated area")
-    m.obs("visible_lesions", " + ".join(f"step({s} - visible_threshold_cells)" for s in slots), "lesions",
-          "number of clinically visible lesions")
-    m.obs("histological_lesions", " + ".join(f"step({s} - histology_threshold_cells)" for s in slots), "lesions",
-          "number of lesions with abnormal cells above the histological detection limit")
+    m.obs(
+        "susceptible_burden",
+        " + ".join(f"lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)),
+        "cells",
+        "lesion cells weighted by their susceptibility",
+    )
+    m.obs(
+        "memory_accessible_burden",
+        " + ".join(
+            f"lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1} * {s} * visible_threshold_cells"
+            f" / (visible_threshold_cells + {s})"
+            for i, s in enumerate(slots)
+        ),
+        "cells",
+        "lesion cells within reach of memory T-cell surveillance",
+    )
+    m.obs(
+        "lesion_burden",
+        " + ".join(slots),
+        "cells",
+        "total abnormal lesion cells in the treated area",
+    )
+    m.obs(
+        "visible_lesions",
+        " + ".join(f"step({s} - visible_threshold_cells)" for s in slots),
+        "lesions",
+        "number of clinically visible lesions",
+    )
+    m.obs(
+        "histological_lesions",
+        " + ".join(f"step({s} - histology_threshold_cells)" for s in slots),
+        "lesions",
+        "number of lesions with abnormal cells above the histological detection limit",
+    )
 
     for i, s in enumerate(slots, start=1):
         m.state(s, "cells", f"lesion_initial_cells_{i}", f"abnormal cells in lesion slot {i}", 10.0)
-        m.rxn(f"{s}_growth", f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
-              None, s, "proliferation of lesion cells (logistic, slowed by IFN-alpha)")
-        m.rxn(f"{s}_killing", f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
-              f" * lesion_memory_overlap_{i} * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}",
-              s, "apoptotic_cells",
-              "immune-mediated death; memory T-cell surveillance is evaded once a lesion is clinically visible")
-        m.rxn(f"{s}_seeding", f"lesion_seed_rate_{i} * field_reservoir"
-              f" * (1 - memory_protection * memory_signal * memory_cross_protection)",
-              None, s, "new lesion cells arising from the field reservoir")
+        m.rxn(
+            f"{s}_growth",
+            f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
+            None,
+            s,
+            "proliferation of lesion cells (logistic, slowed by IFN-alpha)",
+        )
+        m.rxn(
+            f"{s}_killing",
+            f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
+            f" * lesion_memory_overlap_{i} * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}",
+            s,
+            "apoptotic_cells",
+            "immune-mediated death; memory T-cell surveillance is evaded once a lesion is clinically visible",
+        )
+        m.rxn(
+            f"{s}_seeding",
+            f"lesion_seed_rate_{i} * field_reservoir"
+            f" * (1 - memory_protection * memory_signal * memory_cross_protection)",
+            None,
+            s,
+            "new lesion cells arising from the field reservoir",
+        )
 
     sens = "cytokine_sensitisation * susceptible_burden"
-    m.rxn("killed_baseline_tally", "baseline_surveillance_hazard * susceptible_burden", None, "killed_baseline",
-          "bookkeeping: kills by background surveillance")
+    m.rxn(
+        "killed_baseline_tally",
+        "baseline_surveillance_hazard * susceptible_burden",
+        None,
+        "killed_baseline",
+        "bookkeeping: kills by background surveillance",
+    )
     for mech in MECHANISMS[1:-1]:
-        m.rxn(f"killed_{mech}_tally", f"{mech}_hazard * {sens}", None, f"killed_{mech}",
-              f"bookkeeping: kills by {mech}")
-    m.rxn("killed_memory_tally", "memory_hazard * memory_accessible_burden", None,
-          "killed_memory", "bookkeeping: kills by memory T cells")
-    m.rxn("efferocytosis", "(k_apoptotic_clearance + k_efferocytosis * hill(macrophage, efferocytosis_half, 1))"
-          " * apoptotic_cells", "apoptotic_cells", None, "phagocytic clearance of dying cells")
-    m.rxn("field_clearance", "(field_susceptibility * pos(immune_kill_hazard - baseline_surveillance_hazard)"
-          " + k_field_memory_clearance * memory_signal) * field_reservoir", "field_reservoir", None,
-          "immune clearance of the seeding field (field treatment; memory control of latent HPV)")
+        m.rxn(
+            f"killed_{mech}_tally",
+            f"{mech}_hazard * {sens}",
+            None,
+            f"killed_{mech}",
+            f"bookkeeping: kills by {mech}",
+        )
+    m.rxn(
+        "killed_memory_tally",
+        "memory_hazard * memory_accessible_burden",
+        None,
+        "killed_memory",
+        "bookkeeping: kills by memory T cells",
+    )
+    m.rxn(
+        "efferocytosis",
+        "(k_apoptotic_clearance + k_efferocytosis * hill(macrophage, efferocytosis_half, 1))"
+        " * apoptotic_cells",
+        "apoptotic_cells",
+        None,
+        "phagocytic clearance of dying cells",
+    )
+    m.rxn(
+        "field_clearance",
+        "(field_susceptibility * pos(immune_kill_hazard - baseline_surveillance_hazard)"
+        " + k_field_memory_clearance * memory_signal) * field_reservoir",
+        "field_reservoir",
+        None,
+        "immune clearance of the seeding field (field treatment; memory control of latent HPV)",
+    )
     return m

@@ -59,22 +59,26 @@ class DiffusionEntry:
 
 DIFFUSION_TABLE: dict[str, DiffusionEntry] = {
     "drug_viable_skin": DiffusionEntry(
-        ("epidermis", "dermis"), 600.0,
+        ("epidermis", "dermis"),
+        600.0,
         "assumed: small lipophilic molecule in hydrated tissue, D ~ 1e-7 cm2/s (= 600 um2/min); the same value "
         "underlies k_epidermis_to_dermis in parameters.csv",
     ),
     "stratum_corneum": DiffusionEntry(
-        ("stratum_corneum",), 0.6,
+        ("stratum_corneum",),
+        0.6,
         "assumed: lateral diffusion in the stratum-corneum lipid matrix ~1e-10 cm2/s, ~1000x slower than in "
         "viable tissue",
     ),
     "cytokines": DiffusionEntry(
-        ("ifn_alpha", "tnf_alpha", "il1", "il6", "il8", "il12"), 555.56,
+        ("ifn_alpha", "tnf_alpha", "il1", "il6", "il8", "il12"),
+        555.56,
         "PhysiCell default tissue diffusion coefficient 555.56 um2/min (shared/targets/parameters.csv, "
         "tissue_cytokine_decay_generic)",
     ),
     "immune_cells": DiffusionEntry(
-        ("macrophage", "pdc", "nk_cells", "cd4_th1", "cd8_ctl", "dendritic_cells"), 20.0,
+        ("macrophage", "pdc", "nk_cells", "cd4_th1", "cd8_ctl", "dendritic_cells"),
+        20.0,
         "assumed: leukocyte random motility in tissue, speed a few um/min with ~5 min persistence, "
         "D = v^2 tau / 2 ~ 10-50 um2/min",
     ),
@@ -179,8 +183,17 @@ def diffuse_2d(u: np.ndarray, d_mm2_h: float, dt_h: float, dx_mm: float) -> np.n
     return flat.reshape(ny, nx)
 
 
-def diffusion_step(Y: np.ndarray, columns: np.ndarray, d_mm2_h: np.ndarray, dt_h: float, ny: int, nx: int,
-                   dx_mm: float, skip_range: np.ndarray | None = None, spread: np.ndarray | None = None) -> int:
+def diffusion_step(
+    Y: np.ndarray,
+    columns: np.ndarray,
+    d_mm2_h: np.ndarray,
+    dt_h: float,
+    ny: int,
+    nx: int,
+    dx_mm: float,
+    skip_range: np.ndarray | None = None,
+    spread: np.ndarray | None = None,
+) -> int:
     """Diffuse the given state columns of a site-major state array ``Y`` (ny*nx, S) in place.
 
     A column whose spread (max - min; ``spread`` if given, else measured) is

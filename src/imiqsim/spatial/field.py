@@ -140,7 +140,11 @@ MAX_SITES = 250_000
 #: "clinically visible above ~1 mm2" (indications.csv), i.e. ~5000 cells per mm2 of lesion
 LESION_CELLS_PER_MM2 = 5000.0
 #: per-lesion count parameters scaled by N/m_k inside a lesion patch (see module docstring)
-PER_LESION_COUNT_PARAMETERS = ("lesion_capacity_cells", "visible_threshold_cells", "histology_threshold_cells")
+PER_LESION_COUNT_PARAMETERS = (
+    "lesion_capacity_cells",
+    "visible_threshold_cells",
+    "histology_threshold_cells",
+)
 #: states written by the built-in dose events per site mask (cannot be shared over the field)
 EVENT_STATES = ("film", "applied", "washed_off")
 #: running maxima kept per site (sampled at every accepted integrator step, like run_batch's peaks)
@@ -289,7 +293,9 @@ class FieldSpec:
         if isinstance(sc, str):
             sc = resolve(sc)
         elif not isinstance(sc, Scenario):
-            raise InputError("scenario", self.scenario, "a preset name, a .toml path or an imiqsim.Scenario")
+            raise InputError(
+                "scenario", self.scenario, "a preset name, a .toml path or an imiqsim.Scenario"
+            )
         object.__setattr__(self, "_scenario", sc)
 
         r = self.resolution_mm
@@ -297,28 +303,46 @@ class FieldSpec:
             raise InputError("resolution_mm", r, "a grid spacing in mm > 0")
         side = self.side_mm
         if float(r) > side:
-            raise InputError("resolution_mm", r, f"at most the field side ({side:.4g} mm for {sc.area_cm2:g} cm2)")
+            raise InputError(
+                "resolution_mm",
+                r,
+                f"at most the field side ({side:.4g} mm for {sc.area_cm2:g} cm2)",
+            )
         n = self.n_per_side
         if n * n > MAX_SITES:
             finest = side / math.floor(math.sqrt(MAX_SITES))
             raise InputError(
-                "resolution_mm", r,
+                "resolution_mm",
+                r,
                 f"too fine: {n * n:,} sites; at most {MAX_SITES:,} sites (>= {finest:.3g} mm for this "
                 f"{sc.area_cm2:g} cm2 field)",
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, (int, np.integer))
+            or self.seed < 0
+        ):
             raise InputError("seed", self.seed, "an integer >= 0")
         if self.patient is not None and (
-            isinstance(self.patient, bool) or not isinstance(self.patient, (int, np.integer)) or self.patient < 0
+            isinstance(self.patient, bool)
+            or not isinstance(self.patient, (int, np.integer))
+            or self.patient < 0
         ):
-            raise InputError("patient", self.patient, "None (typical patient) or a patient index >= 0")
+            raise InputError(
+                "patient", self.patient, "None (typical patient) or a patient index >= 0"
+            )
         fu = self.followup_days
         if isinstance(fu, bool) or not _finite(fu) or not (0 <= float(fu) <= 3650):
             raise InputError("followup_days", fu, "a number of days in [0, 3650]")
         if self.days is not None and (not _finite(self.days) or not (0 < float(self.days) <= 3650)):
             raise InputError("days", self.days, "None or a number of days in (0, 3650]")
-        for name, lo_open in (("coupling_step_h", True), ("quiet_coupling_step_h", True),
-                              ("output_every_hours", True), ("map_every_days", True), ("quiet_after_h", False)):
+        for name, lo_open in (
+            ("coupling_step_h", True),
+            ("quiet_coupling_step_h", True),
+            ("output_every_hours", True),
+            ("map_every_days", True),
+            ("quiet_after_h", False),
+        ):
             v = getattr(self, name)
             if not _finite(v) or (float(v) <= 0 if lo_open else float(v) < 0):
                 raise InputError(name, v, "a finite number " + ("> 0" if lo_open else ">= 0"))
@@ -327,35 +351,56 @@ class FieldSpec:
         if not _finite(self.atol_factor) or float(self.atol_factor) <= 0:
             raise InputError("atol_factor", self.atol_factor, "a number > 0")
         gt = self.group_tol
-        if gt is not None and (isinstance(gt, bool) or not _finite(gt) or not (0 <= float(gt) <= 1e6)):
-            raise InputError("group_tol", gt, "None (no grouping) or a number in [0, 1e6] (a multiple of the "
-                             "integrator tolerance)")
+        if gt is not None and (
+            isinstance(gt, bool) or not _finite(gt) or not (0 <= float(gt) <= 1e6)
+        ):
+            raise InputError(
+                "group_tol",
+                gt,
+                "None (no grouping) or a number in [0, 1e6] (a multiple of the "
+                "integrator tolerance)",
+            )
         # parameter overrides and knockouts: checked by the model now, not at the first simulation
         from imiqsim.simulation import parameters_for
 
         parameters_for(get_model(), sc, dict(self.parameters), tuple(self.knockouts))
         if isinstance(self.shared_states, str):
-            raise InputError("shared_states", self.shared_states, "a tuple of state names, e.g. ('apoptotic_cells',)")
+            raise InputError(
+                "shared_states",
+                self.shared_states,
+                "a tuple of state names, e.g. ('apoptotic_cells',)",
+            )
         names = get_model().state_names
         for name in self.shared_states:
             if name not in names or name in EVENT_STATES:
-                raise InputError("shared_states", name,
-                                 f"names of local model states other than {', '.join(EVENT_STATES)}")
+                raise InputError(
+                    "shared_states",
+                    name,
+                    f"names of local model states other than {', '.join(EVENT_STATES)}",
+                )
         if self.application not in ("field", "lesions"):
             raise InputError("application", self.application, "'field' or 'lesions'")
         if not _finite(self.application_margin_mm) or float(self.application_margin_mm) < 0:
-            raise InputError("application_margin_mm", self.application_margin_mm, "a distance in mm >= 0")
+            raise InputError(
+                "application_margin_mm", self.application_margin_mm, "a distance in mm >= 0"
+            )
         allowed = _diff.allowed_override_keys()
         for key, v in dict(self.diffusion).items():
             if key not in allowed:
-                raise InputError(f"diffusion.{key}", v, f"a group or state with lateral transport: {allowed}")
+                raise InputError(
+                    f"diffusion.{key}", v, f"a group or state with lateral transport: {allowed}"
+                )
             if isinstance(v, bool) or not _finite(v) or float(v) < 0:
                 raise InputError(f"diffusion.{key}", v, "a coefficient in um2/min >= 0")
         if self.lesions is not None:
             seen: set[int] = set()
             for i, les in enumerate(self.lesions):
                 if not isinstance(les, LesionPlacement):
-                    raise InputError(f"lesions[{i}]", les, "a LesionPlacement(slot, x_mm, y_mm, radius_mm, cells)")
+                    raise InputError(
+                        f"lesions[{i}]",
+                        les,
+                        "a LesionPlacement(slot, x_mm, y_mm, radius_mm, cells)",
+                    )
                 if isinstance(les.slot, bool) or les.slot not in range(1, N_SLOTS + 1):
                     raise InputError(f"lesions[{i}].slot", les.slot, f"a lesion slot 1..{N_SLOTS}")
                 if les.slot in seen:
@@ -365,34 +410,50 @@ class FieldSpec:
                     v = getattr(les, coord)
                     if not _finite(v) or not (0.0 <= float(v) <= side):
                         raise InputError(
-                            f"lesions[{i}].{coord}", v,
+                            f"lesions[{i}].{coord}",
+                            v,
                             f"a lesion centre inside the field: 0..{side:.4g} mm (square field of {sc.area_cm2:g} cm2)",
                         )
                 if not _finite(les.radius_mm) or float(les.radius_mm) <= 0:
                     raise InputError(f"lesions[{i}].radius_mm", les.radius_mm, "a radius in mm > 0")
                 if les.cells is not None and (not _finite(les.cells) or float(les.cells) < 0):
-                    raise InputError(f"lesions[{i}].cells", les.cells, "None or a number of cells >= 0")
+                    raise InputError(
+                        f"lesions[{i}].cells", les.cells, "None or a number of cells >= 0"
+                    )
         for i, ev in enumerate(self.extra_events):
             if not isinstance(ev, SiteEvent):
                 raise InputError(f"extra_events[{i}]", ev, "a SiteEvent")
             if ev.kind not in (APPLY, WASH, CHECK) and ev.kind not in _HANDLERS:
-                raise InputError(f"extra_events[{i}].kind", ev.kind, "APPLY, WASH, CHECK, FREEZE or a registered kind")
+                raise InputError(
+                    f"extra_events[{i}].kind",
+                    ev.kind,
+                    "APPLY, WASH, CHECK, FREEZE or a registered kind",
+                )
             if not _finite(ev.time_h) or ev.time_h < 0:
                 raise InputError(f"extra_events[{i}].time_h", ev.time_h, "a time in hours >= 0")
             if not _finite(ev.amount_mg) or ev.amount_mg < 0:
-                raise InputError(f"extra_events[{i}].amount_mg", ev.amount_mg, "an amount in mg >= 0")
+                raise InputError(
+                    f"extra_events[{i}].amount_mg", ev.amount_mg, "an amount in mg >= 0"
+                )
             m = ev.mask
             if isinstance(m, str):
                 if m not in MASK_NAMES:
-                    raise InputError(f"extra_events[{i}].mask", m, f"one of {MASK_NAMES}, slot numbers or a bool array")
+                    raise InputError(
+                        f"extra_events[{i}].mask",
+                        m,
+                        f"one of {MASK_NAMES}, slot numbers or a bool array",
+                    )
             elif isinstance(m, tuple):
                 if not all(isinstance(k, (int, np.integer)) and 1 <= k <= N_SLOTS for k in m):
                     raise InputError(f"extra_events[{i}].mask", m, f"slot numbers 1..{N_SLOTS}")
             else:
                 a = np.asarray(m)
                 if a.dtype != bool or a.shape != (n, n):
-                    raise InputError(f"extra_events[{i}].mask", f"array {a.shape} {a.dtype}",
-                                     f"a boolean array of shape ({n}, {n})")
+                    raise InputError(
+                        f"extra_events[{i}].mask",
+                        f"array {a.shape} {a.dtype}",
+                        f"a boolean array of shape ({n}, {n})",
+                    )
 
     # ------------------------------------------------------------------ derived
     @property
@@ -501,9 +562,15 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
     if spec.lesions is not None:
         for les in spec.lesions:
             k = les.slot
-            cells = float(base[pidx(f"lesion_initial_cells_{k}")]) if les.cells is None else float(les.cells)
+            cells = (
+                float(base[pidx(f"lesion_initial_cells_{k}")])
+                if les.cells is None
+                else float(les.cells)
+            )
             seed_rate = float(base[pidx(f"lesion_seed_rate_{k}")])
-            wanted.append((k, float(les.x_mm), float(les.y_mm), float(les.radius_mm), cells, seed_rate))
+            wanted.append(
+                (k, float(les.x_mm), float(les.y_mm), float(les.radius_mm), cells, seed_rate)
+            )
     else:
         rng = np.random.default_rng([int(spec.seed), 0xF1E1D, int(spec.patient or 0)])
         todo = []
@@ -513,8 +580,11 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
             if cells > 0 or seed_rate > 0:
                 todo.append((k, _radius_for(cells, vis_thr), cells, seed_rate))
         if len(todo) > N:
-            raise InputError("resolution_mm", spec.resolution_mm,
-                             f"too coarse: {N} sites for {len(todo)} lesions; use a finer grid")
+            raise InputError(
+                "resolution_mm",
+                spec.resolution_mm,
+                f"too coarse: {N} sites for {len(todo)} lesions; use a finer grid",
+            )
         placed: list[tuple[float, float, float]] = []
         centre_sites: set[int] = set()
 
@@ -529,7 +599,9 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
                 if site_of(x, y) in centre_sites:  # every lesion keeps a site of its own
                     continue
                 gap = 1.0 if attempt < 2000 else 0.0  # relax: touching allowed, then overlap
-                if attempt >= 3000 or all(math.hypot(x - a, y - b) >= r + q + gap for a, b, q in placed):
+                if attempt >= 3000 or all(
+                    math.hypot(x - a, y - b) >= r + q + gap for a, b, q in placed
+                ):
                     break
             else:  # a grid so coarse that random centres keep colliding: take a free site
                 free = sorted(set(range(N)) - centre_sites)
@@ -551,13 +623,18 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
         owner[take] = j
         best[take] = rel[take]
     for j, (k, x, y, r, _, _) in enumerate(wanted):
-        if not np.any(owner == j):  # a patch smaller than a site: it gets the site holding its centre
+        if not np.any(
+            owner == j
+        ):  # a patch smaller than a site: it gets the site holding its centre
             s = min(int(y // dx), n - 1) * n + min(int(x // dx), n - 1)
             other = owner[s]
             if other >= 0 and np.count_nonzero(owner == other) <= 1:
-                raise InputError(f"lesions[{j}]", (k, x, y, r),
-                                 f"shares its only grid site with lesion slot {wanted[other][0]} at this "
-                                 "resolution; move it or use a finer grid")
+                raise InputError(
+                    f"lesions[{j}]",
+                    (k, x, y, r),
+                    f"shares its only grid site with lesion slot {wanted[other][0]} at this "
+                    "resolution; move it or use a finer grid",
+                )
             owner[s] = j
 
     # ---- parameter classes
@@ -583,8 +660,19 @@ def build_layout(spec: FieldSpec, model: Model | None = None) -> FieldLayout:
     site_class = np.zeros(N, dtype=np.int64)
     for j in range(len(wanted)):
         site_class[owner == j] = j + 1
-    return FieldLayout(n, n, dx, side, float(spec.scenario_obj.area_cm2), tuple(lesions), site_class,
-                       np.ascontiguousarray(np.array(classes)), single, vis_thr, hist_thr)
+    return FieldLayout(
+        n,
+        n,
+        dx,
+        side,
+        float(spec.scenario_obj.area_cm2),
+        tuple(lesions),
+        site_class,
+        np.ascontiguousarray(np.array(classes)),
+        single,
+        vis_thr,
+        hist_thr,
+    )
 
 
 # --------------------------------------------------------------------------- site-event hook
@@ -619,8 +707,13 @@ def _model_freeze(state: FieldState, event: SiteEvent, mask: np.ndarray) -> None
     to the whole field touches only the sites of visible lesions.
     """
     sites = np.flatnonzero(mask.ravel())
-    state.kernels.freeze_sites(state.Y, sites, state.layout.site_class, state.layout.class_parameters,
-                               float(event.amount_mg))
+    state.kernels.freeze_sites(
+        state.Y,
+        sites,
+        state.layout.site_class,
+        state.layout.class_parameters,
+        float(event.amount_mg),
+    )
 
 
 def register_site_event(kind: int, handler: SiteEventHandler) -> None:
@@ -697,7 +790,10 @@ def _build_masks(spec: FieldSpec, layout: FieldLayout) -> dict[Any, np.ndarray]:
     for L in layout.lesions:
         if L.cells > layout.visible_threshold_cells:
             vis[L.sites] = True
-            vis |= (np.hypot(XX - L.x_mm, YY - L.y_mm) <= L.radius_mm + float(spec.application_margin_mm)).ravel()
+            vis |= (
+                np.hypot(XX - L.x_mm, YY - L.y_mm)
+                <= L.radius_mm + float(spec.application_margin_mm)
+            ).ravel()
     masks["visible_lesions"] = vis
     return masks
 
@@ -719,7 +815,11 @@ def _event_list(spec: FieldSpec, masks) -> list[SiteEvent]:
     apply_mask = "field" if spec.application == "field" else "visible_lesions"
     out = []
     for t, kind, amt, gate in zip(ev.times_h, ev.kinds, ev.amounts_mg, ev.gates):
-        out.append(SiteEvent(float(t), int(kind), float(amt), apply_mask if kind == APPLY else "field", int(gate)))
+        out.append(
+            SiteEvent(
+                float(t), int(kind), float(amt), apply_mask if kind == APPLY else "field", int(gate)
+            )
+        )
     out += list(spec.extra_events)
     out.sort(key=lambda e: (e.time_h, e.kind))  # stable: ties keep APPLY < WASH < CHECK < FREEZE
     return out
@@ -767,8 +867,10 @@ class _Engine:
             self.gen.initial(self.PC[c], y0c[c])
         self.Y = np.ascontiguousarray(y0c[self.cls])
         shared = set(spec.shared_states)
-        self.sys_idx = np.array([i for i, st in enumerate(model.states) if st.systemic or st.name in shared],
-                                dtype=np.int64)
+        self.sys_idx = np.array(
+            [i for i, st in enumerate(model.states) if st.systemic or st.name in shared],
+            dtype=np.int64,
+        )
         self.g = self.Y[:, self.sys_idx].mean(axis=0)
         self.Y[:, self.sys_idx] = self.g
         self.atol = np.array([st.scale for st in model.states]) * float(spec.atol_factor)
@@ -793,13 +895,17 @@ class _Engine:
         self.arange = np.arange(self.N, dtype=np.int64)
         self.lead = self.arange.copy()  # site index of each site's group leader
         self.pos = np.zeros(self.N, dtype=np.int64)
-        self.leader_of = np.empty(self.N, dtype=np.int64)  # position of the leader in the leader list
+        self.leader_of = np.empty(
+            self.N, dtype=np.int64
+        )  # position of the leader in the leader list
         self.equal = np.ones(self.N, dtype=np.bool_)
         # running maxima per site, sampled at every accepted integrator step (as run_batch's peaks)
         names = [n for n in TRACKED if n in model.state_names or n in model.observable_names]
         self.tracked = tuple(names)
-        self.track_idx = np.array([si(n) if n in model.state_names else self.S + self.oi(n) for n in names],
-                                  dtype=np.int64)
+        self.track_idx = np.array(
+            [si(n) if n in model.state_names else self.S + self.oi(n) for n in names],
+            dtype=np.int64,
+        )
         obs0 = np.empty((self.PC.shape[0], self.n_obs))
         for c in range(self.PC.shape[0]):
             self.gen.observables(y0c[c], self.PC[c], obs0[c])
@@ -869,8 +975,17 @@ class _Engine:
         if self.diff_cols.size == 0 or dt <= 0:
             return
         skip = None if (w is None or not np.any(w)) else w[self.diff_cols]
-        self.diffused_columns += _diff.diffusion_step(self.Y, self.diff_cols, self.diff_D, dt, self.layout.ny,
-                                                      self.layout.nx, self.layout.dx_mm, skip, spread)
+        self.diffused_columns += _diff.diffusion_step(
+            self.Y,
+            self.diff_cols,
+            self.diff_D,
+            dt,
+            self.layout.ny,
+            self.layout.nx,
+            self.layout.dx_mm,
+            skip,
+            spread,
+        )
 
     def couple(self, t0: float, t1: float, w: np.ndarray | None, spread: np.ndarray) -> None:
         """Strang step: diffusion dt/2, coupled reaction dt, diffusion dt/2 (w, spread: from ``_stats`` at t0)."""
@@ -884,8 +999,26 @@ class _Engine:
         TM = np.empty((nl, self.track_idx.size))
         wts = np.bincount(leader_of, minlength=nl).astype(float) / self.N
         status, self.h, nsteps = self.kern.react(
-            self.Y, leaders, self.cls, self.PC, wts, self.sys_idx, self.h, float(t0), float(t1), self.rtol, self.atol,
-            H_MAX, MAX_STEPS_PER_COUPLING, YL_old, YL_new, enorms, nl >= PARALLEL_MIN_LEADERS, self.track_idx, TM)
+            self.Y,
+            leaders,
+            self.cls,
+            self.PC,
+            wts,
+            self.sys_idx,
+            self.h,
+            float(t0),
+            float(t1),
+            self.rtol,
+            self.atol,
+            H_MAX,
+            MAX_STEPS_PER_COUPLING,
+            YL_old,
+            YL_new,
+            enorms,
+            nl >= PARALLEL_MIN_LEADERS,
+            self.track_idx,
+            TM,
+        )
         if status != 0:
             from imiqsim.engine.run import STATUS_TEXT
 
@@ -982,7 +1115,9 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
         t_end = max(t_assess, ev_end) + float(spec.followup_days) * 24.0
     for i, e in enumerate(spec.extra_events):
         if e.time_h > t_end:
-            raise InputError(f"extra_events[{i}].time_h", e.time_h, f"a time within the horizon (<= {t_end:g} h)")
+            raise InputError(
+                f"extra_events[{i}].time_h", e.time_h, f"a time within the horizon (<= {t_end:g} h)"
+            )
     keys = _key_times(spec, t_end)
     series_t = _time_grid(float(spec.output_every_hours), t_end, keys.values())
     map_t = _time_grid(float(spec.map_every_days) * 24.0, t_end, keys.values())
@@ -1039,10 +1174,15 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                 handler = _HANDLERS.get(e.kind)
                 if handler is None:
                     raise InputError(
-                        "events.kind", e.kind,
+                        "events.kind",
+                        e.kind,
                         "an event kind with a registered field handler (imiqsim.spatial.register_site_event)",
                     )
-                handler(FieldState(model, layout, eng.Y, t, eng.kern), e, mask.reshape(layout.ny, layout.nx))
+                handler(
+                    FieldState(model, layout, eng.Y, t, eng.kern),
+                    e,
+                    mask.reshape(layout.ny, layout.nx),
+                )
                 # shared pools: a handler's local changes are mixed into the field value
                 eng.g = eng.Y[:, eng.sys_idx].mean(axis=0)
                 eng.Y[:, eng.sys_idx] = eng.g
@@ -1051,8 +1191,19 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
             ie += 1
 
     wall = time.perf_counter() - wall0
-    return _assemble(spec, model, layout, eng, rec, series_t, map_t, keys, t_assess,
-                     {"applications_given": n_applied, "doses_skipped_for_rest": n_skipped}, wall)
+    return _assemble(
+        spec,
+        model,
+        layout,
+        eng,
+        rec,
+        series_t,
+        map_t,
+        keys,
+        t_assess,
+        {"applications_given": n_applied, "doses_skipped_for_rest": n_skipped},
+        wall,
+    )
 
 
 class _Recorder:
@@ -1069,14 +1220,34 @@ class _Recorder:
         self.area_mm2 = layout.area_cm2 * 100.0
         self.pigment_col = si("pigment_loss") if "pigment_loss" in model.state_names else None
         self.sys_names = [model.states[i].name for i in eng.sys_idx]
-        self.ser: dict[str, list] = {k: [] for k in (
-            self.sys_names + [n for n in SYSTEMIC_OBSERVABLES if n in model.observable_names]
-            + ["lesion_burden", "visible_lesions", "histological_lesions", "drug_applied_mg", "drug_in_skin_mg",
-               "mean_immune_infiltrate"]
-            + [f"mean_{o}" for o in FIELD_OBSERVABLES] + [f"max_{o}" for o in FIELD_OBSERVABLES])}
+        self.ser: dict[str, list] = {
+            k: []
+            for k in (
+                self.sys_names
+                + [n for n in SYSTEMIC_OBSERVABLES if n in model.observable_names]
+                + [
+                    "lesion_burden",
+                    "visible_lesions",
+                    "histological_lesions",
+                    "drug_applied_mg",
+                    "drug_in_skin_mg",
+                    "mean_immune_infiltrate",
+                ]
+                + [f"mean_{o}" for o in FIELD_OBSERVABLES]
+                + [f"max_{o}" for o in FIELD_OBSERVABLES]
+            )
+        }
         self.lesion_cells: list[np.ndarray] = []
-        self.maps: dict[str, list] = {k: [] for k in ("lesion_cells", "erythema_score", "lsr_score",
-                                                      "immune_infiltrate", "skin_conc_ug_ml")}
+        self.maps: dict[str, list] = {
+            k: []
+            for k in (
+                "lesion_cells",
+                "erythema_score",
+                "lsr_score",
+                "immune_infiltrate",
+                "skin_conc_ug_ml",
+            )
+        }
         if self.pigment_col is not None:
             self.maps["pigment_loss"] = []
 
@@ -1088,7 +1259,9 @@ class _Recorder:
             ser[name].append(eng.g[j])
         for nm in SYSTEMIC_OBSERVABLES:
             if nm in ser:
-                ser[nm].append(obs_l[0, eng.oi(nm)])  # a function of the shared pools: the same in every site
+                ser[nm].append(
+                    obs_l[0, eng.oi(nm)]
+                )  # a function of the shared pools: the same in every site
         ser["lesion_burden"].append(totals.sum())
         ser["visible_lesions"].append(np.count_nonzero(totals > lay.visible_threshold_cells))
         ser["histological_lesions"].append(np.count_nonzero(totals > lay.histology_threshold_cells))
@@ -1105,7 +1278,9 @@ class _Recorder:
         vals, _ = eng.site_observables(self.MAP_OBSERVABLES)
         shape = (self.layout.ny, self.layout.nx)
         m = self.maps
-        m["lesion_cells"].append((eng.Y[:, eng.lesion_cols].sum(axis=1) / self.area_mm2).reshape(shape))
+        m["lesion_cells"].append(
+            (eng.Y[:, eng.lesion_cols].sum(axis=1) / self.area_mm2).reshape(shape)
+        )
         for nm in self.MAP_OBSERVABLES:
             m[nm].append(vals[nm].reshape(shape))
         m["immune_infiltrate"].append(eng.Y[:, self.infl_cols].sum(axis=1).reshape(shape))
@@ -1116,8 +1291,14 @@ class _Recorder:
 # --------------------------------------------------------------------------- results
 
 
-_SERIES_UNITS = {"lesion_burden": "cells", "visible_lesions": "lesions", "histological_lesions": "lesions",
-                 "drug_applied_mg": "mg", "drug_in_skin_mg": "mg", "mean_immune_infiltrate": "cells/mm2"}
+_SERIES_UNITS = {
+    "lesion_burden": "cells",
+    "visible_lesions": "lesions",
+    "histological_lesions": "lesions",
+    "drug_applied_mg": "mg",
+    "drug_in_skin_mg": "mg",
+    "mean_immune_infiltrate": "cells/mm2",
+}
 _SERIES_TEXT = {
     "lesion_burden": "abnormal cells of all lesions in the field",
     "visible_lesions": "clinically visible lesions (total cells above visible_threshold_cells)",
@@ -1136,7 +1317,9 @@ _MAP_ATTRS = {
 }
 
 
-def _assemble(spec, model, layout, eng, rec, series_t, map_t, keys, t_assess, doses, wall) -> FieldResult:
+def _assemble(
+    spec, model, layout, eng, rec, series_t, map_t, keys, t_assess, doses, wall
+) -> FieldResult:
     sc = spec.scenario_obj
     yc, xc = layout.coords_mm()
     slots = np.array([L.slot for L in layout.lesions], dtype=np.int64)
@@ -1147,64 +1330,121 @@ def _assemble(spec, model, layout, eng, rec, series_t, map_t, keys, t_assess, do
 
     tc = {}
     for k, v in rec.ser.items():
-        base = k.split("_", 1)[1] if k.startswith(("mean_", "max_")) and k not in _SERIES_UNITS else k
-        text = _SERIES_TEXT.get(k) or (("field " + k.split("_")[0] + " of ") if base != k else "") + descr.get(base, k)
-        tc[k] = xr.DataArray(np.asarray(v, dtype=float), dims="time",
-                             attrs={"units": _SERIES_UNITS.get(k, units.get(base, "")), "description": text})
-    tc["lesion_cells"] = xr.DataArray(np.array(rec.lesion_cells, dtype=float).reshape(len(series_t), len(slots)),
-                                      dims=("time", "lesion"),
-                                      attrs={"units": "cells", "description": "total abnormal cells of each lesion"})
-    timecourses = xr.Dataset(tc, coords={"time": ("time", series_t / 24.0, {"units": "days"}),
-                                         "lesion": ("lesion", slots, {"description": "lesion slot"})})
+        base = (
+            k.split("_", 1)[1] if k.startswith(("mean_", "max_")) and k not in _SERIES_UNITS else k
+        )
+        text = _SERIES_TEXT.get(k) or (
+            ("field " + k.split("_")[0] + " of ") if base != k else ""
+        ) + descr.get(base, k)
+        tc[k] = xr.DataArray(
+            np.asarray(v, dtype=float),
+            dims="time",
+            attrs={"units": _SERIES_UNITS.get(k, units.get(base, "")), "description": text},
+        )
+    tc["lesion_cells"] = xr.DataArray(
+        np.array(rec.lesion_cells, dtype=float).reshape(len(series_t), len(slots)),
+        dims=("time", "lesion"),
+        attrs={"units": "cells", "description": "total abnormal cells of each lesion"},
+    )
+    timecourses = xr.Dataset(
+        tc,
+        coords={
+            "time": ("time", series_t / 24.0, {"units": "days"}),
+            "lesion": ("lesion", slots, {"description": "lesion slot"}),
+        },
+    )
 
-    dv = {k: xr.DataArray(np.array(v, dtype=np.float32), dims=("time", "y", "x"),
-                          attrs={"units": _MAP_ATTRS[k][0], "description": _MAP_ATTRS[k][1]})
-          for k, v in rec.maps.items()}
+    dv = {
+        k: xr.DataArray(
+            np.array(v, dtype=np.float32),
+            dims=("time", "y", "x"),
+            attrs={"units": _MAP_ATTRS[k][0], "description": _MAP_ATTRS[k][1]},
+        )
+        for k, v in rec.maps.items()
+    }
     shape = (layout.ny, layout.nx)
     for q, name in enumerate(eng.tracked):
         u = units.get(name, "")
         dv[f"peak_{name}"] = xr.DataArray(
-            eng.peak[:, q].reshape(shape).astype(np.float32), dims=("y", "x"),
-            attrs={"units": u, "description": f"highest {name} over the simulation (every accepted step)"})
+            eng.peak[:, q].reshape(shape).astype(np.float32),
+            dims=("y", "x"),
+            attrs={
+                "units": u,
+                "description": f"highest {name} over the simulation (every accepted step)",
+            },
+        )
     if "peak_pigment_loss" in dv:
-        thr = float(layout.single_site_parameters[model.parameter_index("hypopigmentation_threshold")]) \
-            if "hypopigmentation_threshold" in model.parameter_names else np.nan
+        thr = (
+            float(
+                layout.single_site_parameters[model.parameter_index("hypopigmentation_threshold")]
+            )
+            if "hypopigmentation_threshold" in model.parameter_names
+            else np.nan
+        )
         dv["pigment_change"] = dv["peak_pigment_loss"].copy()
         dv["pigment_change"].attrs = {
             "units": "1",
             "description": (
                 "pigment change map: highest fraction of melanocytes lost at each site (model state pigment_loss: "
                 "post-inflammatory loss in intensely inflamed, eroded skin, and freezing). A simple, ASSUMED "
-                "proxy of hypopigmentation risk: its rate constants are assumptions, not fitted to pigment data"),
+                "proxy of hypopigmentation risk: its rate constants are assumptions, not fitted to pigment data"
+            ),
             "hypopigmentation_threshold": thr,
         }
     owner = np.zeros(layout.n_sites, dtype=np.int16)
     for L in layout.lesions:
         owner[L.sites] = L.slot
-    dv["lesion_slot"] = xr.DataArray(owner.reshape(shape), dims=("y", "x"),
-                                     attrs={"description": "lesion slot owning the site (0: none)"})
-    maps_ds = xr.Dataset(dv, coords={"time": ("time", map_t / 24.0, {"units": "days"}),
-                                     "y": ("y", yc, {"units": "mm"}), "x": ("x", xc, {"units": "mm"})})
+    dv["lesion_slot"] = xr.DataArray(
+        owner.reshape(shape),
+        dims=("y", "x"),
+        attrs={"description": "lesion slot owning the site (0: none)"},
+    )
+    maps_ds = xr.Dataset(
+        dv,
+        coords={
+            "time": ("time", map_t / 24.0, {"units": "days"}),
+            "y": ("y", yc, {"units": "mm"}),
+            "x": ("x", xc, {"units": "mm"}),
+        },
+    )
     attrs = {
-        "scenario": sc.name, "indication": sc.indication, "area_cm2": layout.area_cm2,
-        "resolution_mm": layout.dx_mm, "n_sites": layout.n_sites, "seed": int(spec.seed),
-        "imiqsim_version": __version__, "disclaimer": DISCLAIMER,
+        "scenario": sc.name,
+        "indication": sc.indication,
+        "area_cm2": layout.area_cm2,
+        "resolution_mm": layout.dx_mm,
+        "n_sites": layout.n_sites,
+        "seed": int(spec.seed),
+        "imiqsim_version": __version__,
+        "disclaimer": DISCLAIMER,
     }
     maps_ds.attrs.update(attrs)
     timecourses.attrs.update(attrs)
 
     lesions = _lesion_table(layout, timecourses["lesion_cells"].values, series_t, t_assess)
     info = dict(
-        n_sites=layout.n_sites, ny=layout.ny, nx=layout.nx, resolution_mm=layout.dx_mm,
-        wall_time_s=wall, coupling_steps=eng.n_couplings,
-        mean_groups_per_step=eng.leaders_total / max(eng.n_couplings, 1), max_groups_per_step=eng.leaders_max,
-        integrator_steps=eng.rx_steps, site_steps=eng.site_steps, diffused_column_steps=eng.diffused_columns,
-        horizon_days=float(series_t[-1] / 24.0), group_tol=spec.group_tol, **doses,
+        n_sites=layout.n_sites,
+        ny=layout.ny,
+        nx=layout.nx,
+        resolution_mm=layout.dx_mm,
+        wall_time_s=wall,
+        coupling_steps=eng.n_couplings,
+        mean_groups_per_step=eng.leaders_total / max(eng.n_couplings, 1),
+        max_groups_per_step=eng.leaders_max,
+        integrator_steps=eng.rx_steps,
+        site_steps=eng.site_steps,
+        diffused_column_steps=eng.diffused_columns,
+        horizon_days=float(series_t[-1] / 24.0),
+        group_tol=spec.group_tol,
+        **doses,
     )
-    return FieldResult(spec, layout, maps_ds, timecourses, lesions, {k: v / 24.0 for k, v in keys.items()}, info)
+    return FieldResult(
+        spec, layout, maps_ds, timecourses, lesions, {k: v / 24.0 for k, v in keys.items()}, info
+    )
 
 
-def _lesion_table(layout: FieldLayout, lc: np.ndarray, series_t: np.ndarray, t_assess: float) -> pd.DataFrame:
+def _lesion_table(
+    layout: FieldLayout, lc: np.ndarray, series_t: np.ndarray, t_assess: float
+) -> pd.DataFrame:
     thr, hthr = layout.visible_threshold_cells, layout.histology_threshold_cells
     ia = int(np.searchsorted(series_t, t_assess)) if t_assess <= series_t[-1] else None
     rows = []
@@ -1212,23 +1452,39 @@ def _lesion_table(layout: FieldLayout, lc: np.ndarray, series_t: np.ndarray, t_a
         c = lc[:, j]
         vis0 = bool(c[0] > thr)
         row = {
-            "id": L.slot, "x_mm": L.x_mm, "y_mm": L.y_mm, "radius_mm": L.radius_mm, "n_sites": L.n_sites,
-            "cells_baseline": float(c[0]), "visible_baseline": vis0, "subclinical_baseline": bool(0 < c[0] <= thr),
-            "cells_assessment": np.nan, "visible_assessment": None, "cleared_at_assessment": None,
-            "histologically_clear_at_assessment": None, "recurred_in_followup": None, "new_in_followup": None,
-            "time_to_recurrence_days": np.nan, "cells_end": float(c[-1]),
+            "id": L.slot,
+            "x_mm": L.x_mm,
+            "y_mm": L.y_mm,
+            "radius_mm": L.radius_mm,
+            "n_sites": L.n_sites,
+            "cells_baseline": float(c[0]),
+            "visible_baseline": vis0,
+            "subclinical_baseline": bool(0 < c[0] <= thr),
+            "cells_assessment": np.nan,
+            "visible_assessment": None,
+            "cleared_at_assessment": None,
+            "histologically_clear_at_assessment": None,
+            "recurred_in_followup": None,
+            "new_in_followup": None,
+            "time_to_recurrence_days": np.nan,
+            "cells_end": float(c[-1]),
         }
         if ia is not None:
             visa = bool(c[ia] > thr)
-            later = np.flatnonzero(c[ia + 1:] > thr)
-            row.update(cells_assessment=float(c[ia]), visible_assessment=visa,
-                       cleared_at_assessment=(not visa) if vis0 else None,
-                       histologically_clear_at_assessment=bool(c[ia] <= hthr))
+            later = np.flatnonzero(c[ia + 1 :] > thr)
+            row.update(
+                cells_assessment=float(c[ia]),
+                visible_assessment=visa,
+                cleared_at_assessment=(not visa) if vis0 else None,
+                histologically_clear_at_assessment=bool(c[ia] <= hthr),
+            )
             if series_t[-1] > t_assess:
                 if vis0 and not visa:
                     row["recurred_in_followup"] = bool(later.size)
                     if later.size:
-                        row["time_to_recurrence_days"] = float((series_t[ia + 1 + later[0]] - t_assess) / 24.0)
+                        row["time_to_recurrence_days"] = float(
+                            (series_t[ia + 1 + later[0]] - t_assess) / 24.0
+                        )
                 if not vis0 and not visa:
                     row["new_in_followup"] = bool(later.size)
         rows.append(row)

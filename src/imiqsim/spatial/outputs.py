@@ -53,7 +53,9 @@ def _norms(maps):
         elif scale == "fixed3":
             out[var] = Normalize(vmin=0.0, vmax=3.0, clip=True)
         else:
-            out[var] = Normalize(vmin=0.0, vmax=max(float(np.nanmax(a)) if a.size else 1.0, 1e-9), clip=True)
+            out[var] = Normalize(
+                vmin=0.0, vmax=max(float(np.nanmax(a)) if a.size else 1.0, 1e-9), clip=True
+            )
     return out
 
 
@@ -70,8 +72,16 @@ def _outline_lesions(ax, result: FieldResult) -> None:
 
     thr = result.layout.visible_threshold_cells
     for L in result.layout.lesions:
-        ax.add_patch(Circle((L.x_mm, L.y_mm), L.radius_mm, fill=False, lw=0.6, color="0.55",
-                            ls="-" if L.cells > thr else ":"))
+        ax.add_patch(
+            Circle(
+                (L.x_mm, L.y_mm),
+                L.radius_mm,
+                fill=False,
+                lw=0.6,
+                color="0.55",
+                ls="-" if L.cells > thr else ":",
+            )
+        )
 
 
 def _panel(ax, maps, var, k, norm, cmap, extent):
@@ -105,8 +115,11 @@ def plot_key_days(result: FieldResult, path: str | Path | None = None):
                 ax.set_ylabel(title, fontsize=9)
         fig.colorbar(im, ax=list(axes[r]), shrink=0.85, pad=0.01)
     a = maps.attrs
-    fig.suptitle(f"{a.get('scenario', '')}: {a.get('area_cm2', 0):g} cm2 field, "
-                 f"{a.get('resolution_mm', 0):.3g} mm grid ({a.get('n_sites', 0):,} sites)", fontsize=10)
+    fig.suptitle(
+        f"{a.get('scenario', '')}: {a.get('area_cm2', 0):g} cm2 field, "
+        f"{a.get('resolution_mm', 0):.3g} mm grid ({a.get('n_sites', 0):,} sites)",
+        fontsize=10,
+    )
     fig.text(0.5, 0.005, FOOTER, ha="center", va="bottom", fontsize=8, color="0.3")
     if path is not None:
         fig.savefig(path)
@@ -151,11 +164,19 @@ def write_gif(result: FieldResult, path: str | Path, *, seconds_per_frame: float
         rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
         frames.append(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=255))
     path = Path(path)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(seconds_per_frame * 1000), loop=0)
+    frames[0].save(
+        path,
+        save_all=True,
+        append_images=frames[1:],
+        duration=int(seconds_per_frame * 1000),
+        loop=0,
+    )
     return path
 
 
-def write_field_outputs(result: FieldResult, out_dir: str | Path, *, gif: bool = True) -> dict[str, Path]:
+def write_field_outputs(
+    result: FieldResult, out_dir: str | Path, *, gif: bool = True
+) -> dict[str, Path]:
     """Write the field's files into ``out_dir`` and return their paths.
 
     ``field_maps.nc`` (maps over time and the per-site maps, NetCDF4 via
@@ -177,7 +198,9 @@ def write_field_outputs(result: FieldResult, out_dir: str | Path, *, gif: bool =
         "lesions": out / "field_lesions.csv",
         "key_days": out / "field_key_days.png",
     }
-    enc = {v: {"zlib": True, "complevel": 4} for v in result.maps.data_vars if result.maps[v].ndim >= 2}
+    enc = {
+        v: {"zlib": True, "complevel": 4} for v in result.maps.data_vars if result.maps[v].ndim >= 2
+    }
     result.maps.to_netcdf(paths["maps"], engine="h5netcdf", encoding=enc)
     result.timecourses.to_netcdf(paths["timecourses"], engine="h5netcdf")
     buf = io.StringIO()
