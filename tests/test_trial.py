@@ -12,7 +12,7 @@ from imiqsim.cli import main
 from imiqsim.model import get_model
 from imiqsim.model.lesions import N_SLOTS
 from imiqsim.population import sample_population
-from imiqsim.stats import median_ci, newcombe_diff_ci, proportion, wilson_ci
+from imiqsim.trial.stats import median_ci, newcombe_diff_ci, proportion, wilson_ci
 from imiqsim.trial import endpoints, run_trial
 
 MODEL = get_model()
