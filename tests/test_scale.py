@@ -58,7 +58,7 @@ def streamed(tmp_path_factory, reference):
     return res, calls
 
 
-# ----------------------------------------------------------------------------- equality with run_trial
+# -------------------------------------------------------------------------- equality with run_trial
 
 
 def test_streamed_outcomes_and_endpoints_equal_run_trial(streamed, reference):
@@ -73,7 +73,7 @@ def test_streamed_outcomes_and_endpoints_equal_run_trial(streamed, reference):
     assert res.summary == _as_json(reference.to_dict())
     on_disk = json.loads((res.out_dir / "summary.json").read_text())
     assert on_disk == res.summary
-    for a, b in zip(res.summary["arms"], reference.arms):
+    for a, b in zip(res.summary["arms"], reference.arms, strict=True):
         assert a["endpoints"] == _as_json(endpoints(b.outcomes))
 
 
@@ -105,7 +105,7 @@ def test_layout_manifest_and_column_subset(streamed):
     assert e.value.field == "columns" and e.value.value == ["nope"]
 
 
-# ----------------------------------------------------------------------------- resume
+# -------------------------------------------------------------------------- resume
 
 
 def test_resume_after_deleted_chunks_recomputes_only_those(tmp_path, streamed):
@@ -246,7 +246,7 @@ def test_two_runs_cannot_write_one_directory(tmp_path):
     assert res.chunks_computed == 5  # resume with nothing there yet starts the run
 
 
-# ----------------------------------------------------------------------------- failed patients, traces
+# -------------------------------------------------------------------------- failed patients, traces
 
 
 def test_a_chunk_with_a_failed_patient_reads_back_like_run_trial(tmp_path, monkeypatch):
@@ -311,7 +311,7 @@ def test_keep_traces_writes_trace_bands(tmp_path, reference):
     assert again.summary == res.summary
 
 
-# ----------------------------------------------------------------------------- executors
+# -------------------------------------------------------------------------- executors
 
 
 def test_local_processes_equal_in_process(tmp_path, streamed):
@@ -323,7 +323,7 @@ def test_local_processes_equal_in_process(tmp_path, streamed):
 
 
 def test_a_failing_chunk_in_a_worker_process_keeps_the_finished_ones(tmp_path, monkeypatch):
-    # the worker checks the model parameters against the run's; a mismatch for the second arm fails its chunks
+    # the worker checks the model parameters against the run's: a mismatch fails the second arm
     real = streaming.arm_digest
     monkeypatch.setattr(
         streaming,
