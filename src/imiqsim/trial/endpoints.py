@@ -407,8 +407,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "mean",
         "fraction_killed_immune",
         "patients with any lesion cell killed",
-        "Mean per-patient share of the killed lesion cells that were not killed directly by the "
-        "treatment (freezing): immune effectors and background surveillance.",
+        "Mean per-patient share of the killed lesion cells that a treatment did not kill "
+        "directly (the model's kill tallies of kind direct, e.g. freezing): immune effectors and "
+        "background surveillance.",
     ),
     Endpoint(
         "median_lesion_reduction",
