@@ -125,13 +125,13 @@ def test_table_values_equal_endpoints(written, trial):
     assert cells[0] == (literal, f"{ep['k']}/{ep['n']}")
     # every arm and every shown endpoint, through the same formatter
     for info in ENDPOINT_INFO:
-        m = re.search(rf'<tr id="ep-{info.key}">(.*?)</tr>', text, re.DOTALL)
+        m = re.search(rf'<tr id="ep-{info.name}">(.*?)</tr>', text, re.DOTALL)
         if m is None:
             continue
         cells = re.findall(r'<td class="num">(.*?)<span', m.group(1))
         assert cells == [
-            format_endpoint(info.key, arm.endpoints[info.key]) for arm in trial.arms
-        ], info.key
+            format_endpoint(info.name, arm.endpoints[info.name]) for arm in trial.arms
+        ], info.name
     # pairwise difference from the summary
     d = trial.to_dict()["differences"][0]["endpoints"]["complete_clearance"]
     assert format_difference(d) in text

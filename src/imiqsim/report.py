@@ -31,7 +31,6 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ import pandas as pd
 from imiqsim import __version__
 from imiqsim._json import json_safe
 from imiqsim.stats import proportion
+from imiqsim.trial.endpoints import ENDPOINTS, Endpoint, report_endpoints
 
 DISCLAIMER = (
     "Research and teaching software, not a medical device. Simulated outcomes are model "
@@ -86,118 +86,9 @@ _UNIT_PRETTY = {"ug/mL": "\u00b5g/mL", "cells/mm2": "cells/mm\u00b2", "cells/uL"
 # --------------------------------------------------------------------------- endpoints
 
 
-@dataclass(frozen=True)
-class EndpointInfo:
-    key: str
-    label: str
-    kind: str  # "proportion", "fraction_median" (median of a fraction, shown in %), "days"
-    explanation: str
-
-
-ENDPOINT_INFO: tuple[EndpointInfo, ...] = (
-    EndpointInfo(
-        "complete_clearance",
-        "Complete clearance",
-        "proportion",
-        "No clinically visible lesion left in the treated area at the assessment visit (for "
-        "treat-until-clear regimens: cleared by the end of treatment). Denominator: all patients.",
-    ),
-    EndpointInfo(
-        "partial_clearance",
-        "Partial clearance (\u226575%)",
-        "proportion",
-        "At least 75% fewer visible lesions at the assessment visit than at baseline. Every "
-        "complete clearer is also a partial clearer.",
-    ),
-    EndpointInfo(
-        "median_lesion_reduction",
-        "Median lesion reduction",
-        "fraction_median",
-        "Median per-patient reduction in the visible lesion count from baseline to the "
-        "assessment visit (100% = cleared; negative = more lesions than at baseline).",
-    ),
-    EndpointInfo(
-        "histological_clearance",
-        "Histological clearance",
-        "proportion",
-        "No lesion above the histological detection limit at the assessment visit. Stricter than "
-        "complete (clinical) clearance: a clinically clear area may still hold sub-visible "
-        "lesions that a biopsy would find and that can later reappear.",
-    ),
-    EndpointInfo(
-        "composite_clearance",
-        "Composite clearance",
-        "proportion",
-        "Both complete clinical and histological clearance.",
-    ),
-    EndpointInfo(
-        "time_to_clearance_days",
-        "Time to clearance (median days)",
-        "days",
-        "Median time from the first application until no lesion is visible, among the patients "
-        "who cleared at some time (n = those patients).",
-    ),
-    EndpointInfo(
-        "recurrence_12wk",
-        "Recurrence at 12 weeks",
-        "proportion",
-        "A visible lesion again 12 weeks after clearance, among complete clearers only "
-        "(n = clearers followed that long). Not a share of all patients.",
-    ),
-    EndpointInfo(
-        "recurrence_12mo",
-        "Recurrence at 12 months",
-        "proportion",
-        "As above, 12 months after clearance, among complete clearers followed that long.",
-    ),
-    EndpointInfo(
-        "recurrence_5y",
-        "Recurrence at 5 years",
-        "proportion",
-        "As above, 5 years after clearance, among complete clearers followed that long.",
-    ),
-    EndpointInfo(
-        "sustained_clearance_12mo",
-        "Sustained clearance at 12 months",
-        "proportion",
-        "Complete clearance and still no visible lesion 12 months later. Denominator: all patients "
-        "whose outcome is known (clearers need 12 months of follow-up).",
-    ),
-    EndpointInfo(
-        "severe_erythema",
-        "Severe erythema",
-        "proportion",
-        "Erythema score \u2265 2.5 on the 0\u20133 scale (grade 3) at any time during the course.",
-    ),
-    EndpointInfo(
-        "rest_needed",
-        "Rest period needed",
-        "proportion",
-        "At least one application skipped for a rest from an intense local skin reaction.",
-    ),
-    EndpointInfo(
-        "flu_like",
-        "Flu-like symptoms",
-        "proportion",
-        "Drawn per patient from the simulated probability at that patient's systemic exposure.",
-    ),
-    EndpointInfo(
-        "headache",
-        "Headache",
-        "proportion",
-        "Drawn per patient: a background rate (as seen with vehicle) plus a share of the "
-        "flu-like episodes.",
-    ),
-)
-_INFO = {e.key: e for e in ENDPOINT_INFO}
-#: rows shown only when at least one arm has a non-empty denominator
-_OPTIONAL_ROWS = {
-    "recurrence_12wk",
-    "recurrence_12mo",
-    "recurrence_5y",
-    "sustained_clearance_12mo",
-    "time_to_clearance_days",
-}
+#: the endpoint table's rows, in order: entries of the endpoint registry (imiqsim.trial.endpoints)
+ENDPOINT_INFO: tuple[Endpoint, ...] = report_endpoints()
+_INFO = {e.name: e for e in ENDPOINTS}
 
 
 def _finite(x: Any) -> bool:
@@ -257,13 +148,13 @@ def format_difference(d: dict, digits: int = 1) -> str:
 
 def format_endpoint(key: str, ep: dict) -> str:
     """The table text of one endpoint of one arm (as shown in report.html)."""
-    kind = _INFO[key].kind if key in _INFO else "proportion"
-    return format_days(ep) if kind == "days" else format_proportion(ep)
+    days = key in _INFO and _INFO[key].unit == "days"
+    return format_days(ep) if days else format_proportion(ep)
 
 
 def _n_text(key: str, ep: dict) -> str:
     n = int(ep.get("n") or 0)
-    if key in _INFO and _INFO[key].kind == "proportion" and "k" in ep:
+    if key in _INFO and _INFO[key].kind in ("proportion", "pooled_proportion") and "k" in ep:
         return f"{int(ep['k'])}/{n}"
     return f"n = {n}"
 
@@ -809,22 +700,22 @@ def _endpoint_rows(result) -> tuple[list[dict], list[str]]:
     diff_names = [f"{d['arms'][0]} \u2212 {d['arms'][1]}" for d in diffs]
     rows = []
     for info in ENDPOINT_INFO:
-        eps = [a.endpoints.get(info.key) for a in arms]
+        eps = [a.endpoints.get(info.name) for a in arms]
         if all(e is None for e in eps):
             continue
-        if info.key in _OPTIONAL_ROWS and not any(e and int(e.get("n") or 0) > 0 for e in eps):
+        if info.report_optional and not any(e and int(e.get("n") or 0) > 0 for e in eps):
             continue
         cells = []
         for e in eps:
             e = e or {}
             cells.append(
-                {"text": format_endpoint(info.key, e), "n": _n_text(info.key, e) if e else ""}
+                {"text": format_endpoint(info.name, e), "n": _n_text(info.name, e) if e else ""}
             )
         dcells = []
         for d in diffs:
-            de = d["endpoints"].get(info.key)
+            de = d["endpoints"].get(info.name)
             dcells.append(format_difference(de) if de else "")
-        rows.append({"key": info.key, "label": info.label, "cells": cells, "diffs": dcells})
+        rows.append({"key": info.name, "label": info.label, "cells": cells, "diffs": dcells})
     return rows, diff_names
 
 
@@ -919,7 +810,7 @@ def write_trial_report(
         diff_names=diff_names,
         figures=figures,
         subgroups=sub_table,
-        endpoint_info=[e for e in ENDPOINT_INFO if e.key in {r["key"] for r in ep_rows}],
+        endpoint_info=[e for e in ENDPOINT_INFO if e.name in {r["key"] for r in ep_rows}],
         command=command,
         indications=indications,
         window=_window_days(arms),
