@@ -71,9 +71,7 @@ def test_every_preset_loads():
         assert sc.is_vehicle == name.endswith("-vehicle")
         assert sc.description
         assert sc.warnings() == []
-        assert sc.horizon_hours() > (
-            sc.events().end_h() if sc.is_cryotherapy else sc.events().last_application_h()
-        )
+        assert sc.horizon_hours() > sc.treatment.last_dose_h()
         assert resolve(name) == sc
 
 
