@@ -63,6 +63,7 @@ def test_every_preset_loads():
     assert EXPECTED_PRESETS | {n + "-vehicle" for n in EXPECTED_PRESETS} | {
         "ak-cryo",
         "egw-cryo",
+        "ak-5fu",
     } == set(names)
     for name in names:
         sc = load_preset(name)

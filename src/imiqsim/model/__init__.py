@@ -18,7 +18,7 @@ from importlib import resources
 import numpy as np
 
 from imiqsim.errors import InputError, ModelDefinitionError
-from imiqsim.model import cells, cryo, cytokines, lesions, pk, reactions, tlr7
+from imiqsim.model import cells, cryo, cytokines, fluorouracil, lesions, pk, reactions, tlr7
 from imiqsim.model._dsl import (
     DoseGating,
     EventEffect,
@@ -33,7 +33,7 @@ from imiqsim.model._dsl import (
 )
 from imiqsim.vocabulary import CHECK, EVENT_KINDS
 
-MODULES = (pk, tlr7, cytokines, cells, lesions, reactions, cryo)
+MODULES = (pk, tlr7, cytokines, cells, lesions, reactions, cryo, fluorouracil)
 
 
 def _table_rows(filename: str) -> list[dict[str, str]]:

@@ -4,14 +4,15 @@
 words, what it delivers, what it kills directly, label checks) and the registry;
 :mod:`~imiqsim.treatments.products` the imiquimod product catalogue;
 :mod:`~imiqsim.treatments.cream` cream regimens -> events -> words (:class:`ImiquimodCream`);
-:mod:`~imiqsim.treatments.cryotherapy` the cryotherapy comparator. A scenario holds one
-treatment (:data:`TreatmentChoice`, a discriminated union of the registered treatments).
+:mod:`~imiqsim.treatments.cryotherapy` the cryotherapy comparator;
+:mod:`~imiqsim.treatments.fluorouracil` 5-fluorouracil 5% cream (a direct cytotoxic). A scenario
+holds one treatment (:data:`TreatmentChoice`, a discriminated union of the registered treatments).
 
 Examples
 --------
 >>> from imiqsim.treatments import product_keys
->>> product_keys()[:2], product_keys()[-1]
-(('imiquimod-5%', 'imiquimod-3.75%'), 'cryotherapy')
+>>> product_keys()[:2], product_keys()[-2:]
+(('imiquimod-5%', 'imiquimod-3.75%'), ('cryotherapy', 'fluorouracil-5%'))
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from imiqsim.treatments.base import (
 from imiqsim.treatments.cream import CreamTreatment, ImiquimodCream, RegimenSpec
 from imiqsim.treatments.cryotherapy import CryoSpec, Cryotherapy
 from imiqsim.treatments.events import DoseEvents
+from imiqsim.treatments.fluorouracil import FluorouracilCream
 
 __all__ = [
     "CreamTreatment",
@@ -41,6 +43,7 @@ __all__ = [
     "Delivery",
     "DoseEvents",
     "Finding",
+    "FluorouracilCream",
     "ImiquimodCream",
     "RegimenSpec",
     "Treatment",

@@ -374,6 +374,7 @@ def build_events(regimen: RegimenSpec, product: Product, apply_kind: int = APPLY
         amounts_mg=readonly(np.concatenate(amounts).astype(np.float64)[order]),
         gates=readonly(np.concatenate(gates).astype(np.int64)[order]),
         course=readonly(np.concatenate(courses).astype(np.int64)[order]),
+        dose_kinds=(apply_kind,),
     )
 
 
@@ -512,8 +513,7 @@ class CreamTreatment(Treatment):
         return build_events(self.regimen, self.product_info, self.apply_kind())
 
     def last_dose_h(self) -> float:
-        t = self.events().times_of(self.apply_kind())
-        return float(t.max()) if t.size else math.nan
+        return self.events().last_application_h()
 
     def describe(self) -> str:
         return describe_regimen(self.regimen, self.product_info)
@@ -562,7 +562,9 @@ class CreamTreatment(Treatment):
     def _dose_text(self, multiple: float, refused: bool) -> str:
         prod = self.product_info
         units = f"{prod.label_max_units:g} {prod.unit}" + ("" if prod.label_max_units == 1 else "s")
-        label = f"{prod.label_max_cream_mg:g} mg cream = {units}" + (
+        # a label maximum of less than one dose unit (a tube) is stated in mg only
+        units = f" = {units}" if prod.label_max_units >= 1 else ""
+        label = f"{prod.label_max_cream_mg:g} mg cream{units}" + (
             "" if prod.vehicle else f" = {prod.label_max_drug_mg:g} mg {prod.drug}"
         )
         this = f"{self.regimen.amount.cream_mg_total():g} mg cream per application"

@@ -41,6 +41,9 @@ class DoseEvents:
     course : ndarray of int64
         0 for the first course, 1.. for repeat courses. A CHECK carries the
         number of the course it decides on.
+    dose_kinds : tuple of int
+        The kinds that are applications of a drug (``APPLY`` for imiquimod; a cream with
+        its own event kind names it), counted by :attr:`n_applications`.
 
     Examples
     --------
@@ -57,6 +60,7 @@ class DoseEvents:
     amounts_mg: np.ndarray
     gates: np.ndarray
     course: np.ndarray
+    dose_kinds: tuple[int, ...] = (APPLY,)
 
     def __post_init__(self) -> None:
         n = len(self.times_h)
@@ -69,16 +73,16 @@ class DoseEvents:
 
     @property
     def n_applications(self) -> int:
-        """Number of scheduled APPLY events (gated ones included)."""
-        return int(np.count_nonzero(self.kinds == APPLY))
+        """Number of scheduled applications (gated ones included)."""
+        return int(np.count_nonzero(np.isin(self.kinds, self.dose_kinds)))
 
     def times_of(self, kind: int) -> np.ndarray:
         """Times (h) of all events of one kind."""
         return self.times_h[self.kinds == kind]
 
     def last_application_h(self) -> float:
-        """Time (h) of the last scheduled APPLY; nan if there is none."""
-        t = self.times_of(APPLY)
+        """Time (h) of the last scheduled application; nan if there is none."""
+        t = self.times_h[np.isin(self.kinds, self.dose_kinds)]
         return float(t.max()) if t.size else math.nan
 
     def end_h(self) -> float:
