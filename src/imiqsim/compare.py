@@ -18,6 +18,7 @@ from pathlib import Path
 from imiqsim import __version__
 from imiqsim.scenario import Scenario
 from imiqsim.trial import TrialResult
+from imiqsim.trial.endpoints import comparison_endpoints
 from imiqsim.vocabulary import DISCLAIMER as _DISCLAIMER
 
 #: the disclaimer on every comparison (one text for all of imiqsim)
@@ -65,31 +66,8 @@ def comparison_rows(tr: TrialResult) -> list[dict]:
     add("who applies it and where", lambda a: _who(a.scenario))
     add("treatment", lambda a: a.scenario.treatment_text())
     add("field vs lesion-directed", lambda a: _directed(a.scenario))
-    add("subclinical lesions cleared", lambda a: _pct(a.endpoints.get("subclinical_cleared")))
-    add(
-        "initial complete clearance (patients)",
-        lambda a: _pct(a.endpoints.get("complete_clearance")),
-    )
-    add(
-        "lesion complete response (visible lesions)",
-        lambda a: _pct(a.endpoints.get("lesion_complete_response")),
-    )
-    add("histological clearance", lambda a: _pct(a.endpoints.get("histological_clearance")))
-    add(
-        "sustained clearance at 12 months",
-        lambda a: _pct(a.endpoints.get("sustained_clearance_12mo")),
-    )
-    add(
-        "recurrence at 12 months (among clearers)",
-        lambda a: _pct(a.endpoints.get("recurrence_12mo")),
-    )
-    add("cosmetic: hypopigmentation", lambda a: _pct(a.endpoints.get("hypopigmentation")))
-    add("cosmetic: scarring", lambda a: _pct(a.endpoints.get("scarring")))
-    add("local: severe erythema", lambda a: _pct(a.endpoints.get("severe_erythema")))
-    add("local: blistering", lambda a: _pct(a.endpoints.get("blistering")))
-    add("local: moderate or worse pain", lambda a: _pct(a.endpoints.get("moderate_pain")))
-    add("local: rest period needed", lambda a: _pct(a.endpoints.get("rest_needed")))
-    add("systemic: flu-like symptoms", lambda a: _pct(a.endpoints.get("flu_like")))
+    for ep in comparison_endpoints():  # the endpoint rows, from the one registry
+        add(ep.compare_label, lambda a, name=ep.name: _pct(a.endpoints.get(name)))
     add("model calibration", lambda a: a.scenario.treatment.calibration)
     return rows
 
