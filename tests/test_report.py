@@ -1,4 +1,4 @@
-"""Trial outputs and the HTML report: imiqsim.report."""
+"""Trial outputs and the HTML report: imiqsim.outputs.trial, trial_figures, trial_report."""
 
 from __future__ import annotations
 
@@ -12,21 +12,19 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from imiqsim.report import (
-    DISCLAIMER,
-    ENDPOINT_INFO,
+import imiqsim.outputs.trial_report as trial_report
+from imiqsim.outputs.formatting import format_difference, format_proportion
+from imiqsim.outputs.trial import outcomes_frame, traces_dataset, write_trial_outputs
+from imiqsim.outputs.trial_figures import subgroup_table
+from imiqsim.outputs.trial_report import (
     FIGURE_NAMES,
-    format_difference,
     format_endpoint,
-    format_proportion,
-    outcomes_frame,
-    subgroup_table,
-    traces_dataset,
     write_trial_bundle,
-    write_trial_outputs,
     write_trial_report,
 )
+from imiqsim.report import ENDPOINT_INFO
 from imiqsim.trial import TRACE_VARIABLES, TrialResult, run_trial
+from imiqsim.vocabulary import DISCLAIMER, DISCLAIMER_SHORT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ARMS = ["ak-5pct", "ak-5pct-vehicle"]
@@ -141,7 +139,7 @@ def test_html_embeds_figures_and_pngs_written(written):
     out, _, _, text = written
     imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert text.count("data:image/png;base64") == len(FIGURE_NAMES) == 4
-    for b64, name in zip(imgs, FIGURE_NAMES):
+    for b64, name in zip(imgs, FIGURE_NAMES, strict=True):
         raw = base64.b64decode(b64)
         assert raw.startswith(PNG_MAGIC)
         assert (out / name).read_bytes() == raw
@@ -266,13 +264,12 @@ def test_failed_patient_keeps_rows_and_report_renders(trial, tmp_path):
     assert "could not be simulated" in html
 
 
+def _boom(*args, **kwargs):
+    raise RuntimeError("plotting failed")
+
+
 def test_bundle_writes_data_before_figures(trial, tmp_path, monkeypatch):
-    import imiqsim.report as rep
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("plotting failed")
-
-    monkeypatch.setattr(rep, "fig_waterfall", boom)
+    monkeypatch.setattr(trial_report, "fig_waterfall", _boom)
     with pytest.raises(RuntimeError, match="plotting failed"):
         write_trial_bundle(trial, tmp_path)
     for name in ("outcomes.parquet", "summary.json", "traces.nc"):
@@ -280,6 +277,56 @@ def test_bundle_writes_data_before_figures(trial, tmp_path, monkeypatch):
     assert not (tmp_path / "report.html").exists()
 
 
-def test_title_is_escaped(trial, tmp_path):
-    html = write_trial_report(trial, tmp_path, title="<b>A & B</b>").read_text()
-    assert "&lt;b&gt;A &amp; B&lt;/b&gt;" in html and "<b>A & B</b>" not in html
+def test_bundle_reports_a_figure_failure_and_keeps_the_data(trial, tmp_path, monkeypatch):
+    monkeypatch.setattr(trial_report, "fig_waterfall", _boom)
+    messages: list[str] = []
+    paths = write_trial_bundle(trial, tmp_path, on_figure_error=messages.append)
+    assert [p.name for p in paths] == ["outcomes.parquet", "summary.json", "traces.nc"]
+    assert len(messages) == 1 and "RuntimeError: plotting failed" in messages[0]
+    assert "data files were written" in messages[0]
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_one_disclaimer_in_report_summary_and_traces(written):
+    out, _, _, text = written
+    assert text.count(DISCLAIMER) >= 2  # the banner and the footer
+    with xr.open_dataset(out / "traces.nc", engine="h5netcdf") as ds:
+        assert ds.attrs["disclaimer"] == DISCLAIMER_SHORT
+
+
+def test_old_import_path_is_the_same_code():
+    import imiqsim.report as old
+
+    assert old.write_trial_report is write_trial_report
+    assert old.write_trial_outputs is write_trial_outputs
+    assert old.DISCLAIMER is DISCLAIMER
+
+
+def _panel_titles(fig) -> list[str]:
+    return [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
+
+
+def test_kinetics_panels_are_the_models_traced_series(trial):
+    from imiqsim.model import CYTOKINES, SKIN_CELLS
+    from imiqsim.outputs.trial_figures import fig_kinetics
+
+    titles = _panel_titles(fig_kinetics(trial))
+    traced = set(trial.arms[0].traces)
+    expected = [c for c in CYTOKINES if c in traced] + [c for c in SKIN_CELLS if c in traced]
+    assert len(titles) == len(expected) + ("memory_t" in traced)
+    assert titles[:2] == ["IFN-\u03b1", "TNF-\u03b1"]
+    assert "IL-6" not in titles  # not traced today
+
+
+def test_a_newly_traced_cytokine_gets_a_kinetics_panel(trial):
+    """A cytokine the trial traces is drawn without editing the figure code."""
+    from imiqsim.outputs.trial_figures import fig_kinetics
+
+    arms = []
+    for a in trial.arms:
+        traces = dict(a.traces)
+        traces["il6"] = traces["ifn_alpha"] * 0.5
+        arms.append(replace(a, traces=traces))
+    titles = _panel_titles(fig_kinetics(replace(trial, arms=arms)))
+    assert "IL-6" in titles
+    assert titles.index("IL-6") < titles.index("pDC")  # with the cytokines, in the model's order
