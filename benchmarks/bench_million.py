@@ -2,17 +2,18 @@
 
 Usage (from the repository root, with .venv):
 
-    .venv/bin/python benchmarks/bench_million.py                        # 1,000,000 patients of ak-5pct
-    .venv/bin/python benchmarks/bench_million.py --patients 20000       # a quick look, to extrapolate
-    .venv/bin/python benchmarks/bench_million.py --out big --resume     # continue an interrupted run
+    .venv/bin/python benchmarks/bench_million.py                    # 1,000,000 patients of ak-5pct
+    .venv/bin/python benchmarks/bench_million.py --patients 20000   # a quick look, to extrapolate
+    .venv/bin/python benchmarks/bench_million.py --out big --resume # continue an interrupted run
     .venv/bin/python benchmarks/bench_million.py --scheduler tcp://host:8786 --out /shared/big
 
-Runs :func:`imiqsim.scale.run_streaming` on the ak-5pct preset (16 weeks of treatment, 8 weeks to the
-assessment visit, one year of follow-up by default), chunks streamed to Parquet under ``--out``.
-Printed: the command, wall time, patients/s (patients simulated by this call), chunks computed and
-skipped, the peak resident memory of this process (ru_maxrss, RUSAGE_SELF) and of the largest local
-worker process (RUSAGE_CHILDREN; dask workers on a cluster are not counted), the size of the output, and
-the complete-clearance endpoint. With ``--json`` the same numbers as one JSON object on stdout.
+Runs :func:`imiqsim.trial.streaming.run_streaming` on the ak-5pct preset (16 weeks of treatment,
+8 weeks to the assessment visit, one year of follow-up by default), chunks streamed to Parquet
+under ``--out``. Printed: the command, wall time, patients/s (patients simulated by this call),
+chunks computed and skipped, the peak resident memory of this process (ru_maxrss, RUSAGE_SELF)
+and of the largest local worker process (RUSAGE_CHILDREN; dask workers on a cluster are not
+counted), the size of the output, and the complete-clearance endpoint. With ``--json`` the same
+numbers as one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -85,13 +86,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     args = ap.parse_args(argv)
 
-    from imiqsim.scale import run_streaming
+    from imiqsim.trial.streaming import run_streaming
 
     out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="imiqsim-million-"))
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     print(f"command: {cmd}", file=sys.stderr)
     print(
-        f"run_streaming([{args.arm!r}], patients={args.patients}, seed={args.seed}, out_dir={str(out)!r}, "
+        f"run_streaming([{args.arm!r}], patients={args.patients}, seed={args.seed}, "
+        f"out_dir={str(out)!r}, "
         f"chunk_size={args.chunk_size}, workers={args.workers}, scheduler={args.scheduler!r}, "
         f"followup_years={args.followup_years}, resume={args.resume})",
         file=sys.stderr,

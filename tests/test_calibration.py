@@ -1,9 +1,9 @@
 """Each published target row, simulated with a reduced virtual trial (300 patients per arm).
 
-Tolerance for every row, written next to it: the published 95% CI (Clopper-Pearson from the row's n; for
-rows without n, +/-0.10) widened on each side by 1.96 x the binomial SE of a 300-patient simulation at the
-published value. A row the calibrated model is known to miss (by the 1000-patient calibration report) is
-checked for the documented direction of its miss instead.
+Tolerance for every row, written next to it: the published 95% CI (Clopper-Pearson from the row's
+n; for rows without n, +/-0.10) widened on each side by 1.96 x the binomial SE of a 300-patient
+simulation at the published value. A row the calibrated model is known to miss (by the 1000-patient
+calibration report) is checked for the documented direction of its miss instead.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ ROWS = {
     "cryo-ak-lesion-cr-gt20s": (0.83, (0.71, 0.95)),  # +/-0.10 (n not given) +/- 0.02 (25 s)
 }
 #: misses measured by `imiqsim calibration-report --patients 1000 --seed 7` (README, Calibration):
-#: row -> (direction of the miss, why). A 300-patient run may land either side of the widened tolerance, so
-#: these rows assert the documented direction of the miss (which can fail) instead of the tolerance.
+#: row -> (direction of the miss, why). A 300-patient run may land either side of the widened
+#: tolerance, so these rows assert the documented direction of the miss (which can fail) instead.
 KNOWN_MISSES: dict[str, tuple[str, str]] = {
     "ak5-2x16-pc-veh": (
         "below",
@@ -87,7 +87,7 @@ def test_known_miss_keeps_its_documented_direction(row, endpoints):
 
 
 def test_pk_rows_within_3_fold_and_urine_below_1_percent():
-    """Aldara PI: Cmax 0.1 / 0.2 / 1.6 ng/mL (face / scalp / arms); urine < 0.6% (row) and < 1% (issue 2)."""
+    """Aldara PI: Cmax 0.1 / 0.2 / 1.6 ng/mL (face / scalp / arms); urine < 0.6% (row), < 1%."""
     pk = _pk_population(40, SEED)
     published = {"pk-face-cmax": 0.1, "pk-scalp-cmax": 0.2, "pk-arms-cmax": 1.6}
     for rid in PK:

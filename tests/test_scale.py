@@ -1,4 +1,8 @@
-"""Million-patient trials: streamed to Parquet, resumable, local processes or dask (issue: scale-out)."""
+"""Million-patient trials: streamed to Parquet, resumable, local processes or dask.
+
+imiqsim.trial.streaming (formerly imiqsim.scale, still importable) on the executors of
+imiqsim.trial.executors.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imiqsim import scale, trial
 from imiqsim.errors import ImiqsimError, InputError
-from imiqsim.scale import chunk_path, read_outcomes, run_streaming, trace_bands
-from imiqsim.trial import run_trial
+from imiqsim.trial import endpoints, executors, outcomes, run_trial, streaming
+from imiqsim.trial.streaming import (
+    chunk_path,
+    lock_run_dir,
+    read_outcomes,
+    run_streaming,
+    trace_bands,
+)
 
 ARMS = ["sbcc-5pct", "sbcc-5pct-vehicle"]  # the fastest preset; no follow-up
 KW = dict(patients=24, seed=3, followup_years=0.0)
@@ -23,7 +32,8 @@ def _trial_outcomes(tr) -> pd.DataFrame:
 
 
 def _as_json(d: dict) -> dict:
-    return json.loads(json.dumps(scale._json_safe(d)))
+    """``d`` as it reads back from strict JSON (NaN becomes null)."""
+    return json.loads(json.dumps(d), parse_constant=lambda _: None)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +58,7 @@ def streamed(tmp_path_factory, reference):
     return res, calls
 
 
-# ----------------------------------------------------------------------------- equality with run_trial
+# -------------------------------------------------------------------------- equality with run_trial
 
 
 def test_streamed_outcomes_and_endpoints_equal_run_trial(streamed, reference):
@@ -63,8 +73,8 @@ def test_streamed_outcomes_and_endpoints_equal_run_trial(streamed, reference):
     assert res.summary == _as_json(reference.to_dict())
     on_disk = json.loads((res.out_dir / "summary.json").read_text())
     assert on_disk == res.summary
-    for a, b in zip(res.summary["arms"], reference.arms):
-        assert a["endpoints"] == _as_json(trial.endpoints(b.outcomes))
+    for a, b in zip(res.summary["arms"], reference.arms, strict=True):
+        assert a["endpoints"] == _as_json(endpoints(b.outcomes))
 
 
 def test_layout_manifest_and_column_subset(streamed):
@@ -95,7 +105,7 @@ def test_layout_manifest_and_column_subset(streamed):
     assert e.value.field == "columns" and e.value.value == ["nope"]
 
 
-# ----------------------------------------------------------------------------- resume
+# -------------------------------------------------------------------------- resume
 
 
 def test_resume_after_deleted_chunks_recomputes_only_those(tmp_path, streamed):
@@ -123,7 +133,7 @@ def test_interrupted_run_keeps_finished_chunks_and_resumes_identically(
 ):
     ref, _ = streamed
     out = tmp_path / "run"
-    real = trial.simulate_chunk
+    real = outcomes.simulate_chunk
     done = []
 
     def flaky(*args, **kw):
@@ -132,14 +142,14 @@ def test_interrupted_run_keeps_finished_chunks_and_resumes_identically(
         done.append(args[2])
         return real(*args, **kw)
 
-    monkeypatch.setattr(trial, "simulate_chunk", flaky)
+    monkeypatch.setattr(outcomes, "simulate_chunk", flaky)
     with pytest.raises(RuntimeError, match="node lost"):
         run_streaming(ARMS, out_dir=out, chunk_size=CHUNK, workers=1, **KW)
     assert sorted(p.name for p in out.rglob("*.parquet")) == [
         f"chunk-{s:09d}.parquet" for s in (0, 5, 10)
     ]
     assert not (out / "summary.json").exists()
-    monkeypatch.setattr(trial, "simulate_chunk", real)
+    monkeypatch.setattr(outcomes, "simulate_chunk", real)
     with pytest.raises(InputError) as e:  # a run is there: resume it or use another directory
         run_streaming(ARMS, out_dir=out, chunk_size=CHUNK, workers=1, **KW)
     assert e.value.field == "out_dir" and "--resume" in str(e.value)
@@ -223,7 +233,7 @@ def test_bad_inputs_name_the_field(tmp_path):
 def test_two_runs_cannot_write_one_directory(tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
-    held = scale._lock_dir(out)  # as if another run were writing there
+    held = lock_run_dir(out)  # as if another run were writing there
     try:
         with pytest.raises(InputError) as e:
             run_streaming(
@@ -236,11 +246,11 @@ def test_two_runs_cannot_write_one_directory(tmp_path):
     assert res.chunks_computed == 5  # resume with nothing there yet starts the run
 
 
-# ----------------------------------------------------------------------------- failed patients, traces
+# -------------------------------------------------------------------------- failed patients, traces
 
 
 def test_a_chunk_with_a_failed_patient_reads_back_like_run_trial(tmp_path, monkeypatch):
-    real = trial.simulate_chunk
+    real = outcomes.simulate_chunk
 
     def with_failure(sc, seed, start, n, *a, **k):
         r = real(sc, seed, start, n, *a, **k)
@@ -258,7 +268,7 @@ def test_a_chunk_with_a_failed_patient_reads_back_like_run_trial(tmp_path, monke
                 df.loc[bad, c] = np.nan
         return r
 
-    monkeypatch.setattr(trial, "simulate_chunk", with_failure)
+    monkeypatch.setattr(outcomes, "simulate_chunk", with_failure)
     tr = run_trial(["sbcc-5pct"], chunk_size=CHUNK, **KW)
     res = run_streaming(["sbcc-5pct"], out_dir=tmp_path / "r", chunk_size=CHUNK, workers=1, **KW)
     got = read_outcomes(tmp_path / "r")
@@ -301,7 +311,7 @@ def test_keep_traces_writes_trace_bands(tmp_path, reference):
     assert again.summary == res.summary
 
 
-# ----------------------------------------------------------------------------- executors
+# -------------------------------------------------------------------------- executors
 
 
 def test_local_processes_equal_in_process(tmp_path, streamed):
@@ -313,11 +323,11 @@ def test_local_processes_equal_in_process(tmp_path, streamed):
 
 
 def test_a_failing_chunk_in_a_worker_process_keeps_the_finished_ones(tmp_path, monkeypatch):
-    # the worker checks the model parameters against the run's; a mismatch for the second arm fails its chunks
-    real = scale._arm_digest
+    # the worker checks the model parameters against the run's: a mismatch fails the second arm
+    real = streaming.arm_digest
     monkeypatch.setattr(
-        scale,
-        "_arm_digest",
+        streaming,
+        "arm_digest",
         lambda sc, ov: "0" * 16 if sc.name == "sbcc-5pct-vehicle" else real(sc, ov),
     )
     out = tmp_path / "f"
@@ -348,7 +358,7 @@ def test_dask_cluster_equals_local_run(tmp_path, streamed):
 
 def test_unreachable_scheduler_is_an_input_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(scale, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError) as e:
         run_streaming(
             ["sbcc-5pct"],

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from imiqsim.cli import main
-from imiqsim.model import get_model
+from imiqsim.errors import InputError
+from imiqsim.model import CYTOKINES, SKIN_CELLS, get_model
 from imiqsim.model.lesions import N_SLOTS
 from imiqsim.population import sample_population
-from imiqsim.stats import median_ci, newcombe_diff_ci, proportion, wilson_ci
-from imiqsim.trial import endpoints, run_trial
+from imiqsim.trial import (
+    ENDPOINTS,
+    MAX_WORKERS,
+    TRACE_VARIABLES,
+    comparison_endpoints,
+    endpoint,
+    endpoints,
+    execute,
+    report_endpoints,
+    run_streaming,
+    run_trial,
+)
+from imiqsim.trial.endpoints import KINDS
+from imiqsim.trial.outcomes import kill_tally_sums
+from imiqsim.trial.stats import median_ci, newcombe_diff_ci, proportion, wilson_ci
 
 MODEL = get_model()
 
 
-# ----------------------------------------------------------------------------- population
+# -------------------------------------------------------------------------- population
 
 
 def test_patient_is_the_same_whatever_the_batch():
@@ -41,7 +57,7 @@ def test_ak_fields_have_4_to_8_visible_lesions():
     assert n_sub.max() > 0  # subclinical lesions in the field
 
 
-# ----------------------------------------------------------------------------- determinism
+# -------------------------------------------------------------------------- determinism
 
 
 def test_same_seed_same_outcomes_whatever_workers_and_chunks():
@@ -54,7 +70,7 @@ def test_same_seed_same_outcomes_whatever_workers_and_chunks():
     assert a["patient"].tolist() == list(range(12))
 
 
-# ----------------------------------------------------------------------------- statistics
+# -------------------------------------------------------------------------- statistics
 
 
 def test_wilson_interval_covers_95_percent():
@@ -109,7 +125,7 @@ def test_trial_summary_shape(ak_trial):
     assert diff["ci95"][0] <= diff["value"] <= diff["ci95"][1]
 
 
-# ----------------------------------------------------------------------------- mechanistic ordering
+# -------------------------------------------------------------------------- mechanistic ordering
 
 
 def test_more_intense_lsr_goes_with_more_clearance(ak_trial):
@@ -128,7 +144,7 @@ def test_treated_beats_vehicle(ak_trial):
 
 
 def test_sbcc_clearance_rises_with_frequency():
-    """Issue 3: sBCC clearance rises with frequency (3x < 5x < daily), 6 weeks, 200 patients per arm."""
+    """Issue 3: sBCC clearance rises with frequency (3x < 5x < daily), 6 weeks, 200 per arm."""
     from imiqsim.scenario import load_preset
 
     sc = load_preset("sbcc-5pct")
@@ -155,7 +171,7 @@ def test_immunosuppressed_clear_less():
     assert supp < normal - 0.1
 
 
-# ----------------------------------------------------------------------------- CLI
+# -------------------------------------------------------------------------- CLI
 
 
 def test_trial_cli_json(capsys):
@@ -236,3 +252,192 @@ def test_trial_cli_streams_and_resumes(tmp_path, capsys):
         first["arms"][0]["endpoints"]["complete_clearance"]
         == direct["arms"][0]["endpoints"]["complete_clearance"]
     )
+
+
+# -------------------------------------------------------------------------- endpoint registry
+
+
+def test_every_registered_endpoint_reads_an_outcome_column_and_is_computed(ak_trial):
+    arm = ak_trial.arms[0]
+    for e in ENDPOINTS:
+        assert e.kind in KINDS, e.name
+        assert e.column in arm.outcomes.columns, e.name
+        if e.count_column is not None:
+            assert e.count_column in arm.outcomes.columns, e.name
+    # the arm's endpoint table is the registry, in registry order
+    assert list(arm.endpoints) == [e.name for e in ENDPOINTS]
+    # differenced: the registry's newcombe endpoints with a denominator in both arms (no follow-up
+    # here, so no recurrence at 12 months)
+    diffed = {
+        e.name
+        for e in ENDPOINTS
+        if e.difference == "newcombe" and all(a.endpoints[e.name]["n"] for a in ak_trial.arms)
+    }
+    assert "complete_clearance" in diffed and "recurrence_12mo" not in diffed
+    assert set(ak_trial.to_dict()["differences"][0]["endpoints"]) == diffed
+
+
+def test_report_and_compare_rows_come_from_the_registry():
+    assert [e.name for e in report_endpoints()] == [
+        "complete_clearance",
+        "partial_clearance",
+        "median_lesion_reduction",
+        "histological_clearance",
+        "composite_clearance",
+        "time_to_clearance_days",
+        "recurrence_12wk",
+        "recurrence_12mo",
+        "recurrence_5y",
+        "sustained_clearance_12mo",
+        "severe_erythema",
+        "rest_needed",
+        "flu_like",
+        "headache",
+    ]
+    optional = {e.name for e in report_endpoints() if e.report_optional}
+    assert optional == {
+        "time_to_clearance_days",
+        "recurrence_12wk",
+        "recurrence_12mo",
+        "recurrence_5y",
+        "sustained_clearance_12mo",
+    }
+    rows = comparison_endpoints()
+    assert rows[0].name == "subclinical_cleared" and rows[-1].name == "flu_like"
+    assert all(e.compare_label for e in rows)
+    assert endpoint("time_to_clearance_days").unit == "days"
+    assert not endpoint("time_to_clearance_days").is_percent
+    assert endpoint("complete_clearance").is_percent
+
+
+def test_each_kind_of_endpoint_counts_only_its_denominator():
+    df = pd.DataFrame(
+        {
+            "status": [0, 0, 0, 0, 1],  # the failed patient never counts
+            "complete_clearance": [1.0, 0.0, 1.0, np.nan, 1.0],
+            "visible_lesions_cleared": [2, 1, 0, 3, 5],
+            "baseline_visible_lesion_count": [4, 2, 1, 3, 5],
+            "time_to_clearance_days": [10.0, np.nan, 30.0, 20.0, 1.0],
+            "fraction_killed_immune": [0.5, 1.0, np.nan, 0.75, 0.0],
+        }
+    )
+    ok = df[df["status"] == 0]
+    p = endpoint("complete_clearance").compute(ok)
+    assert (p["k"], p["n"], p["value"]) == (2, 3, 2 / 3)
+    assert p["ci95"][0] < 2 / 3 < p["ci95"][1]
+    pooled = endpoint("lesion_complete_response").compute(ok)
+    assert (pooled["k"], pooled["n"], pooled["unit"]) == (6, 10, "lesions")
+    med = endpoint("time_to_clearance_days").compute(ok)
+    assert (med["value"], med["n"]) == (20.0, 3)
+    mean = endpoint("fraction_killed_by_immune").compute(ok)
+    assert mean["value"] == pytest.approx(0.75) and mean["n"] == 3
+    assert mean["ci95"][0] < 0.75 < mean["ci95"][1]
+    empty = endpoint("time_to_clearance_days").compute(ok.iloc[:0])
+    assert empty["value"] is None and empty["n"] == 0
+
+
+def test_unknown_endpoint_is_an_input_error():
+    with pytest.raises(InputError) as e:
+        endpoint("cure")
+    assert e.value.field == "endpoint" and "complete_clearance" in e.value.allowed
+
+
+# -------------------------------------------------------------------------- outcomes
+
+
+def test_kill_tallies_are_summed_by_the_kind_the_model_declares():
+    rng = np.random.default_rng(0)
+    y = rng.random((3, len(MODEL.state_names)))
+    by_kind, total = kill_tally_sums(MODEL, y)
+    col = {s: y[:, MODEL.state_index(s)] for s in MODEL.kill_tallies}
+    direct = [s for s, (_, k) in MODEL.kill_tallies.items() if k == "direct"]
+    assert direct == ["killed_cryo"]
+    np.testing.assert_array_equal(by_kind["direct"], col["killed_cryo"])
+    np.testing.assert_allclose(total, sum(col.values()))
+    # a stage declaring another direct tally counts in killed_direct with no change in trial code
+    tallies = dict(MODEL.kill_tallies)
+    tallies["killed_memory"] = ("a new cytotoxic cream", "direct")
+    other = replace(MODEL, kill_tallies=tallies)
+    by_kind2, total2 = kill_tally_sums(other, y)
+    np.testing.assert_array_equal(by_kind2["direct"], col["killed_cryo"] + col["killed_memory"])
+    np.testing.assert_allclose(by_kind2["immune"], by_kind["immune"] - col["killed_memory"])
+    np.testing.assert_allclose(total2, total)
+
+
+def test_freezing_kills_directly_and_cream_through_the_immune_system():
+    tr = run_trial(["ak-5pct", "ak-cryo"], patients=20, seed=5, followup_years=0.0)
+    cream, cryo = (a.outcomes for a in tr.arms)
+    assert (cream["killed_direct"] == 0).all() and (cryo["killed_direct"] > 0).all()
+    for df in (cream, cryo):
+        total = df["killed_baseline"] + df["killed_immune"] + df["killed_direct"]
+        np.testing.assert_allclose(
+            df["fraction_killed_immune"], (total - df["killed_direct"]) / total, rtol=1e-12
+        )
+    assert (
+        tr.arms[1].endpoints["fraction_killed_by_immune"]["value"]
+        < tr.arms[0].endpoints["fraction_killed_by_immune"]["value"]
+    )
+
+
+def test_traces_cover_every_cytokine_and_skin_cell_of_the_model(ak_trial):
+    assert set(CYTOKINES) <= set(TRACE_VARIABLES) and set(SKIN_CELLS) <= set(TRACE_VARIABLES)
+    arm = ak_trial.arms[0]
+    assert list(arm.traces) == list(TRACE_VARIABLES)
+    assert arm.traces["il6"].shape == (150, arm.t_days.size)
+    assert float(arm.traces["il6"].max()) > 0
+
+
+# -------------------------------------------------------------------------- executors
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (dict(patients=True), "patients"),
+        (dict(seed=-1), "seed"),
+        (dict(workers=0), "workers"),
+        (dict(workers=MAX_WORKERS + 1), "workers"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(followup_years=float("nan")), "followup_years"),
+        (dict(immunosuppressed_fraction=1.5), "immunosuppressed_fraction"),
+    ],
+)
+def test_in_memory_and_streamed_trials_refuse_the_same_inputs(tmp_path, bad, field):
+    kw = dict(patients=4, seed=1, workers=1, chunk_size=2, followup_years=0.0)
+    kw.update(bad)
+    with pytest.raises(InputError) as mem:
+        run_trial(["sbcc-5pct"], **kw)
+    with pytest.raises(InputError) as streamed:
+        run_streaming(["sbcc-5pct"], out_dir=tmp_path / "x", **kw)
+    assert mem.value.field == streamed.value.field == field
+    assert str(mem.value) == str(streamed.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_failure_in_a_worker_process_is_raised_after_the_others_finish():
+    got = {}
+    with pytest.raises(ValueError, match="math domain error"):
+        execute(math.sqrt, [4.0, -1.0, 9.0], on_done=got.__setitem__, workers=2)
+    assert got[0] == 2.0 and 1 not in got
+
+
+def test_in_memory_trial_on_a_dask_cluster_equals_in_process():
+    distributed = pytest.importorskip("distributed")
+    kw = dict(patients=6, seed=2, chunk_size=4, followup_years=0.0)
+    here = run_trial(["sbcc-5pct"], **kw)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        there = run_trial(["sbcc-5pct"], scheduler=cluster.scheduler_address, **kw)
+    pd.testing.assert_frame_equal(here.arms[0].outcomes, there.arms[0].outcomes)
+    assert here.to_dict() == there.to_dict()
+
+
+def test_old_module_names_still_import():
+    import imiqsim.scale
+    import imiqsim.stats
+    import imiqsim.trial.stats
+    import imiqsim.trial.streaming
+
+    assert imiqsim.scale.run_streaming is imiqsim.trial.streaming.run_streaming
+    assert imiqsim.stats.wilson_ci is imiqsim.trial.stats.wilson_ci

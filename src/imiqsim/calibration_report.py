@@ -23,7 +23,7 @@ import numpy as np
 
 from imiqsim import __version__
 from imiqsim.calibrate import STEPS, load_targets
-from imiqsim.stats import clopper_pearson_ci
+from imiqsim.trial.stats import clopper_pearson_ci
 
 #: row id -> (arm preset, endpoint)
 CLINICAL = {

@@ -396,7 +396,7 @@ def _trial_streaming(
     resume,
     scheduler,
 ) -> None:
-    from imiqsim.scale import run_streaming
+    from imiqsim.trial.streaming import run_streaming
 
     if patients <= 0:
         raise InputError("patients", patients, "a positive whole number")
@@ -453,6 +453,7 @@ def _print_trial(summary: dict) -> None:
     from rich.table import Table
 
     from imiqsim.outputs.formatting import plain_estimate
+    from imiqsim.trial.endpoints import endpoint
 
     t = Table(
         title=f"imiqsim trial (seed {summary['seed']}, "
@@ -466,7 +467,7 @@ def _print_trial(summary: dict) -> None:
         t.add_row(
             n,
             *[
-                plain_estimate(a["endpoints"][n], percent=n != "time_to_clearance_days")
+                plain_estimate(a["endpoints"][n], percent=endpoint(n).is_percent)
                 for a in summary["arms"]
             ],
         )

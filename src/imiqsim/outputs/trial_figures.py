@@ -31,7 +31,7 @@ from imiqsim.outputs.style import (
     skin_cells,
 )
 from imiqsim.outputs.trial import end_of_treatment_days
-from imiqsim.stats import proportion
+from imiqsim.trial.stats import proportion
 from imiqsim.vocabulary import HOURS_PER_DAY
 
 __all__ = [

@@ -38,6 +38,7 @@ from imiqsim.outputs.trial_figures import (
     subgroup_table,
     window_days,
 )
+from imiqsim.trial.endpoints import Endpoint, differences, endpoint, report_endpoints
 from imiqsim.vocabulary import DISCLAIMER, HOURS_PER_DAY
 
 __all__ = [
@@ -53,71 +54,41 @@ REPORT_NAME = "report.html"
 FIGURE_NAMES = ("fig_lesions_lsr.png", "fig_kinetics.png", "fig_waterfall.png", "fig_subgroups.png")
 
 
-def _table_endpoints() -> list[dict]:
-    """The endpoints of the report's table, in order, with how each is written.
-
-    ``{"key", "label", "text", "days", "counted", "optional"}``: ``days`` for
-    a median in days, ``counted`` for a proportion shown with ``k/n``,
-    ``optional`` for a row shown only when some arm has a non-empty
-    denominator.
-    """
-    from imiqsim.report import _OPTIONAL_ROWS, ENDPOINT_INFO
-
-    return [
-        {
-            "key": e.key,
-            "label": e.label,
-            "text": e.explanation,
-            "days": e.kind == "days",
-            "counted": e.kind == "proportion",
-            "optional": e.key in _OPTIONAL_ROWS,
-        }
-        for e in ENDPOINT_INFO
-    ]
-
-
 def format_endpoint(key: str, ep: dict) -> str:
     """The table text of one endpoint of one arm (as shown in report.html)."""
-    info = next((e for e in _table_endpoints() if e["key"] == key), None)
-    return format_days(ep) if info is not None and info["days"] else format_proportion(ep)
+    return format_days(ep) if endpoint(key).unit == "days" else format_proportion(ep)
 
 
-def _n_text(info: dict, ep: dict) -> str:
+def _n_text(info: Endpoint, ep: dict) -> str:
     n = int(ep.get("n") or 0)
-    if info["counted"] and "k" in ep:
+    if info.kind in ("proportion", "pooled_proportion") and "k" in ep:
         return f"{int(ep['k'])}/{n}"
     return f"n = {n}"
 
 
-def _endpoint_rows(result, infos: list[dict]) -> tuple[list[dict], list[str]]:
+def _endpoint_rows(result) -> tuple[list[dict], list[str]]:
+    """The report's endpoint table: the registry's report rows that some arm has."""
     arms = result.arms
-    diffs = json_safe(_differences(result))
+    diffs = json_safe(differences(result))
     diff_names = [f"{d['arms'][0]} \u2212 {d['arms'][1]}" for d in diffs]
     rows = []
-    for info in infos:
-        key = info["key"]
-        eps = [a.endpoints.get(key) for a in arms]
+    for info in report_endpoints():
+        eps = [a.endpoints.get(info.name) for a in arms]
         if all(e is None for e in eps):
             continue
-        if info["optional"] and not any(e and int(e.get("n") or 0) > 0 for e in eps):
+        if info.report_optional and not any(e and int(e.get("n") or 0) > 0 for e in eps):
             continue
         cells = []
         for e in eps:
             e = e or {}
-            text = format_days(e) if info["days"] else format_proportion(e)
+            text = format_days(e) if info.unit == "days" else format_proportion(e)
             cells.append({"text": text, "n": _n_text(info, e) if e else ""})
         dcells = []
         for d in diffs:
-            de = d["endpoints"].get(key)
+            de = d["endpoints"].get(info.name)
             dcells.append(format_difference(de) if de else "")
-        rows.append({"key": key, "label": info["label"], "cells": cells, "diffs": dcells})
+        rows.append({"key": info.name, "label": info.label, "cells": cells, "diffs": dcells})
     return rows, diff_names
-
-
-def _differences(result) -> list[dict]:
-    from imiqsim.trial import differences
-
-    return differences(result)
 
 
 def _template():
@@ -166,8 +137,7 @@ def write_trial_report(
         (out / name).write_bytes(png)
         figures[name] = {"file": name, "alt": caption, "b64": base64.b64encode(png).decode("ascii")}
 
-    infos = _table_endpoints()
-    ep_rows, diff_names = _endpoint_rows(result, infos)
+    ep_rows, diff_names = _endpoint_rows(result)
     sub_table = []
     labels = list(dict.fromkeys((r["group"], r["level"]) for r in sub_rows))
     for g, lev in labels:
@@ -208,7 +178,7 @@ def write_trial_report(
         diff_names=diff_names,
         figures=figures,
         subgroups=sub_table,
-        endpoint_info=[e for e in infos if e["key"] in {r["key"] for r in ep_rows}],
+        endpoint_info=[e for e in report_endpoints() if e.name in {r["key"] for r in ep_rows}],
         command=command,
         indications=indications,
         window=window_days(arms),
