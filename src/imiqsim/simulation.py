@@ -149,28 +149,13 @@ def simulate(
 def to_dataset(model: Model, res: BatchResult, n: int, sc: Scenario | None = None) -> xr.Dataset:
     """Time courses of patient ``n`` as an xarray Dataset (time in days)."""
     data = {}
-    for i, s in enumerate(model.states):
-        data[s.name] = xr.DataArray(
-            res.Y[n, :, i],
-            dims="time",
-            attrs={
-                "units": s.unit,
-                "description": s.description,
-                "kind": "state",
-                "stage": s.module,
-            },
-        )
-    for j, o in enumerate(model.observables):
-        data[o.name] = xr.DataArray(
-            res.observables[n, :, j],
-            dims="time",
-            attrs={
-                "units": o.unit,
-                "description": o.description,
-                "kind": "observable",
-                "stage": o.module,
-            },
-        )
+    for kind, items, values in (
+        ("state", model.states, res.Y[n]),
+        ("observable", model.observables, res.observables[n]),
+    ):
+        for i, x in enumerate(items):
+            attrs = {"units": x.unit, "description": x.description, "kind": kind, "stage": x.module}
+            data[x.name] = xr.DataArray(values[:, i], dims="time", attrs=attrs)
     ds = xr.Dataset(data, coords={"time": ("time", res.t_h / HOURS_PER_DAY, {"units": "days"})})
     ds.attrs["imiqsim_version"] = __version__
     ds.attrs["disclaimer"] = DISCLAIMER

@@ -43,6 +43,7 @@ __all__ = [
     "fig_lesions_lsr",
     "fig_subgroups",
     "fig_waterfall",
+    "kinetics_panels",
     "png_bytes",
     "subgroup_table",
     "units_of",
@@ -225,6 +226,19 @@ def fig_lesions_lsr(result):
     return fig
 
 
+def kinetics_panels(result) -> list[tuple[str, str, str]]:
+    """``(variable, label, "cytokine" | "cell")`` of the kinetics figure, in panel order.
+
+    The model's cytokines, then its skin and circulating immune cells, that
+    some arm of the trial traced.
+    """
+    traced = {v for a in result.arms for v in a.traces}
+    cells = ordered(skin_cells() + circulating_cells())
+    panels = [(v, label(v), "cytokine") for v in cytokines() if v in traced]
+    panels += [(v, label(v), "cell") for v in cells if v in traced]
+    return panels
+
+
 def fig_kinetics(result):
     """Small multiples of cytokine and immune-cell medians with 25–75% bands.
 
@@ -233,10 +247,7 @@ def fig_kinetics(result):
     that the trial traced.
     """
     arms = result.arms
-    traced = {v for a in arms for v in a.traces}
-    cells = ordered(skin_cells() + circulating_cells())
-    panels = [(v, label(v), "cytokine") for v in cytokines() if v in traced]
-    panels += [(v, label(v), "cell") for v in cells if v in traced]
+    panels = kinetics_panels(result)
     ncol = 5
     nrow = max(1, math.ceil(len(panels) / ncol))
     fig = _new_fig(12.5, 2.55 * nrow + 0.6)

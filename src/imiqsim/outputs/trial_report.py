@@ -34,6 +34,7 @@ from imiqsim.outputs.trial_figures import (
     fig_lesions_lsr,
     fig_subgroups,
     fig_waterfall,
+    kinetics_panels,
     png_bytes,
     subgroup_table,
     window_days,
@@ -183,6 +184,9 @@ def write_trial_report(
         indications=indications,
         window=window_days(arms),
         lesion_floor=f"{LESION_FLOOR * 100:.10g}%",
+        kinetics_cytokines=", ".join(
+            lab for _, lab, grp in kinetics_panels(result) if grp == "cytokine"
+        ),
     )
     p = out / REPORT_NAME
     p.write_text(html, encoding="utf-8")
