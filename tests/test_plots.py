@@ -319,3 +319,23 @@ def test_bad_input():
     ds = xr.Dataset({"film": ("time", np.zeros(3))}, coords={"time": [0.0, 1.0, 2.0]})
     with pytest.raises(InputError):
         plot_cascade(ds, dose_times_days="weekly")
+
+
+def test_cascade_file_draws_the_runs_own_threshold(tmp_path, monkeypatch):
+    """A --set of the visibility threshold moves the line in the written cascade."""
+    import imiqsim
+    import imiqsim.outputs.patient_figures as figures
+    from imiqsim.outputs.patient import write_cascade
+
+    seen = {}
+    real = figures.plot_cascade
+
+    def spy(ds, path=None, **kw):
+        seen.update(kw)
+        return real(ds, path, **kw)
+
+    monkeypatch.setattr(figures, "plot_cascade", spy)
+    res = imiqsim.simulate("ak-5pct", days=3, set={"visible_threshold_cells": 1234.0})
+    write_cascade(res, tmp_path / "c.png")
+    assert seen["visible_threshold"] == 1234.0
+    assert seen["dose_times_days"][0] == pytest.approx(22 / 24)  # the first evening application

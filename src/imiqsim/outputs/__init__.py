@@ -11,7 +11,7 @@ module                     writes
 ``patient_figures``        the cascade and lesion figures of one patient
 ``trial``                  a trial's data: ``outcomes.parquet``, ``summary.json``, ``traces.nc``
 ``trial_figures``          a trial's figures (bands, kinetics, waterfall, subgroups)
-``trial_report``           ``report.html`` (template ``imiqsim/templates/trial_report.html``)
+``trial_report``           ``report.html`` (template ``templates/trial_report.html`` here)
 ``compare``                ``comparison.html`` and ``comparison.json``
 ``field``                  a skin field: maps (NetCDF), lesion table, key-day strip, GIF
 ``formatting``             how estimates are written (report typography, console text)

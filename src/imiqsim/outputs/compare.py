@@ -17,9 +17,13 @@ import html
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imiqsim import __version__
 from imiqsim.vocabulary import DISCLAIMER
+
+if TYPE_CHECKING:
+    from imiqsim.trial import TrialResult
 
 __all__ = ["HTML_NAME", "JSON_NAME", "comparison_html", "write_comparison"]
 
@@ -27,7 +31,7 @@ HTML_NAME = "comparison.html"
 JSON_NAME = "comparison.json"
 
 
-def comparison_html(tr, rows: list[dict], command: str = "") -> str:
+def comparison_html(tr: TrialResult, rows: list[dict], command: str = "") -> str:
     """The comparison page: one table, every cell a simulated value or the treatment's own words."""
     names = [a.name for a in tr.arms]
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
@@ -61,7 +65,7 @@ histological detection limit; recurrence and sustained clearance count any visib
 (recurrent or new) among complete clearers.</p></body></html>"""
 
 
-def write_comparison(tr, out_dir: str | os.PathLike, command: str = "") -> list[Path]:
+def write_comparison(tr: TrialResult, out_dir: str | os.PathLike, command: str = "") -> list[Path]:
     """Write ``comparison.html`` and ``comparison.json`` (:func:`imiqsim.compare.comparison_dict`).
 
     Parameters

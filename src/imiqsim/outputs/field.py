@@ -23,7 +23,10 @@ from imiqsim.errors import InputError
 from imiqsim.outputs.files import figure_step
 from imiqsim.outputs.style import FOOTER, new_figure
 
-if TYPE_CHECKING:  # the field package imports this module for its public API: no cycle at runtime
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    # the field package imports this module for its public API: no cycle at runtime
     from imiqsim.spatial import FieldResult
 
 #: panels of the strip and of the animation: variable, title, colour map, scaling
@@ -94,7 +97,7 @@ def _panel(ax, maps, var, k, norm, cmap, extent):
     return im
 
 
-def plot_key_days(result: FieldResult, path: str | Path | None = None):
+def plot_key_days(result: FieldResult, path: str | Path | None = None) -> Figure:
     """Strip: rows lesion cells / erythema / infiltrate, columns the key days; returns it."""
     maps = result.maps
     t = maps["time"].values

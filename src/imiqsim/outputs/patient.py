@@ -15,9 +15,14 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imiqsim.outputs.files import figure_step
 from imiqsim.vocabulary import APPLY, HOURS_PER_DAY
+
+if TYPE_CHECKING:
+    from imiqsim.scenario import Scenario
+    from imiqsim.simulation import SimulationResult
 
 __all__ = [
     "CASCADE_NAME",
@@ -35,24 +40,24 @@ SUMMARY_NAME = "summary.json"
 CASCADE_NAME = "cascade.png"
 
 
-def dose_days(scenario) -> list[float]:
+def dose_days(scenario: Scenario) -> list[float]:
     """Days of the scenario's scheduled applications (APPLY events)."""
     ev = scenario.events()
     return [t / HOURS_PER_DAY for t, k in zip(ev.times_h, ev.kinds, strict=True) if k == APPLY]
 
 
-def write_cascade(res, path: str | os.PathLike) -> Path:
+def write_cascade(res: SimulationResult, path: str | os.PathLike) -> Path:
     """Draw the patient's cascade figure (:func:`~imiqsim.outputs.patient_figures.plot_cascade`).
 
-    Application days are drawn as ticks and the scenario's visibility
-    threshold as a line.
+    Application days are drawn as ticks and the patient's visibility
+    threshold (with the run's parameter overrides) as a line.
     """
     from imiqsim.model import get_model
     from imiqsim.outputs.patient_figures import plot_cascade
 
     sc = res.scenario
     m = get_model()
-    p = sc.model_parameters(m, {}, ())
+    p = sc.model_parameters(m, dict(res.summary.get("parameter_overrides") or {}), ())
     thr = float(p[m.parameter_index("visible_threshold_cells")])
     plot_cascade(
         res.dataset,
@@ -65,7 +70,10 @@ def write_cascade(res, path: str | os.PathLike) -> Path:
 
 
 def write_patient_outputs(
-    res, out_dir: str | os.PathLike, *, on_figure_error: Callable[[str], None] | None = None
+    res: SimulationResult,
+    out_dir: str | os.PathLike,
+    *,
+    on_figure_error: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write ``timecourse.nc``, ``timecourse.csv``, ``summary.json``, then ``cascade.png``.
 

@@ -20,9 +20,11 @@ them.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +39,10 @@ from imiqsim.outputs.style import (
     pretty_unit,
     skin_cells,
 )
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.figure import Figure
 
 DPI = 120
 
@@ -503,13 +509,13 @@ def _panel_kills(ax, ds):
 
 
 def plot_cascade(
-    ds,
-    path=None,
+    ds: xr.Dataset,
+    path: str | os.PathLike | None = None,
     *,
     title: str | None = None,
     dose_times_days: Sequence[float] | str | None = None,
     visible_threshold: float | None = None,
-):
+) -> Figure:
     """The whole treatment cascade of one patient, stage by stage.
 
     Panels: (1) drug by skin layer (log) with serum concentration (right axis);
@@ -583,14 +589,14 @@ def plot_cascade(
 
 
 def plot_lesions(
-    ds,
-    path=None,
+    ds: xr.Dataset,
+    path: str | os.PathLike | None = None,
     *,
     title: str | None = None,
     dose_times_days: Sequence[float] | str | None = None,
     visible_threshold: float | None = None,
     histology_threshold: float | None = None,
-):
+) -> Figure:
     """Abnormal cells in each lesion slot (log) and the visible/histological counts.
 
     Parameters are as for :func:`plot_cascade`; ``histology_threshold`` (the

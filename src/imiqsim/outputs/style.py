@@ -20,8 +20,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from imiqsim.vocabulary import FOOTER
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FOOTER",
@@ -164,7 +168,7 @@ def kill_tallies() -> dict[str, tuple[str, str]]:
 
 def new_figure(
     figsize: tuple[float, float], *, dpi: float | None = None, layout: str | None = None
-):
+) -> Figure:
     """A :class:`matplotlib.figure.Figure` on an Agg canvas.
 
     No pyplot, no GUI backend, nothing to close.

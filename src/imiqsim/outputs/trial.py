@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,11 @@ import pandas as pd
 from imiqsim import __version__
 from imiqsim._json import json_safe
 from imiqsim.vocabulary import DISCLAIMER_SHORT, HOURS_PER_DAY
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from imiqsim.trial import ArmResult, TrialResult
 
 __all__ = [
     "OUTCOMES_NAME",
@@ -39,12 +45,12 @@ SUMMARY_NAME = "summary.json"
 TRACES_NAME = "traces.nc"
 
 
-def end_of_treatment_days(arm) -> float:
+def end_of_treatment_days(arm: ArmResult) -> float:
     """Day of an arm's last scheduled application."""
     return float(arm.scenario.events().last_application_h()) / HOURS_PER_DAY
 
 
-def outcomes_frame(result) -> pd.DataFrame:
+def outcomes_frame(result: TrialResult) -> pd.DataFrame:
     """All arms' per-patient outcomes in one frame (columns ``arm`` and ``patient`` first).
 
     A column that is boolean in one arm and float in another (an arm with a
@@ -81,7 +87,7 @@ def _units_of(names: Sequence[str]) -> dict[str, tuple[str, str]]:
     return {n: out.get(n, ("", "")) for n in names}
 
 
-def traces_dataset(result):
+def traces_dataset(result: TrialResult) -> xr.Dataset:
     """The per-patient traces as an ``xarray.Dataset`` with dims ``(arm, patient, time)``.
 
     ``time`` is in days. When arms have different output grids the time axis
@@ -147,7 +153,7 @@ def traces_dataset(result):
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def write_trial_outputs(result, out_dir: str | os.PathLike) -> list[Path]:
+def write_trial_outputs(result: TrialResult, out_dir: str | os.PathLike) -> list[Path]:
     """Write the trial's data: ``outcomes.parquet``, ``summary.json``, ``traces.nc``.
 
     - ``outcomes.parquet``: one row per patient per arm, all outcome columns and

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +35,11 @@ from imiqsim.outputs.style import (
 from imiqsim.outputs.trial import end_of_treatment_days
 from imiqsim.trial.stats import proportion
 from imiqsim.vocabulary import HOURS_PER_DAY
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from imiqsim.trial import TrialResult
 
 __all__ = [
     "ARM_COLOURS",
@@ -67,7 +74,7 @@ ARM_COLOURS = (
 )
 
 
-def units_of(names) -> dict[str, tuple[str, str]]:
+def units_of(names: Iterable[str]) -> dict[str, tuple[str, str]]:
     """name -> (unit, description) from the model (empty strings if unknown)."""
     from imiqsim.model import get_model
 
@@ -159,7 +166,7 @@ def window_days(arms) -> float:
     return max(a.scenario.assessment_time_h() / HOURS_PER_DAY for a in arms) + 14.0
 
 
-def fig_lesions_lsr(result):
+def fig_lesions_lsr(result: TrialResult) -> Figure:
     """Lesion burden relative to baseline (log) and LSR score over time.
 
     Median, 25–75% and 5–95% bands across patients.
@@ -226,7 +233,7 @@ def fig_lesions_lsr(result):
     return fig
 
 
-def kinetics_panels(result) -> list[tuple[str, str, str]]:
+def kinetics_panels(result: TrialResult) -> list[tuple[str, str, str]]:
     """``(variable, label, "cytokine" | "cell")`` of the kinetics figure, in panel order.
 
     The model's cytokines, then its skin and circulating immune cells, that
@@ -239,7 +246,7 @@ def kinetics_panels(result) -> list[tuple[str, str, str]]:
     return panels
 
 
-def fig_kinetics(result):
+def fig_kinetics(result: TrialResult) -> Figure:
     """Small multiples of cytokine and immune-cell medians with 25–75% bands.
 
     Over the course and up to two weeks after the assessment visit. The panels
@@ -305,7 +312,7 @@ _WF_COLOURS = (
 )
 
 
-def fig_waterfall(result):
+def fig_waterfall(result: TrialResult) -> Figure:
     """Per-patient % reduction in visible lesions, sorted (one panel per arm), with the 75% line."""
     from matplotlib.patches import Patch
 
@@ -378,7 +385,7 @@ def fig_waterfall(result):
     return fig
 
 
-def subgroup_table(result, endpoint: str = "complete_clearance") -> list[dict]:
+def subgroup_table(result: TrialResult, endpoint: str = "complete_clearance") -> list[dict]:
     """Complete clearance by sex and immune status, with Wilson CIs.
 
     Rows ``{"group", "level", "arm", "k", "n", "value", "ci95"}``.
@@ -417,7 +424,7 @@ def subgroup_table(result, endpoint: str = "complete_clearance") -> list[dict]:
     return rows
 
 
-def fig_subgroups(result, rows: list[dict] | None = None):
+def fig_subgroups(result: TrialResult, rows: list[dict] | None = None) -> Figure:
     """Forest plot of complete clearance by subgroup, one marker per arm, with Wilson 95% CIs."""
     from matplotlib.lines import Line2D
 
@@ -472,7 +479,7 @@ def fig_subgroups(result, rows: list[dict] | None = None):
     return fig
 
 
-def png_bytes(fig) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     """The figure as PNG bytes (dpi of the trial figures, white background)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, facecolor="white")

@@ -7,7 +7,7 @@
 
 :func:`write_trial_report` writes ``report.html`` (inline CSS, figures
 embedded as base64 PNG, no scripts, no external assets; template
-``imiqsim/templates/trial_report.html``) and the same figures as PNG files
+``imiqsim/outputs/templates/trial_report.html``) and the same figures as PNG
 beside it. :func:`write_trial_bundle` writes the data files first
 (:func:`imiqsim.outputs.trial.write_trial_outputs`), so a plotting failure
 never loses the simulated data. Endpoint intervals are 95% CIs (Wilson for
@@ -21,6 +21,7 @@ import datetime as _dt
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imiqsim import __version__
 from imiqsim._json import json_safe
@@ -41,6 +42,9 @@ from imiqsim.outputs.trial_figures import (
 )
 from imiqsim.trial.endpoints import Endpoint, differences, endpoint, report_endpoints
 from imiqsim.vocabulary import DISCLAIMER, HOURS_PER_DAY
+
+if TYPE_CHECKING:
+    from imiqsim.trial import TrialResult
 
 __all__ = [
     "FIGURE_NAMES",
@@ -98,7 +102,7 @@ def _template():
     import jinja2
 
     src = (
-        resources.files("imiqsim")
+        resources.files("imiqsim.outputs")
         .joinpath("templates", "trial_report.html")
         .read_text(encoding="utf-8")
     )
@@ -109,7 +113,11 @@ def _template():
 
 
 def write_trial_report(
-    result, out_dir: str | os.PathLike, *, title: str | None = None, command: str | None = None
+    result: TrialResult,
+    out_dir: str | os.PathLike,
+    *,
+    title: str | None = None,
+    command: str | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and the figure PNGs beside it.
 
@@ -194,7 +202,7 @@ def write_trial_report(
 
 
 def write_trial_bundle(
-    result,
+    result: TrialResult,
     out_dir: str | os.PathLike,
     *,
     title: str | None = None,
