@@ -220,11 +220,14 @@ def parameters(
 
 @app.command()
 def equations(
-    markdown: bool = typer.Option(False, "--markdown", help="Markdown instead of plain text."),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Accepted for older scripts: the listing is always Markdown."
+    ),
 ):
-    """Print the model's equations, generated from the one model definition."""
+    """Print the model's equations (Markdown), generated from the one model definition."""
     from imiqsim.docs import equations_markdown
 
+    del markdown  # one format only
     typer.echo(equations_markdown())
 
 

@@ -377,22 +377,25 @@ def _panel_lesions(ax, ds, t, threshold):
     ax.set_ylabel(f"abnormal cells [{_units(ds, 'lesion_burden', 'cells')}]")
     _panel_title(ax, "5 \u00b7 Lesions")
     tw = _twin(ax)
-    vis = _get(ds, "visible_lesions")
-    hist = _get(ds, "histological_lesions")
-    nmax = 1.0
-    if hist is not None:
-        tw.step(
-            t, hist, where="post", color="#2ca02c", lw=1.2, ls="--", label="histological (right)"
-        )
-        nmax = max(nmax, float(np.nanmax(hist)))
-    if vis is not None:
-        tw.step(t, vis, where="post", color="#1f77b4", lw=1.6, label="visible lesions (right)")
-        nmax = max(nmax, float(np.nanmax(vis)))
-    tw.set_ylim(-0.2, nmax * 1.15 + 0.5)
-    tw.yaxis.get_major_locator().set_params(integer=True)
+    _lesion_counts(tw, ds, t, ("histological (right)", 1.2), ("visible lesions (right)", 1.6))
     tw.set_ylabel(f"count [{_units(ds, 'visible_lesions', 'lesions')}]")
     _merged_legend(ax, tw, ncol=3, **_ABOVE)
     return tw
+
+
+def _lesion_counts(ax, ds, t, histological: tuple[str, float], visible: tuple[str, float]):
+    """Step lines of the histological and visible lesion counts; each ``(label, line width)``."""
+    nmax = 1.0
+    for name, (lab, lw), color, ls in (
+        ("histological_lesions", histological, "#2ca02c", "--"),
+        ("visible_lesions", visible, "#1f77b4", "-"),
+    ):
+        y = _get(ds, name)
+        if y is not None:
+            ax.step(t, y, where="post", color=color, lw=lw, ls=ls, label=lab)
+            nmax = max(nmax, float(np.nanmax(y)))
+    ax.set_ylim(-0.2, nmax * 1.15 + 0.5)
+    ax.yaxis.get_major_locator().set_params(integer=True)
 
 
 def _panel_lsr(ax, ds, t):
@@ -667,17 +670,7 @@ def plot_lesions(
     ax.grid(True, alpha=0.25)
     ax.tick_params(labelbottom=False)
 
-    vis = _get(ds, "visible_lesions")
-    hist = _get(ds, "histological_lesions")
-    nmax = 1.0
-    if hist is not None:
-        axc.step(t, hist, where="post", color="#2ca02c", ls="--", lw=1.3, label="histological")
-        nmax = max(nmax, float(np.nanmax(hist)))
-    if vis is not None:
-        axc.step(t, vis, where="post", color="#1f77b4", lw=1.7, label="visible")
-        nmax = max(nmax, float(np.nanmax(vis)))
-    axc.set_ylim(-0.2, nmax * 1.15 + 0.5)
-    axc.yaxis.get_major_locator().set_params(integer=True)
+    _lesion_counts(axc, ds, t, ("histological", 1.3), ("visible", 1.7))
     axc.set_ylabel("lesion count")
     axc.set_xlabel(f"time [{ds['time'].attrs.get('units', 'days')}]")
     _merged_legend(axc, None, loc="upper right", ncol=3)
