@@ -302,6 +302,9 @@ def test_report_and_compare_rows_come_from_the_registry():
         "recurrence_5y",
         "sustained_clearance_12mo",
     }
+    # no two rows share a place
+    assert len({e.report_row for e in report_endpoints()}) == len(report_endpoints())
+    assert len({e.compare_row for e in comparison_endpoints()}) == len(comparison_endpoints())
     rows = comparison_endpoints()
     assert rows[0].name == "subclinical_cleared" and rows[-1].name == "flu_like"
     assert all(e.compare_label for e in rows)

@@ -7,7 +7,8 @@ The package follows the data flow of a trial::
                    shown); endpoints() per arm, differences() between arms
     stats.py       the interval estimates the registry uses (Wilson, Newcombe, median)
     executors.py   validate_run (one validation) and execute: here, spawned processes or dask
-    run.py         run_trial -> TrialResult of ArmResult (in memory)
+    run.py         plan_trial (validated arms and chunks, for both kinds of run);
+                   run_trial -> TrialResult of ArmResult (in memory); the JSON summary shape
     streaming.py   run_streaming: the same trial chunk by chunk to Parquet, resumable
 
 Examples
@@ -40,8 +41,10 @@ from imiqsim.trial.run import (
     MAX_PATIENTS,
     ArmResult,
     ArmSummary,
+    TrialPlan,
     TrialResult,
     arm_names,
+    plan_trial,
     run_trial,
     trial_summary,
 )
@@ -63,6 +66,7 @@ __all__ = [
     "ArmSummary",
     "Endpoint",
     "StreamResult",
+    "TrialPlan",
     "TrialResult",
     "arm_names",
     "comparison_endpoints",
@@ -70,6 +74,7 @@ __all__ = [
     "endpoint",
     "endpoints",
     "execute",
+    "plan_trial",
     "read_outcomes",
     "report_endpoints",
     "run_streaming",

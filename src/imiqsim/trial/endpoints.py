@@ -407,8 +407,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "mean",
         "fraction_killed_immune",
         "patients with any lesion cell killed",
-        "Mean per-patient share of the killed lesion cells that were not killed directly by the "
-        "treatment (freezing): immune effectors and background surveillance.",
+        "Mean per-patient share of the killed lesion cells that a treatment did not kill "
+        "directly (the model's kill tallies of kind direct, e.g. freezing): immune effectors and "
+        "background surveillance.",
     ),
     Endpoint(
         "median_lesion_reduction",
@@ -466,8 +467,7 @@ def report_endpoints() -> tuple[Endpoint, ...]:
     >>> [e.name for e in report_endpoints()][:3]
     ['complete_clearance', 'partial_clearance', 'median_lesion_reduction']
     """
-    shown = [e for e in ENDPOINTS if e.report_row is not None]
-    return tuple(sorted(shown, key=lambda e: e.report_row or 0))
+    return _in_row_order(lambda e: e.report_row)
 
 
 def comparison_endpoints() -> tuple[Endpoint, ...]:
@@ -478,8 +478,12 @@ def comparison_endpoints() -> tuple[Endpoint, ...]:
     >>> [e.compare_label for e in comparison_endpoints()][:2]
     ['subclinical lesions cleared', 'initial complete clearance (patients)']
     """
-    shown = [e for e in ENDPOINTS if e.compare_row is not None]
-    return tuple(sorted(shown, key=lambda e: e.compare_row or 0))
+    return _in_row_order(lambda e: e.compare_row)
+
+
+def _in_row_order(row: Callable[[Endpoint], int | None]) -> tuple[Endpoint, ...]:
+    shown = [(r, e) for e in ENDPOINTS if (r := row(e)) is not None]
+    return tuple(e for _, e in sorted(shown, key=lambda re: re[0]))
 
 
 # --------------------------------------------------------------------------- arm tables

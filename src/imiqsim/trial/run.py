@@ -38,7 +38,9 @@ __all__ = [
     "ArmResult",
     "ArmSummary",
     "TrialResult",
+    "TrialPlan",
     "arm_names",
+    "plan_trial",
     "run_trial",
     "trial_summary",
 ]
@@ -152,6 +154,84 @@ def arm_names(scenarios: Sequence[Scenario]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class TrialPlan:
+    """A validated trial: its arms, the patients and how they are cut into chunks.
+
+    Built by :func:`plan_trial` for in-memory and streamed trials alike.
+    """
+
+    scenarios: tuple[Scenario, ...]
+    names: tuple[str, ...]
+    patients: int
+    seed: int
+    chunk_size: int
+    followup_years: float
+    overrides: dict | None
+    immunosuppressed_fraction: float
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """``(start, n)`` of each chunk of an arm."""
+        return chunk_starts(self.patients, self.chunk_size)
+
+    def chunk_args(self, arm: int, start: int, n: int) -> tuple:
+        """The arguments of :func:`~imiqsim.trial.outcomes.simulate_chunk` for one chunk."""
+        return (
+            self.scenarios[arm],
+            self.seed,
+            start,
+            n,
+            self.followup_years,
+            self.overrides,
+            self.immunosuppressed_fraction,
+        )
+
+
+def plan_trial(
+    arms: Sequence[str | Scenario],
+    *,
+    patients: int,
+    seed: int,
+    workers: int,
+    chunk_size: int,
+    followup_years: float,
+    overrides: dict | None,
+    immunosuppressed_fraction: float,
+    max_patients: int | None = None,
+) -> TrialPlan:
+    """Validate a trial's inputs (:func:`~imiqsim.trial.executors.validate_run`), resolve its arms.
+
+    Examples
+    --------
+    >>> plan = plan_trial(["sbcc-5pct", "sbcc-5pct"], patients=5, seed=1, workers=1,
+    ...                   chunk_size=2, followup_years=0.0, overrides=None,
+    ...                   immunosuppressed_fraction=0.0)
+    >>> plan.names, plan.chunks()
+    (('sbcc-5pct', 'sbcc-5pct#2'), [(0, 2), (2, 2), (4, 1)])
+    """
+    validate_run(
+        arms,
+        patients=patients,
+        seed=seed,
+        workers=workers,
+        chunk_size=chunk_size,
+        followup_years=followup_years,
+        immunosuppressed_fraction=immunosuppressed_fraction,
+        max_patients=max_patients,
+    )
+    scs = tuple(a if isinstance(a, Scenario) else resolve(a) for a in arms)
+    return TrialPlan(
+        scs,
+        tuple(arm_names(scs)),
+        patients,
+        seed,
+        chunk_size,
+        followup_years,
+        overrides,
+        immunosuppressed_fraction,
+    )
+
+
 def _chunk(args: tuple) -> dict[str, Any]:
     # looked up at call time, so a replaced simulate_chunk (tests) is the one that runs
     return _outcomes.simulate_chunk(*args)
@@ -203,24 +283,18 @@ def run_trial(
     -------
     TrialResult
     """
-    validate_run(
+    plan = plan_trial(
         arms,
         patients=patients,
         seed=seed,
         workers=workers,
         chunk_size=chunk_size,
         followup_years=followup_years,
+        overrides=overrides,
         immunosuppressed_fraction=immunosuppressed_fraction,
         max_patients=None if force else MAX_PATIENTS,
     )
-    scs = [a if isinstance(a, Scenario) else resolve(a) for a in arms]
-    names = arm_names(scs)
-    chunks = chunk_starts(patients, chunk_size)
-    jobs = [
-        (ai, (sc, seed, start, n, followup_years, overrides, immunosuppressed_fraction))
-        for ai, sc in enumerate(scs)
-        for start, n in chunks
-    ]
+    jobs = [(ai, start, n) for ai in range(len(plan.scenarios)) for start, n in plan.chunks()]
     results: list[dict | None] = [None] * len(jobs)
 
     def keep(j: int, r: dict) -> None:
@@ -228,19 +302,19 @@ def run_trial(
 
     execute(
         _chunk,
-        [args for _, args in jobs],
+        [plan.chunk_args(*job) for job in jobs],
         on_done=keep,
         workers=workers,
         scheduler=scheduler,
         progress=progress,
     )
     arm_results = []
-    for ai, sc in enumerate(scs):
-        parts = [r for (a, _), r in zip(jobs, results, strict=True) if a == ai and r is not None]
+    for ai, (name, sc) in enumerate(zip(plan.names, plan.scenarios, strict=True)):
+        parts = [r for (a, _, _), r in zip(jobs, results, strict=True) if a == ai and r is not None]
         df = pd.concat([p["outcomes"] for p in parts], ignore_index=True)
-        df.insert(0, "arm", names[ai])
+        df.insert(0, "arm", name)
         traces = {v: np.concatenate([p["traces"][v] for p in parts]) for v in TRACE_VARIABLES}
-        ar = ArmResult(names[ai], sc, df, parts[0]["t_days"], traces)
+        ar = ArmResult(name, sc, df, parts[0]["t_days"], traces)
         ar.endpoints = endpoints(df)
         arm_results.append(ar)
     return TrialResult(arm_results, seed, patients, followup_years)

@@ -50,7 +50,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -60,11 +60,11 @@ import numpy as np
 from imiqsim import __version__
 from imiqsim._json import json_safe
 from imiqsim.errors import ImiqsimError, InputError
-from imiqsim.scenario import Scenario, resolve
+from imiqsim.scenario import Scenario
 from imiqsim.trial import outcomes as _outcomes
 from imiqsim.trial.endpoints import endpoints
-from imiqsim.trial.executors import chunk_starts, execute, validate_run
-from imiqsim.trial.run import ArmSummary, arm_names, trial_summary
+from imiqsim.trial.executors import chunk_starts, execute
+from imiqsim.trial.run import ArmSummary, TrialPlan, plan_trial, trial_summary
 
 __all__ = [
     "CHUNKS_DIR",
@@ -604,45 +604,30 @@ def run_streaming(
         finished and been written, so ``resume`` continues from there.
     """
     t_start = time.perf_counter()
-    validate_run(
+    plan = plan_trial(
         arms,
         patients=patients,
         seed=seed,
         workers=workers,
         chunk_size=chunk_size,
         followup_years=followup_years,
+        overrides=overrides,
         immunosuppressed_fraction=immunosuppressed_fraction,
     )
-    scs = [a if isinstance(a, Scenario) else resolve(a) for a in arms]
-    names = arm_names(scs)
-    patients, seed, chunk_size = int(patients), int(seed), int(chunk_size)
-    followup_years = float(followup_years)
-    immunosuppressed_fraction = float(immunosuppressed_fraction)
-    overrides = dict(overrides or {})
+    # plain Python numbers: they go into the manifest and are compared on resume
+    plan = replace(
+        plan,
+        patients=int(patients),
+        seed=int(seed),
+        chunk_size=int(chunk_size),
+        followup_years=float(followup_years),
+        overrides=dict(overrides) if overrides else None,
+        immunosuppressed_fraction=float(immunosuppressed_fraction),
+    )
     out = Path(out_dir).expanduser().resolve()
-    digests = [arm_digest(sc, overrides) for sc in scs]  # also validates overrides before any work
-    manifest = {
-        "format": FORMAT_VERSION,
-        "tool": "imiqsim.scale.run_streaming",
-        "version": __version__,
-        "arms": [
-            {"name": nm, "scenario": json.loads(sc.model_dump_json())}
-            for nm, sc in zip(names, scs, strict=True)
-        ],
-        "patients": patients,
-        "seed": seed,
-        "chunk_size": chunk_size,
-        "followup_years": followup_years,
-        "overrides": overrides,
-        "immunosuppressed_fraction": immunosuppressed_fraction,
-        "model": {"parameters_sha256": {nm: d for nm, d in zip(names, digests, strict=True)}},
-        "keep_traces": bool(keep_traces),
-        "layout": {
-            "chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
-            "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
-            "summary": SUMMARY_NAME,
-        },
-    }
+    # also validates overrides before any work
+    digests = [arm_digest(sc, plan.overrides or {}) for sc in plan.scenarios]
+    manifest = _manifest(plan, digests, keep_traces)
     mpath = out / MANIFEST_NAME
     if out.exists() and not out.is_dir():
         raise InputError("out_dir", str(out_dir), "a directory (this is a file)")
@@ -664,28 +649,115 @@ def run_streaming(
     out.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(out)
     try:
-        return _run_locked(
-            out,
-            mpath,
-            manifest,
-            resume,
-            names,
-            scs,
-            digests,
-            patients,
-            seed,
-            chunk_size,
-            followup_years,
-            overrides,
-            immunosuppressed_fraction,
-            keep_traces,
-            workers,
-            scheduler,
-            progress,
-            t_start,
+        if mpath.exists():  # only with resume (checked above)
+            _check_manifest(_read_manifest(out), manifest, out)
+            _cleanup_tmp(out)
+        else:
+            text = json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n"
+            _write_text_atomic(mpath, text)
+        specs, skipped = _remaining_chunks(out, plan, digests, resume, keep_traces)
+        total = skipped + len(specs)
+        if progress:
+            progress(skipped, total)
+
+        def check_written(i: int, status: dict) -> None:
+            written = specs[i]["path"]
+            if not Path(written).is_file():  # a dask worker on another machine wrote elsewhere
+                raise ImiqsimError(
+                    f"a dask worker wrote {written} but it is not visible here: --scheduler "
+                    "needs the output directory on a filesystem shared by this machine and every "
+                    "worker"
+                )
+
+        execute(
+            _chunk_task,
+            specs,
+            on_done=check_written,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+            done=skipped,
+            total=total,
         )
+        # endpoints from the Parquet files (only the needed columns)
+        summaries = [
+            _arm_summary(out, nm, sc, plan.chunks())
+            for nm, sc in zip(plan.names, plan.scenarios, strict=True)
+        ]
+        summary = json_safe(trial_summary(summaries, plan.seed, plan.patients, plan.followup_years))
+        spath = out / SUMMARY_NAME
+        _write_text_atomic(spath, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     finally:
         lock.close()  # releases the lock
+    return StreamResult(
+        summary=summary,
+        out_dir=out,
+        chunks_computed=len(specs),
+        chunks_skipped=skipped,
+        chunks_total=total,
+        seconds=time.perf_counter() - t_start,
+        files=[mpath, spath],
+    )
+
+
+def _manifest(plan: TrialPlan, digests: list[str], keep_traces: bool) -> dict[str, Any]:
+    """What the run is: written on start, compared field by field (RUN_FIELDS) on resume."""
+    return {
+        "format": FORMAT_VERSION,
+        "tool": "imiqsim.scale.run_streaming",
+        "version": __version__,
+        "arms": [
+            {"name": nm, "scenario": json.loads(sc.model_dump_json())}
+            for nm, sc in zip(plan.names, plan.scenarios, strict=True)
+        ],
+        "patients": plan.patients,
+        "seed": plan.seed,
+        "chunk_size": plan.chunk_size,
+        "followup_years": plan.followup_years,
+        "overrides": plan.overrides or {},
+        "immunosuppressed_fraction": plan.immunosuppressed_fraction,
+        "model": {"parameters_sha256": dict(zip(plan.names, digests, strict=True))},
+        "keep_traces": bool(keep_traces),
+        "layout": {
+            "chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
+            "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
+            "summary": SUMMARY_NAME,
+        },
+    }
+
+
+def _remaining_chunks(
+    out: Path, plan: TrialPlan, digests: list[str], resume: bool, keep_traces: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """The chunk tasks still to compute (all, or on resume those not finished on disk), and
+    how many were found finished."""
+    specs, skipped = [], 0
+    for ai, nm in enumerate(plan.names):
+        for start, n in plan.chunks():
+            p = chunk_path(out, nm, start)
+            tp = trace_path(out, nm, start) if keep_traces else None
+            if resume and _chunk_done(p, n) and (tp is None or _traces_done(tp)):
+                skipped += 1
+                continue
+            sc, seed, _, _, followup_years, overrides, immunosuppressed = plan.chunk_args(
+                ai, start, n
+            )
+            specs.append(
+                {
+                    "arm_index": ai,
+                    "scenario": sc,
+                    "seed": seed,
+                    "start": start,
+                    "n": n,
+                    "followup_years": followup_years,
+                    "overrides": overrides,
+                    "immunosuppressed_fraction": immunosuppressed,
+                    "path": str(p),
+                    "digest": digests[ai],
+                    "trace_path": str(tp) if tp is not None else None,
+                }
+            )
+    return specs, skipped
 
 
 def lock_run_dir(out: Path) -> IO[str]:
@@ -716,93 +788,3 @@ def lock_run_dir(out: Path) -> IO[str]:
     except OSError:  # a filesystem without flock support: go on unlocked
         pass
     return fh
-
-
-def _run_locked(
-    out,
-    mpath,
-    manifest,
-    resume,
-    names,
-    scs,
-    digests,
-    patients,
-    seed,
-    chunk_size,
-    followup_years,
-    overrides,
-    immunosuppressed_fraction,
-    keep_traces,
-    workers,
-    scheduler,
-    progress,
-    t_start,
-):
-    if mpath.exists():  # only with resume (checked above)
-        _check_manifest(_read_manifest(out), manifest, out)
-        _cleanup_tmp(out)
-    else:
-        _write_text_atomic(mpath, json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n")
-
-    # ---- which chunks remain
-    chunks = chunk_starts(patients, chunk_size)
-    specs, skipped = [], 0
-    for ai, (nm, sc) in enumerate(zip(names, scs, strict=True)):
-        for start, n in chunks:
-            p = chunk_path(out, nm, start)
-            tp = trace_path(out, nm, start) if keep_traces else None
-            if resume and _chunk_done(p, n) and (tp is None or _traces_done(tp)):
-                skipped += 1
-                continue
-            specs.append(
-                {
-                    "arm_index": ai,
-                    "scenario": sc,
-                    "seed": seed,
-                    "start": start,
-                    "n": n,
-                    "followup_years": followup_years,
-                    "overrides": overrides or None,
-                    "immunosuppressed_fraction": immunosuppressed_fraction,
-                    "path": str(p),
-                    "digest": digests[ai],
-                    "trace_path": str(tp) if tp is not None else None,
-                }
-            )
-    total = skipped + len(specs)
-    if progress:
-        progress(skipped, total)
-
-    def check_written(i: int, status: dict) -> None:
-        written = specs[i]["path"]
-        if not Path(written).is_file():  # a dask worker on another machine wrote it elsewhere
-            raise ImiqsimError(
-                f"a dask worker wrote {written} but it is not visible here: --scheduler needs "
-                "the output directory on a filesystem shared by this machine and every worker"
-            )
-
-    execute(
-        _chunk_task,
-        specs,
-        on_done=check_written,
-        workers=workers,
-        scheduler=scheduler,
-        progress=progress,
-        done=skipped,
-        total=total,
-    )
-
-    # ---- endpoints from the Parquet files (only the needed columns)
-    arm_summaries = [_arm_summary(out, nm, sc, chunks) for nm, sc in zip(names, scs, strict=True)]
-    summary = json_safe(trial_summary(arm_summaries, seed, patients, followup_years))
-    spath = out / SUMMARY_NAME
-    _write_text_atomic(spath, json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    return StreamResult(
-        summary=summary,
-        out_dir=out,
-        chunks_computed=len(specs),
-        chunks_skipped=skipped,
-        chunks_total=total,
-        seconds=time.perf_counter() - t_start,
-        files=[mpath, spath],
-    )
