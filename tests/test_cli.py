@@ -252,3 +252,19 @@ def test_compare_writes_html_and_json(tmp_path, capsys):
     assert written["rows"] == data["rows"] and "not a medical device" in written["disclaimer"]
     page = (tmp_path / "comparison.html").read_text()
     assert "ak-5pct vs ak-cryo" in page and DISCLAIMER in page
+
+
+def test_field_figure_failure_keeps_the_maps(tmp_path, capsys, monkeypatch):
+    import imiqsim.outputs.field as field_outputs
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no colour map")
+
+    monkeypatch.setattr(field_outputs, "plot_key_days", boom)
+    argv = ["field", "ak-5pct", "--resolution-mm", "5", "--followup-days", "0"]
+    code, out, err = run([*argv, "--out", str(tmp_path), "--no-gif"], capsys)
+    assert code == 0, err
+    assert "could not draw" in err and "no colour map" in err and "Traceback" not in err
+    for name in ("field_maps.nc", "field_timecourses.nc", "field_lesions.csv"):
+        assert (tmp_path / name).stat().st_size > 0 and f"wrote {tmp_path / name}" in out
+    assert not (tmp_path / "field_key_days.png").exists() and "key_days" not in out

@@ -337,3 +337,15 @@ def test_kinetics_panels_follow_the_traces(trial):
     assert "IL-6" not in without
     assert "IL-6" in with_il6 and len(with_il6) == len(without) + 1
     assert with_il6.index("IL-6") < with_il6.index("pDC")  # with the cytokines, in model order
+
+
+def test_old_endpoint_info_is_read_from_the_registry():
+    from imiqsim.report import ENDPOINT_INFO
+
+    rows = report_endpoints()
+    assert [e.key for e in ENDPOINT_INFO] == [e.name for e in rows]
+    assert [e.explanation for e in ENDPOINT_INFO] == [e.description for e in rows]
+    kinds = {e.key: e.kind for e in ENDPOINT_INFO}
+    assert kinds["time_to_clearance_days"] == "days"
+    assert kinds["median_lesion_reduction"] == "fraction_median"
+    assert kinds["complete_clearance"] == "proportion"
