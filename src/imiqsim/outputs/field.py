@@ -118,7 +118,8 @@ def plot_key_days(result: FieldResult, path: str | Path | None = None) -> Figure
                 ax.set_title(f"{label}\nday {t[k]:.0f}", fontsize=9)
             if c == 0:
                 ax.set_ylabel(title, fontsize=9)
-        fig.colorbar(im, ax=list(axes[r]), shrink=0.85, pad=0.01)
+        if im is not None:
+            fig.colorbar(im, ax=list(axes[r]), shrink=0.85, pad=0.01)
     a = maps.attrs
     fig.suptitle(
         f"{a.get('scenario', '')}: {a.get('area_cm2', 0):g} cm2 field, "
@@ -166,8 +167,8 @@ def write_gif(result: FieldResult, path: str | Path, *, seconds_per_frame: float
             im.set_data(_frame_data(maps, var, int(k), norms[var]))
         title.set_text(f"{name}  day {t[k]:.0f}")
         fig.canvas.draw()
-        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-        frames.append(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=255))
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
+        frames.append(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
     path = Path(path)
     frames[0].save(
         path,

@@ -14,14 +14,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 __all__ = ["format_days", "format_difference", "format_proportion", "plain_estimate"]
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return (
         x is not None
         and isinstance(x, (int, float, np.integer, np.floating))

@@ -630,10 +630,10 @@ def plot_lesions(
     _dose_ticks(axc, doses, label="dose applications")
     names = _slots(ds)
     cmap = mpl.colormaps["tab10"] if len(names) <= 10 else mpl.colormaps["viridis"]
-    series = []
+    series: list[tuple[np.ndarray, dict]] = []
     empty = 0
     for i, n in enumerate(names):
-        y = _get(ds, n)
+        y = np.asarray(ds[n].values, dtype=float).reshape(-1)  # a slot name is in ds (_slots)
         color = cmap(i % 10) if len(names) <= 10 else cmap(i / max(len(names) - 1, 1))
         nonzero = bool(np.nanmax(np.abs(y)) > 0) if np.isfinite(y).any() else False
         empty += not nonzero
@@ -648,7 +648,7 @@ def plot_lesions(
             (burden, {"color": "k", "lw": 2.2, "ls": "-", "alpha": 0.8, "label": "total"})
         )
     extra = [np.array([v]) for v in (thr, hthr) if v]
-    bottom, top, _ = _floor_for([y for y, _ in series] + extra, 6)
+    bottom, top, _ = _floor_for([*(y for y, _ in series), *extra], 6)
     _log_plot(ax, t, series, decades=6, empty_note="no lesion cells")
     ax.set_ylim(bottom, top)
     if thr:

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from imiqsim.vocabulary import FOOTER
 
@@ -167,7 +167,10 @@ def kill_tallies() -> dict[str, tuple[str, str]]:
 
 
 def new_figure(
-    figsize: tuple[float, float], *, dpi: float | None = None, layout: str | None = None
+    figsize: tuple[float, float],
+    *,
+    dpi: float | None = None,
+    layout: Literal["constrained", "compressed", "tight"] | None = None,
 ) -> Figure:
     """A :class:`matplotlib.figure.Figure` on an Agg canvas.
 
@@ -176,7 +179,6 @@ def new_figure(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    kw = {} if dpi is None else {"dpi": dpi}
-    fig = Figure(figsize=figsize, layout=layout, **kw)
+    fig = Figure(figsize=figsize, dpi=dpi, layout=layout)  # dpi None: matplotlib's default
     FigureCanvasAgg(fig)
     return fig

@@ -105,7 +105,7 @@ def traces_dataset(result: TrialResult) -> xr.Dataset:
     n = max(len(a.outcomes) for a in arms)
     variables = list(dict.fromkeys(v for a in arms for v in a.traces))
     units = _units_of(variables)
-    data_vars = {}
+    data_vars: dict[str, tuple] = {}
     for v in variables:
         arr = np.full((len(arms), n, t.size), np.nan, dtype=np.float32)
         for i, (a, g) in enumerate(zip(arms, grids, strict=True)):

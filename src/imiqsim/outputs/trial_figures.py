@@ -37,6 +37,7 @@ from imiqsim.trial.stats import proportion
 from imiqsim.vocabulary import HOURS_PER_DAY
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
 
     from imiqsim.trial import TrialResult
@@ -369,7 +370,7 @@ def fig_waterfall(result: TrialResult) -> Figure:
     axes[0].set_yticks([v for v in (-100, -75, -50, -25, 0, 25, 50, 75, 100) if v >= bottom])
     from matplotlib.lines import Line2D
 
-    handles = [Patch(color=c, label=lab) for lab, c in _WF_COLOURS]
+    handles: list[Artist] = [Patch(color=c, label=lab) for lab, c in _WF_COLOURS]
     handles.append(
         Line2D(
             [],
@@ -394,10 +395,10 @@ def subgroup_table(result: TrialResult, endpoint: str = "complete_clearance") ->
     any arm are left out. The first rows (group ``"all"``) are the whole arm.
     """
     rows = []
-    specs = [
+    specs: list[tuple[str, str | None, str]] = [
         ("all", None, "all patients"),
-        ("sex", "sex", None),
-        ("immune status", "immune_status", None),
+        ("sex", "sex", ""),
+        ("immune status", "immune_status", ""),
     ]
     for group, col, fixed in specs:
         if col is not None and not all(col in a.outcomes.columns for a in result.arms):
