@@ -9,6 +9,8 @@
 '45.1% (41.2-49.0)'
 >>> plain_estimate({"value": 67.25, "ci95": [61.8, 76.2]}, percent=False)
 '67.2 (61.8-76.2)'
+>>> plain_estimate({"value": -0.25, "ci95": [-0.494, 0.047]})
+'-25.0% (-49.4 to 4.7)'
 """
 
 from __future__ import annotations
@@ -79,11 +81,13 @@ def format_difference(d: dict, digits: int = 1) -> str:
 def plain_estimate(ep: dict, percent: bool = True) -> str:
     """``"45.1% (41.2-49.0)"`` (or ``"67.2 (61.8-76.2)"`` with ``percent=False``): console tables.
 
-    ``"-"`` when the estimate is empty (nobody in its denominator).
+    ``"-"`` when the estimate is empty (nobody in its denominator); the bounds
+    are joined by ``" to "`` when one is negative, where a hyphen would read as
+    a minus sign.
     """
     if ep.get("value") is None:
         return "-"
-    lo, hi = ep["ci95"]
-    if percent:
-        return f"{100 * ep['value']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
-    return f"{ep['value']:.1f} ({lo:.1f}-{hi:.1f})"
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    lo, hi = (scale * b for b in ep["ci95"])
+    sep = " to " if (lo < 0 or hi < 0) else "-"
+    return f"{scale * ep['value']:.1f}{unit} ({lo:.1f}{sep}{hi:.1f})"
