@@ -39,7 +39,8 @@ def test_cryo_spares_subclinical_lesions_imiquimod_clears_them():
     )
     sub = {a.name: a.endpoints["subclinical_cleared"]["value"] for a in tr.arms}
     assert sub["ak-5pct"] > sub["ak-cryo"] + 0.3
-    # the freeze does not touch them: they fare like the untreated (vehicle) field, give or take sampling
+    # the freeze does not touch them: they fare like the untreated (vehicle) field, give or take
+    # sampling
     assert abs(sub["ak-cryo"] - sub["ak-5pct-vehicle"]) < 0.2
     kill = {a.name: a.endpoints["fraction_killed_by_immune"]["value"] for a in tr.arms}
     assert kill["ak-5pct"] > 0.99 and kill["ak-cryo"] < 0.5

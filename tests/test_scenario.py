@@ -63,6 +63,7 @@ def test_every_preset_loads():
     assert EXPECTED_PRESETS | {n + "-vehicle" for n in EXPECTED_PRESETS} | {
         "ak-cryo",
         "egw-cryo",
+        "ak-5fu",
     } == set(names)
     for name in names:
         sc = load_preset(name)
@@ -71,9 +72,7 @@ def test_every_preset_loads():
         assert sc.is_vehicle == name.endswith("-vehicle")
         assert sc.description
         assert sc.warnings() == []
-        assert sc.horizon_hours() > (
-            sc.events().end_h() if sc.is_cryotherapy else sc.events().last_application_h()
-        )
+        assert sc.horizon_hours() > sc.treatment.last_dose_h()
         assert resolve(name) == sc
 
 

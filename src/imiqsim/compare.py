@@ -1,9 +1,11 @@
 """Side-by-side comparison of treatments (e.g. imiquimod vs cryotherapy), every number simulated.
 
-``imiqsim compare ak-5pct ak-cryo --patients 1000`` runs both as one virtual trial (the same virtual
-patients in both arms) and builds the table a clinician expects: mechanism, who applies it and where,
-field vs lesion-directed, cosmetic outcome, local and systemic side effects, initial, histological and
-sustained clearance, recurrence. Numbers carry 95% CIs.
+``imiqsim compare ak-5pct ak-cryo --patients 1000`` runs both as one virtual trial (the same
+virtual patients in both arms) and builds the table a clinician expects: mechanism, who applies it
+and where, field vs lesion-directed, cosmetic outcome, local and systemic side effects, initial,
+histological and sustained clearance, recurrence, and how each arm's model was calibrated. Numbers
+carry 95% CIs. Every treatment answers for itself (its delivery, mechanism and calibration): no
+product names here.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import json
 from pathlib import Path
 
 from imiqsim import __version__
+from imiqsim.scenario import Scenario
 from imiqsim.trial import TrialResult
+from imiqsim.trial.endpoints import comparison_endpoints
+from imiqsim.vocabulary import DISCLAIMER as _DISCLAIMER
 
-DISCLAIMER = (
-    "Research and teaching software, not a medical device. Every number below is a model prediction "
-    "from simulated virtual patients, not clinical evidence or treatment advice."
-)
+#: the disclaimer on every comparison (one text for all of imiqsim)
+DISCLAIMER = _DISCLAIMER
 
 
 def _pct(e: dict | None) -> str:
@@ -29,13 +32,15 @@ def _pct(e: dict | None) -> str:
     return f"{100 * e['value']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
 
 
-def _who(sc) -> str:
-    if sc.is_cryotherapy:
-        return "clinician, in clinic: each visible lesion plus a rim"
-    return f"patient, at home: the whole treated field ({sc.area_cm2:g} cm2)"
+def _who(sc: Scenario) -> str:
+    return sc.treatment.delivery(sc.area_cm2).who_and_where()
 
 
-def _mechanism(sc, ep: dict) -> str:
+def _directed(sc: Scenario) -> str:
+    return sc.treatment.delivery(sc.area_cm2).directed
+
+
+def _mechanism(sc: Scenario, ep: dict) -> str:
     f = ep.get("fraction_killed_by_immune", {}).get("value")
     share = (
         ""
@@ -43,11 +48,7 @@ def _mechanism(sc, ep: dict) -> str:
         else f" ({100 * f:.0f}% of killed lesion cells killed by immune effectors, "
         f"{100 * (1 - f):.0f}% directly)"
     )
-    if sc.is_cryotherapy:
-        return "direct destruction by freezing; little immune stimulation" + share
-    if sc.is_vehicle:
-        return "no drug: background immune surveillance only" + share
-    return "immune response modifier (TLR7 agonist): innate and adaptive immune killing" + share
+    return sc.treatment.mechanism() + share
 
 
 def comparison_rows(tr: TrialResult) -> list[dict]:
@@ -64,35 +65,10 @@ def comparison_rows(tr: TrialResult) -> list[dict]:
     add("mechanism", lambda a: _mechanism(a.scenario, a.endpoints))
     add("who applies it and where", lambda a: _who(a.scenario))
     add("treatment", lambda a: a.scenario.treatment_text())
-    add(
-        "field vs lesion-directed",
-        lambda a: "lesion-directed" if a.scenario.is_cryotherapy else "field",
-    )
-    add("subclinical lesions cleared", lambda a: _pct(a.endpoints.get("subclinical_cleared")))
-    add(
-        "initial complete clearance (patients)",
-        lambda a: _pct(a.endpoints.get("complete_clearance")),
-    )
-    add(
-        "lesion complete response (visible lesions)",
-        lambda a: _pct(a.endpoints.get("lesion_complete_response")),
-    )
-    add("histological clearance", lambda a: _pct(a.endpoints.get("histological_clearance")))
-    add(
-        "sustained clearance at 12 months",
-        lambda a: _pct(a.endpoints.get("sustained_clearance_12mo")),
-    )
-    add(
-        "recurrence at 12 months (among clearers)",
-        lambda a: _pct(a.endpoints.get("recurrence_12mo")),
-    )
-    add("cosmetic: hypopigmentation", lambda a: _pct(a.endpoints.get("hypopigmentation")))
-    add("cosmetic: scarring", lambda a: _pct(a.endpoints.get("scarring")))
-    add("local: severe erythema", lambda a: _pct(a.endpoints.get("severe_erythema")))
-    add("local: blistering", lambda a: _pct(a.endpoints.get("blistering")))
-    add("local: moderate or worse pain", lambda a: _pct(a.endpoints.get("moderate_pain")))
-    add("local: rest period needed", lambda a: _pct(a.endpoints.get("rest_needed")))
-    add("systemic: flu-like symptoms", lambda a: _pct(a.endpoints.get("flu_like")))
+    add("field vs lesion-directed", lambda a: _directed(a.scenario))
+    for ep in comparison_endpoints():  # the endpoint rows, from the one registry
+        add(ep.compare_label, lambda a, name=ep.name: _pct(a.endpoints.get(name)))
+    add("model calibration", lambda a: a.scenario.treatment.calibration)
     return rows
 
 
@@ -117,19 +93,23 @@ def write_comparison_html(tr: TrialResult, out_dir: Path, command: str = "") -> 
         for r in rows
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>imiqsim comparison</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:6px 8px;vertical-align:top;font-size:14px}}th{{background:#f3f3f3}}
-.disclaimer{{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}}</style></head><body>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
+table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:6px 8px;vertical-align:top;font-size:14px}}
+th{{background:#f3f3f3}}
+.disclaimer{{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}}</style></head>
+<body>
 <h1>{html.escape(" vs ".join(names))}</h1>
-<p>imiqsim {__version__}; {tr.n_patients} virtual patients per arm (the same patients in every arm), seed
-{tr.seed}; follow-up {tr.followup_years:g} years; generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.
+<p>imiqsim {__version__}; {tr.n_patients} virtual patients per arm (the same patients in every
+arm), seed {tr.seed}; follow-up {tr.followup_years:g} years;
+generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.
 {html.escape(command)}</p>
 <div class="disclaimer">{DISCLAIMER}</div>
 <table><tr><th>feature</th>{head}</tr>{body}</table>
 <p>Percentages: simulated proportion (Wilson 95% CI). Lesion-level rows pool lesions over patients.
 Complete clearance = no visible lesion at the assessment visit; histological = no lesion above the
-histological detection limit; recurrence and sustained clearance count any visible lesion (recurrent or new)
-among complete clearers.</p></body></html>"""
+histological detection limit; recurrence and sustained clearance count any visible lesion
+(recurrent or new) among complete clearers.</p></body></html>"""
     path = out_dir / "comparison.html"
     path.write_text(page, encoding="utf-8")
     (out_dir / "comparison.json").write_text(json.dumps(comparison_dict(tr), indent=1, default=str))

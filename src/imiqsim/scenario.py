@@ -1,10 +1,11 @@
 """Validated scenarios: what to simulate, read from TOML files, presets or the API.
 
-A :class:`Scenario` bundles the indication, the treated site and area, the
-product and its :class:`~imiqsim.regimen.RegimenSpec`, the assessment visit,
-mechanism knockouts and parameter overrides. Every bad input is refused here,
-at the boundary, with an :class:`~imiqsim.errors.InputError` whose message
-names the field (dotted path as in the scenario file), echoes the value and
+A :class:`Scenario` bundles the indication, the treated site and area, one treatment (a
+cream regimen, cryotherapy, ...: see :mod:`imiqsim.treatments`), the assessment visit,
+mechanism knockouts and parameter overrides. In a scenario file the treatment's keys sit at
+the top level (``product = "..."`` with a ``[regimen]`` or ``[cryotherapy]`` table). Every
+bad input is refused here, at the boundary, with an :class:`~imiqsim.errors.InputError`
+whose message names the field (dotted path as in the scenario file), echoes the value and
 says what is allowed.
 
 Examples
@@ -13,6 +14,8 @@ Examples
 >>> sc = load_preset("ak-5pct")
 >>> sc.events().n_applications
 32
+>>> sc.treatment.kind
+'imiquimod'
 >>> sc.with_overrides(area_cm2=50.0).area_cm2
 50.0
 """
@@ -21,35 +24,28 @@ from __future__ import annotations
 
 import os
 import re
-import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the tomli backport
-    import tomli as tomllib
-
-from imiqsim.comparators.cryotherapy import CryoSpec, build_freeze_events
+from imiqsim import model as _model
 from imiqsim.errors import InputError
-from imiqsim.regimen import (
-    HOURS_PER_WEEK,
-    MISSING,
-    PRODUCTS,
+from imiqsim.treatments import (
+    CryoSpec,
     DoseEvents,
-    Product,
     RegimenSpec,
-    StrictBool,
-    StrictFloat,
-    _fail,
-    _InputModel,
-    build_events,
-    describe_regimen,
-    drug_mg_per_application,
+    TreatmentChoice,
+    build_treatment,
+    treatment_classes,
+    treatment_file_keys,
 )
+from imiqsim.treatments.cream import MAX_DOSE_MULTIPLE, CreamTreatment
+from imiqsim.treatments.products import Product
+from imiqsim.validation import MISSING, InputModel, StrictBool, StrictFloat, fail
+from imiqsim.vocabulary import HOURS_PER_WEEK
 
 __all__ = [
     "INDICATIONS",
@@ -64,80 +60,46 @@ __all__ = [
     "resolve",
 ]
 
-#: Mechanism parts that can be switched off (see the model modules).
-KNOCKOUTS: tuple[str, ...] = (
-    "tlr7",
-    "pdc",
-    "macrophage",
-    "dendritic",
-    "nk",
-    "cd8",
-    "memory",
-    "ifn_alpha",
-    "tnf_alpha",
-    "il12",
-)
+#: Mechanism parts that can be switched off (the model's knockouts).
+KNOCKOUTS: tuple[str, ...] = tuple(_model.KNOCKOUTS)
+#: Indications with lesion biology in the model's tables.
+INDICATIONS: tuple[str, ...] = _model.INDICATIONS
+#: Treated body sites with a permeability in the model's tables.
+SITES: tuple[str, ...] = _model.SITES
 
-Indication = Literal["AK", "sBCC", "EGW"]
-Site = Literal["face", "scalp", "forearm_hand", "trunk", "extremity", "genital", "perianal"]
+# the allowed values are read from the model's tables (a Literal of a tuple lists its items)
+Indication = Literal[INDICATIONS]  # type: ignore[valid-type]
+Site = Literal[SITES]  # type: ignore[valid-type]
 LesionType = Literal["superficial", "nodular", "infiltrative", "melanoma"]
-
-INDICATIONS: tuple[str, ...] = ("AK", "sBCC", "EGW")
-SITES: tuple[str, ...] = (
-    "face",
-    "scalp",
-    "forearm_hand",
-    "trunk",
-    "extremity",
-    "genital",
-    "perianal",
-)
 LESION_TYPES: tuple[str, ...] = ("superficial", "nodular", "infiltrative", "melanoma")
 
-#: product key of the cryotherapy comparator
-CRYOTHERAPY = "cryotherapy"
-
-#: Cream per application above this multiple of the label maximum is refused.
-MAX_DOSE_MULTIPLE = 10.0
-
-# Label sites per indication (Aldara / Zyclara prescribing information).
-_LABEL_SITES: dict[str, tuple[str, ...]] = {
-    "AK": ("face", "scalp", "forearm_hand", "trunk", "extremity"),
-    "sBCC": ("trunk", "extremity", "forearm_hand"),  # trunk, neck and extremities
-    "EGW": ("genital", "perianal"),
-}
-_LABEL_TEXT: dict[str, str] = {
-    "AK": "the label covers AK on face, scalp and other sun-exposed skin, not genital or "
-    "perianal skin",
-    "sBCC": "the label covers superficial BCC only on the trunk, neck and extremities "
-    "(not face, scalp, genital or perianal skin)",
-    "EGW": "the label covers external genital and perianal warts only (site genital or perianal)",
-}
 _OFF_LABEL_HINT = "; set off_label_ok = true to simulate it anyway"
 
 _PRESET_PACKAGE = "imiqsim"
 _PRESET_DIR = "presets"
 
 
-class Scenario(_InputModel):
+class Scenario(InputModel):
     """A complete, validated description of one treatment to simulate.
 
     Parameters
     ----------
     name : str
         Short identifier (preset name or file stem).
-    indication : {"AK", "sBCC", "EGW"}
-        Actinic keratosis, superficial basal cell carcinoma, external genital warts.
+    indication : str
+        One of :data:`INDICATIONS`: actinic keratosis (AK), superficial basal cell carcinoma
+        (sBCC), external genital warts (EGW).
     site : str
-        Treated body site: face, scalp, forearm_hand, trunk, extremity, genital, perianal.
+        Treated body site, one of :data:`SITES` (face, scalp, forearm_hand, trunk, extremity,
+        genital, perianal).
     lesion_type : {"superficial", "nodular", "infiltrative", "melanoma"}
         Only meaningful for sBCC; anything but superficial is off-label.
-    product : str
-        Key of :data:`imiqsim.regimen.PRODUCTS`, or ``"cryotherapy"`` for the cryotherapy comparator.
-    regimen : RegimenSpec
-        Dosing schedule of a cream (required unless product is cryotherapy).
-    cryotherapy : CryoSpec
-        Freeze protocol (only with product ``"cryotherapy"``).
+    treatment : Treatment
+        What is done to the skin (:data:`imiqsim.treatments.TreatmentChoice`). In a scenario
+        file (and as keyword arguments) it is written as its own keys at the top level:
+        ``product`` (a cream of :data:`imiqsim.treatments.products.PRODUCTS`, or
+        ``"cryotherapy"``, ...) with its table (``regimen`` for a cream, ``cryotherapy``
+        for the freeze protocol).
     area_cm2 : float
         Treated skin area, cm2 (> 0, <= 500).
     assessment_weeks_after_last_dose : float
@@ -162,9 +124,7 @@ class Scenario(_InputModel):
     indication: Indication
     site: Site
     lesion_type: LesionType = "superficial"
-    product: str
-    regimen: RegimenSpec | None = None
-    cryotherapy: CryoSpec | None = None
+    treatment: TreatmentChoice
     area_cm2: StrictFloat = Field(gt=0, le=500)
     assessment_weeks_after_last_dose: StrictFloat = Field(default=0.0, ge=0, le=260)
     days: StrictFloat | None = Field(default=None, gt=0, le=3650)
@@ -173,13 +133,37 @@ class Scenario(_InputModel):
     off_label_ok: StrictBool = False
     description: str = ""
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except InputError as exc:
+            raise _in_file_terms(exc) from None
+
     # ------------------------------------------------------------------ validators
 
-    @field_validator("product")
+    @model_validator(mode="before")
     @classmethod
-    def _known_product(cls, v: str) -> str:
-        if v not in PRODUCTS and v != CRYOTHERAPY:
-            raise _fail(f"unknown product; allowed: {', '.join(PRODUCTS)}, {CRYOTHERAPY}", v)
+    def _gather_treatment(cls, data: Any) -> Any:
+        """Collect the treatment's top-level file keys (product and its table) into one value."""
+        if not isinstance(data, dict):
+            return data
+        keys = ("product", *treatment_file_keys())
+        given = {k: data[k] for k in keys if k in data}
+        if not given:
+            return data
+        if "treatment" in data:
+            raise fail("give either treatment or product with its table, not both", given)
+        rest = {k: v for k, v in data.items() if k not in keys}
+        return {**rest, "treatment": given}
+
+    @field_validator("treatment", mode="before")
+    @classmethod
+    def _build_treatment(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            try:
+                return build_treatment(v)
+            except InputError as exc:
+                raise fail(exc.allowed, exc.value, field=exc.field) from None
         return v
 
     @field_validator("knockouts")
@@ -188,52 +172,30 @@ class Scenario(_InputModel):
         seen: set[str] = set()
         for k in v:
             if k not in KNOCKOUTS:
-                raise _fail(f"unknown knockout; allowed: {', '.join(KNOCKOUTS)}", k)
+                raise fail(f"unknown knockout; allowed: {', '.join(KNOCKOUTS)}", k)
             if k in seen:
-                raise _fail("each knockout may be listed only once", k)
+                raise fail("each knockout may be listed only once", k)
             seen.add(k)
         return v
 
     @model_validator(mode="after")
     def _check_label_and_dose(self) -> Scenario:
-        if self.product == CRYOTHERAPY:
-            if self.cryotherapy is None:
-                raise _fail(
-                    "product cryotherapy needs a [cryotherapy] table (freeze_seconds, ...)",
-                    MISSING,
-                    field="cryotherapy",
-                )
-            if self.regimen is not None:
-                raise _fail(
-                    "a cryotherapy scenario has no cream regimen; remove [regimen]",
-                    "regimen",
-                    field="regimen",
-                )
-        else:
-            if self.regimen is None:
-                raise _fail("a cream product needs a [regimen] table", MISSING, field="regimen")
-            if self.cryotherapy is not None:
-                raise _fail(
-                    '[cryotherapy] needs product = "cryotherapy"', self.product, field="product"
-                )
         for field, value, allowed in self._off_label_findings():
             if not self.off_label_ok:
-                raise _fail(allowed + _OFF_LABEL_HINT, value, field=field)
+                raise fail(allowed + _OFF_LABEL_HINT, value, field=field)
         if self.lesion_type != "superficial" and self.indication != "sBCC":
             # the model has lesion-type biology only for BCC; refusing beats ignoring it
-            raise _fail(
+            raise fail(
                 "lesion_type applies only to indication sBCC; AK and EGW take 'superficial'",
                 self.lesion_type,
                 field="lesion_type",
             )
-        multiple = self._dose_multiple()
-        if multiple > MAX_DOSE_MULTIPLE + 1e-9:
-            key, value = self.regimen.amount.given
-            raise _fail(
-                self._dose_text(multiple, refused=True), value, field=f"regimen.amount.{key}"
-            )
+        refusal = self.treatment.dose_refusal()
+        if refusal is not None:
+            field, value, allowed = refusal
+            raise fail(allowed, value, field=field)
         if self.days is None and self._default_horizon_h() > 3650 * 24:
-            raise _fail(
+            raise fail(
                 f"the default horizon (schedule plus assessment) is "
                 f"{self._default_horizon_h() / 24:.0f} days, over the 3650-day limit; "
                 "shorten the schedule or the assessment, or set days",
@@ -242,135 +204,101 @@ class Scenario(_InputModel):
             )
         return self
 
-    # ------------------------------------------------------------------ label helpers
+    @model_serializer(mode="wrap")
+    def _dump_in_file_terms(self, handler: Any) -> dict[str, Any]:
+        """Dump the treatment as its top-level file keys, so a dump loads back as a scenario."""
+        d = handler(self)
+        t = d.pop("treatment", None) or {}
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            if key == "area_cm2":  # the file keys sit where the treatment field is
+                out["product"] = t.get("product")
+                for table in treatment_file_keys():
+                    out[table] = t.get(table)
+            out[key] = value
+        return out
 
     def _off_label_findings(self) -> list[tuple[str, Any, str]]:
         """(field, value, reason) for every off-label aspect of this scenario."""
-        out: list[tuple[str, Any, str]] = []
-        if self.site not in _LABEL_SITES[self.indication]:
-            out.append(("site", self.site, f"off-label: {_LABEL_TEXT[self.indication]}"))
-        if self.indication == "sBCC" and self.lesion_type != "superficial":
-            out.append(
-                (
-                    "lesion_type",
-                    self.lesion_type,
-                    (
-                        "off-label: imiquimod is approved only for superficial BCC, not nodular "
-                        "or infiltrative BCC, melanoma or other invasive cancers"
-                    ),
-                )
-            )
-        prod = PRODUCTS.get(self.product)
-        if prod is not None and self.indication not in prod.approved_indications:
-            approved = [
-                k
-                for k, p in PRODUCTS.items()
-                if not p.vehicle and self.indication in p.approved_indications
-            ]
-            out.append(
-                (
-                    "product",
-                    self.product,
-                    (
-                        f"off-label: {self.product} is not approved for {self.indication} "
-                        f"(approved: {', '.join(approved)})"
-                    ),
-                )
-            )
-        return out
+        return self.treatment.label_findings(self.indication, self.site, self.lesion_type)
 
-    def _dose_multiple(self) -> float:
-        if self.regimen is None:
-            return 0.0
-        prod = PRODUCTS[self.product]
-        return self.regimen.amount.cream_mg_total() / prod.label_max_cream_mg
+    # ------------------------------------------------------------------ the treatment, by name
 
-    def _dose_text(self, multiple: float, refused: bool) -> str:
-        prod = PRODUCTS[self.product]
-        units = f"{prod.label_max_units:g} {prod.unit}" + ("" if prod.label_max_units == 1 else "s")
-        label = f"{prod.label_max_cream_mg:g} mg cream = {units}" + (
-            "" if prod.vehicle else f" = {prod.label_max_drug_mg:g} mg imiquimod"
-        )
-        this = f"{self.regimen.amount.cream_mg_total():g} mg cream per application"
-        if not prod.vehicle:
-            this += f" ({drug_mg_per_application(self.regimen, prod):g} mg imiquimod)"
-        if refused:
-            return (
-                f"{this} is {multiple:.3g}x the label maximum of {label}; at most "
-                f"{MAX_DOSE_MULTIPLE:g}x is accepted"
-            )
-        return f"{this} is {multiple:.3g}x the label maximum per application ({label})"
+    @property
+    def product(self) -> str:
+        """The treatment's ``product`` key, as in the scenario file."""
+        return self.treatment.product
 
-    # ------------------------------------------------------------------ public API
+    @property
+    def regimen(self) -> RegimenSpec | None:
+        """The cream regimen (None for a treatment without one, e.g. cryotherapy)."""
+        return getattr(self.treatment, "regimen", None)
+
+    @property
+    def cryotherapy(self) -> CryoSpec | None:
+        """The freeze protocol (None unless the treatment is cryotherapy)."""
+        return getattr(self.treatment, "cryotherapy", None)
 
     def product_obj(self) -> Product | None:
-        """The :class:`~imiqsim.regimen.Product` named by ``product`` (None for cryotherapy)."""
-        return PRODUCTS.get(self.product)
+        """The cream :class:`~imiqsim.treatments.products.Product` (None without a cream)."""
+        return self.treatment.product_info if isinstance(self.treatment, CreamTreatment) else None
 
     @property
     def is_vehicle(self) -> bool:
-        """True when the product is a drug-free vehicle cream."""
-        return self.product in PRODUCTS and PRODUCTS[self.product].vehicle
-
-    @property
-    def is_cryotherapy(self) -> bool:
-        return self.product == CRYOTHERAPY
+        """True when the treatment is a drug-free vehicle cream."""
+        return self.treatment.is_vehicle
 
     @property
     def cream_strength(self) -> float:
-        """Imiquimod mass fraction of the cream put on the skin (0 for a vehicle or cryotherapy)."""
-        prod = self.product_obj()
-        return 0.0 if prod is None or prod.vehicle else prod.strength_pct / 100.0
+        """Drug mass fraction of the cream put on the skin (0 for a vehicle or cryotherapy)."""
+        return self.treatment.delivery(self.area_cm2).strength_pct / 100.0
+
+    # ------------------------------------------------------------------ public API
 
     def model_parameters(
         self, model: Any, overrides: dict[str, float] | None = None, knockouts: Any = ()
     ) -> Any:
         """The model's parameter vector for this scenario's typical patient.
 
-        The one place where a scenario becomes parameters: indication, site, treated area, cream
-        strength, the scenario's knockouts and parameter overrides, then ``overrides`` and extra
+        The one place where a scenario becomes parameters: indication, site, treated area,
+        what the treatment sets (cream strength; every other treatment's strength 0), the
+        scenario's knockouts and parameter overrides, then ``overrides`` and extra
         ``knockouts`` on top. ``model`` is a :class:`imiqsim.model.Model`.
         """
         kos = list(self.knockouts) + [k for k in knockouts if k not in self.knockouts]
+        inputs = {name: 0.0 for cls in treatment_classes() for name in cls.strength_parameters}
+        inputs.update(self.treatment.model_inputs())
         return model.parameter_vector(
             self.indication,
             self.site,
             self.area_cm2,
-            {**self.parameters, **(overrides or {})},
+            {**inputs, **self.parameters, **(overrides or {})},
             kos,
-            cream_strength=self.cream_strength,
         )
 
     def events(self) -> DoseEvents:
-        """Timed events: cream applications/wash-offs, or freeze events for cryotherapy."""
-        if self.cryotherapy is not None:
-            return build_freeze_events(self.cryotherapy)
-        return build_events(self.regimen, self.product_obj())
+        """Timed events of the treatment: applications/wash-offs, freezes, ..."""
+        return self.treatment.events()
 
     def treatment_text(self) -> str:
-        """The regimen or cryotherapy protocol in plain words."""
-        if self.cryotherapy is not None:
-            return self.cryotherapy.describe()
-        return describe_regimen(self.regimen, self.product_obj())
+        """The treatment protocol in plain words."""
+        return self.treatment.describe()
 
     def drug_mg_per_application(self) -> float:
-        """Imiquimod mg per application (0 for a vehicle and for cryotherapy)."""
-        if self.regimen is None:
-            return 0.0
-        return drug_mg_per_application(self.regimen, self.product_obj())
+        """Drug mg per application (0 for a vehicle and for cryotherapy)."""
+        return self.treatment.drug_mg_per_application
 
     def dose_mg_per_cm2(self) -> float:
-        """Imiquimod mg per cm2 of treated skin per application."""
+        """Drug mg per cm2 of treated skin per application."""
         return self.drug_mg_per_application() / self.area_cm2
 
     def assessment_time_h(self) -> float:
-        """Scheduled assessment visit: last scheduled application + assessment weeks, hours.
+        """Scheduled assessment visit: last scheduled dose + assessment weeks, hours.
 
         With ``until_clear`` or repeat courses a patient may stop earlier; this
         is the visit of a patient who receives every scheduled application.
         """
-        ev = self.events()
-        last = ev.end_h() if self.cryotherapy is not None else ev.last_application_h()
+        last = self.treatment.last_dose_h()
         return last + self.assessment_weeks_after_last_dose * HOURS_PER_WEEK
 
     def _default_horizon_h(self) -> float:
@@ -389,7 +317,7 @@ class Scenario(_InputModel):
         return self._default_horizon_h()
 
     def describe(self) -> str:
-        """One line in plain words: indication, site, area and regimen."""
+        """One line in plain words: indication, site, area and treatment."""
         text = (
             f"{self.indication} on {self.site.replace('_', '/')} ({self.area_cm2:g} cm2): "
             f"{self.treatment_text()}"
@@ -405,31 +333,14 @@ class Scenario(_InputModel):
     def warnings(self) -> list[str]:
         """Accepted but noteworthy aspects of this scenario, in plain words.
 
-        Off-label uses accepted with ``off_label_ok``, a dose above the label
-        maximum (refused above :data:`MAX_DOSE_MULTIPLE` times), a pump count
-        for a sachet-only product, and a horizon that ends before the schedule.
+        Off-label uses accepted with ``off_label_ok``, then what the treatment notes: for a
+        cream a dose above the label maximum (refused above :data:`MAX_DOSE_MULTIPLE` times),
+        a pump count for a sachet-only product, and a horizon that ends before the schedule.
         """
         out: list[str] = []
         for field, value, reason in self._off_label_findings():
             out.append(f"{field} = {value!r} is {reason} (accepted: off_label_ok = true)")
-        multiple = self._dose_multiple()
-        if multiple > 1.0 + 1e-9:
-            out.append(f"regimen.amount: {self._dose_text(multiple, refused=False)}")
-        prod = self.product_obj()
-        key, value = self.regimen.amount.given if self.regimen is not None else (None, None)
-        if prod is not None and key == "pump_actuations" and prod.unit != "pump actuation":
-            out.append(
-                f"regimen.amount: {prod.key} is supplied in {prod.unit}s, not pumps; "
-                f"{value:g} pump actuations taken as {self.regimen.amount.cream_mg_total():g} "
-                "mg cream"
-            )
-        if self.days is not None and self.regimen is not None:
-            last = self.events().last_application_h()
-            if self.days * 24.0 < last:
-                out.append(
-                    f"days = {self.days:g} ends before the last scheduled application "
-                    f"(day {last / 24.0:.1f}); later doses are not simulated"
-                )
+        out += self.treatment.warnings(self.days)
         return out
 
     def with_overrides(self, **changes: Any) -> Scenario:
@@ -461,6 +372,9 @@ class Scenario(_InputModel):
         6.0
         """
         data = self.model_dump()
+        if "treatment" in changes:  # a whole treatment replaces the file keys of the old one
+            for key in ("product", *treatment_file_keys()):
+                data.pop(key, None)
         for key, value in changes.items():
             parts = key.split(".")
             if len(parts) == 1:
@@ -484,6 +398,20 @@ class Scenario(_InputModel):
             else:
                 raise InputError(key, value, "a dotted name must point into regimen or parameters")
         return Scenario(**data)
+
+
+def _in_file_terms(exc: InputError) -> InputError:
+    """Name a field as in a scenario file: the treatment's keys sit at the top level."""
+    field = exc.field.removeprefix("treatment.")
+    allowed = exc.allowed
+    if allowed.startswith("unknown key; allowed keys: ") and "." not in field:
+        keys = [k for k in Scenario.model_fields if k != "treatment"]
+        at = keys.index("area_cm2")
+        keys[at:at] = ["product", *treatment_file_keys()]
+        allowed = f"unknown key; allowed keys: {', '.join(keys)}"
+    if field == exc.field and allowed == exc.allowed:
+        return exc
+    return InputError(field, exc.value, allowed)
 
 
 def _merge_regimen(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

@@ -1,1 +1,5 @@
-"""Comparators: vehicle (a product with no drug, see imiqsim.regimen.PRODUCTS) and cryotherapy."""
+"""Comparators (kept for existing imports): the treatments live in :mod:`imiqsim.treatments`.
+
+The vehicle is a product with no drug (:data:`imiqsim.treatments.products.PRODUCTS`);
+cryotherapy is :mod:`imiqsim.treatments.cryotherapy`.
+"""

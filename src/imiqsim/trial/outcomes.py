@@ -186,7 +186,7 @@ def simulate_chunk(
     k_a = int(np.searchsorted(t, t_assess - 1e-9))
     k_a = min(k_a, t.size - 1)
     vis0 = vis[:, 0]
-    until_clear = sc.regimen is not None and sc.regimen.until_clear
+    until_clear = sc.treatment.stops_when_clear
     cleared_at = res.cleared_at_h
     if until_clear:
         # assessed at the end of treatment: cleared at any time by then
