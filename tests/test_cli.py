@@ -207,3 +207,64 @@ def test_field_cli_writes_maps_and_refuses_bad_resolution(tmp_path, capsys):
     code = main(["field", "ak-5pct", "--resolution-mm", "0"])
     err = capsys.readouterr().err
     assert code == 2 and "resolution_mm" in err and "Traceback" not in err
+
+
+def test_help_reads_the_model_vocabulary_and_the_one_disclaimer(capsys):
+    from imiqsim.model import KNOCKOUTS
+    from imiqsim.vocabulary import DISCLAIMER_SHORT
+
+    code, out, err = run(["--help"], capsys)
+    assert code == 0 and DISCLAIMER_SHORT in " ".join(out.lower().split())
+    code, out, err = run(["simulate", "--help"], capsys)
+    text = " ".join(out.split())
+    assert code == 0
+    for name in KNOCKOUTS:
+        assert name in text, name
+
+
+def test_a_failing_cascade_keeps_the_data_and_says_so(tmp_path, capsys, monkeypatch):
+    import imiqsim.outputs.patient_figures as figures
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(figures, "plot_cascade", boom)
+    code, out, err = run(["simulate", "ak-5pct", "--days", "3", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "could not draw" in err and "no display" in err and "Traceback" not in err
+    for name in ("timecourse.nc", "timecourse.csv", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "cascade.png").exists()
+    assert "cascade.png" not in out
+
+
+def test_compare_writes_html_and_json(tmp_path, capsys):
+    from imiqsim.vocabulary import DISCLAIMER
+
+    argv = ["compare", "ak-5pct", "ak-cryo", "--patients", "8", "--workers", "1"]
+    argv += ["--followup-years", "0.1", "--out", str(tmp_path), "--json"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    names = [Path(p).name for p in data["files"]]
+    assert names[-2:] == ["comparison.html", "comparison.json"]
+    written = json.loads((tmp_path / "comparison.json").read_text())
+    assert written["rows"] == data["rows"] and "not a medical device" in written["disclaimer"]
+    page = (tmp_path / "comparison.html").read_text()
+    assert "ak-5pct vs ak-cryo" in page and DISCLAIMER in page
+
+
+def test_field_figure_failure_keeps_the_maps(tmp_path, capsys, monkeypatch):
+    import imiqsim.outputs.field as field_outputs
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no colour map")
+
+    monkeypatch.setattr(field_outputs, "plot_key_days", boom)
+    argv = ["field", "ak-5pct", "--resolution-mm", "5", "--followup-days", "0"]
+    code, out, err = run([*argv, "--out", str(tmp_path), "--no-gif"], capsys)
+    assert code == 0, err
+    assert "could not draw" in err and "no colour map" in err and "Traceback" not in err
+    for name in ("field_maps.nc", "field_timecourses.nc", "field_lesions.csv"):
+        assert (tmp_path / name).stat().st_size > 0 and f"wrote {tmp_path / name}" in out
+    assert not (tmp_path / "field_key_days.png").exists() and "key_days" not in out

@@ -1,4 +1,4 @@
-"""Figures of one simulated patient: imiqsim.plots."""
+"""Figures of one simulated patient: imiqsim.outputs.patient_figures (and the cascade file)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from matplotlib.figure import Figure
 from imiqsim.engine.run import run_batch
 from imiqsim.errors import InputError
 from imiqsim.model import get_model
-from imiqsim.plots import CASCADE_N_AXES, FOOTER, LESIONS_N_AXES, plot_cascade, plot_lesions
+from imiqsim.outputs.patient_figures import (
+    CASCADE_N_AXES,
+    LESIONS_N_AXES,
+    plot_cascade,
+    plot_lesions,
+)
+from imiqsim.vocabulary import FOOTER
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WEEKS = 16
@@ -161,6 +167,52 @@ def test_cascade_axes_content(runs):
     assert len([a for a in fig.axes if a.get_legend() is not None]) >= 7
 
 
+def _kill_labels(fig) -> list[str]:
+    kills = fig.axes[6]
+    return [t.get_text() for t in kills.get_yticklabels()]
+
+
+def test_kill_panel_reads_the_models_tallies(runs):
+    """Every background and immune tally is a bar; a direct one only where it killed."""
+    tallies = get_model().kill_tallies
+    ds = runs["treated"]
+    labels = _kill_labels(plot_cascade(ds))
+    shown = [lab for lab, kind in tallies.values() if kind != "direct"]
+    assert sorted(labels) == sorted(shown)
+    direct = next(name for name, (_, kind) in tallies.items() if kind == "direct")
+    frozen = ds.assign({direct: ds[direct] + 1e5})  # as if that treatment had killed cells
+    fig = plot_cascade(frozen)
+    assert tallies[direct][0] in _kill_labels(fig)
+    shares = [p.get_width() for p in fig.axes[6].patches]
+    assert len(shares) == len(shown) + 1 and sum(shares) == pytest.approx(100.0)
+
+
+def test_old_import_path_is_the_same_code():
+    import imiqsim.plots as old
+
+    assert old.plot_cascade is plot_cascade and old.FOOTER == FOOTER
+
+
+def test_cascade_file_is_written_after_the_data(tmp_path, monkeypatch):
+    import imiqsim
+    import imiqsim.outputs.patient_figures as figures
+    from imiqsim.outputs.patient import write_patient_outputs
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no figure today")
+
+    res = imiqsim.simulate("ak-5pct", days=3)
+    monkeypatch.setattr(figures, "plot_cascade", boom)
+    messages: list[str] = []
+    paths = write_patient_outputs(res, tmp_path, on_figure_error=messages.append)
+    assert [p.name for p in paths] == ["timecourse.nc", "timecourse.csv", "summary.json"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert len(messages) == 1 and "no figure today" in messages[0]
+    with pytest.raises(RuntimeError, match="no figure today"):
+        write_patient_outputs(res, tmp_path / "strict")
+    assert (tmp_path / "strict" / "summary.json").exists()
+
+
 def test_cascade_default_title_uses_attrs(runs):
     ds = runs["treated"].assign_attrs(scenario="ak-5pct", indication="AK")
     fig = plot_cascade(ds)
@@ -267,3 +319,23 @@ def test_bad_input():
     ds = xr.Dataset({"film": ("time", np.zeros(3))}, coords={"time": [0.0, 1.0, 2.0]})
     with pytest.raises(InputError):
         plot_cascade(ds, dose_times_days="weekly")
+
+
+def test_cascade_file_draws_the_runs_own_threshold(tmp_path, monkeypatch):
+    """A --set of the visibility threshold moves the line in the written cascade."""
+    import imiqsim
+    import imiqsim.outputs.patient_figures as figures
+    from imiqsim.outputs.patient import write_cascade
+
+    seen = {}
+    real = figures.plot_cascade
+
+    def spy(ds, path=None, **kw):
+        seen.update(kw)
+        return real(ds, path, **kw)
+
+    monkeypatch.setattr(figures, "plot_cascade", spy)
+    res = imiqsim.simulate("ak-5pct", days=3, set={"visible_threshold_cells": 1234.0})
+    write_cascade(res, tmp_path / "c.png")
+    assert seen["visible_threshold"] == 1234.0
+    assert seen["dose_times_days"][0] == pytest.approx(22 / 24)  # the first evening application

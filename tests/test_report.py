@@ -1,4 +1,4 @@
-"""Trial outputs and the HTML report: imiqsim.report."""
+"""Trial outputs and the HTML report: imiqsim.outputs.trial, trial_figures, trial_report."""
 
 from __future__ import annotations
 
@@ -12,21 +12,19 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from imiqsim.report import (
-    DISCLAIMER,
-    ENDPOINT_INFO,
+import imiqsim.outputs.trial_report as trial_report
+from imiqsim.outputs.formatting import format_difference, format_proportion
+from imiqsim.outputs.trial import outcomes_frame, traces_dataset, write_trial_outputs
+from imiqsim.outputs.trial_figures import subgroup_table
+from imiqsim.outputs.trial_report import (
     FIGURE_NAMES,
-    format_difference,
     format_endpoint,
-    format_proportion,
-    outcomes_frame,
-    subgroup_table,
-    traces_dataset,
     write_trial_bundle,
-    write_trial_outputs,
     write_trial_report,
 )
 from imiqsim.trial import TRACE_VARIABLES, TrialResult, run_trial
+from imiqsim.trial.endpoints import report_endpoints
+from imiqsim.vocabulary import DISCLAIMER, DISCLAIMER_SHORT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ARMS = ["ak-5pct", "ak-5pct-vehicle"]
@@ -124,7 +122,7 @@ def test_table_values_equal_endpoints(written, trial):
     cells = re.findall(r'<td class="num">(.*?)<span class="n">(.*?)</span></td>', row)
     assert cells[0] == (literal, f"{ep['k']}/{ep['n']}")
     # every arm and every shown endpoint, through the same formatter
-    for info in ENDPOINT_INFO:
+    for info in report_endpoints():
         m = re.search(rf'<tr id="ep-{info.name}">(.*?)</tr>', text, re.DOTALL)
         if m is None:
             continue
@@ -141,7 +139,7 @@ def test_html_embeds_figures_and_pngs_written(written):
     out, _, _, text = written
     imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert text.count("data:image/png;base64") == len(FIGURE_NAMES) == 4
-    for b64, name in zip(imgs, FIGURE_NAMES):
+    for b64, name in zip(imgs, FIGURE_NAMES, strict=True):
         raw = base64.b64decode(b64)
         assert raw.startswith(PNG_MAGIC)
         assert (out / name).read_bytes() == raw
@@ -266,13 +264,12 @@ def test_failed_patient_keeps_rows_and_report_renders(trial, tmp_path):
     assert "could not be simulated" in html
 
 
+def _boom(*args, **kwargs):
+    raise RuntimeError("plotting failed")
+
+
 def test_bundle_writes_data_before_figures(trial, tmp_path, monkeypatch):
-    import imiqsim.report as rep
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("plotting failed")
-
-    monkeypatch.setattr(rep, "fig_waterfall", boom)
+    monkeypatch.setattr(trial_report, "fig_waterfall", _boom)
     with pytest.raises(RuntimeError, match="plotting failed"):
         write_trial_bundle(trial, tmp_path)
     for name in ("outcomes.parquet", "summary.json", "traces.nc"):
@@ -280,6 +277,75 @@ def test_bundle_writes_data_before_figures(trial, tmp_path, monkeypatch):
     assert not (tmp_path / "report.html").exists()
 
 
-def test_title_is_escaped(trial, tmp_path):
-    html = write_trial_report(trial, tmp_path, title="<b>A & B</b>").read_text()
-    assert "&lt;b&gt;A &amp; B&lt;/b&gt;" in html and "<b>A & B</b>" not in html
+def test_bundle_reports_a_figure_failure_and_keeps_the_data(trial, tmp_path, monkeypatch):
+    monkeypatch.setattr(trial_report, "fig_waterfall", _boom)
+    messages: list[str] = []
+    paths = write_trial_bundle(trial, tmp_path, on_figure_error=messages.append)
+    assert [p.name for p in paths] == ["outcomes.parquet", "summary.json", "traces.nc"]
+    assert len(messages) == 1 and "RuntimeError: plotting failed" in messages[0]
+    assert "data files were written" in messages[0]
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_one_disclaimer_in_report_summary_and_traces(written):
+    out, _, _, text = written
+    assert text.count(DISCLAIMER) >= 2  # the banner and the footer
+    with xr.open_dataset(out / "traces.nc", engine="h5netcdf") as ds:
+        assert ds.attrs["disclaimer"] == DISCLAIMER_SHORT
+
+
+def test_old_import_path_is_the_same_code():
+    import imiqsim.report as old
+
+    assert old.write_trial_report is write_trial_report
+    assert old.write_trial_outputs is write_trial_outputs
+    assert old.DISCLAIMER is DISCLAIMER
+
+
+def _panel_titles(fig) -> list[str]:
+    return [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
+
+
+def test_kinetics_panels_are_the_models_traced_series(trial):
+    from imiqsim.model import CYTOKINES, SKIN_CELLS
+    from imiqsim.outputs.trial_figures import fig_kinetics
+
+    titles = _panel_titles(fig_kinetics(trial))
+    traced = set(trial.arms[0].traces)
+    cytokines = [c for c in CYTOKINES if c in traced]
+    assert len(cytokines) >= 3
+    assert len(titles) == len(cytokines) + sum(c in traced for c in SKIN_CELLS) + (
+        "memory_t" in traced
+    )
+    assert titles[:2] == ["IFN-\u03b1", "TNF-\u03b1"]
+
+
+def test_kinetics_panels_follow_the_traces(trial):
+    """A traced model cytokine is drawn, an untraced one is not: no list to edit in the figure."""
+    from imiqsim.outputs.trial_figures import fig_kinetics
+
+    def titles_with(il6: bool) -> list[str]:
+        arms = []
+        for a in trial.arms:
+            traces = {k: v for k, v in a.traces.items() if k != "il6"}
+            if il6:
+                traces["il6"] = a.traces["ifn_alpha"] * 0.5
+            arms.append(replace(a, traces=traces))
+        return _panel_titles(fig_kinetics(replace(trial, arms=arms)))
+
+    without, with_il6 = titles_with(False), titles_with(True)
+    assert "IL-6" not in without
+    assert "IL-6" in with_il6 and len(with_il6) == len(without) + 1
+    assert with_il6.index("IL-6") < with_il6.index("pDC")  # with the cytokines, in model order
+
+
+def test_old_endpoint_info_is_read_from_the_registry():
+    from imiqsim.report import ENDPOINT_INFO
+
+    rows = report_endpoints()
+    assert [e.key for e in ENDPOINT_INFO] == [e.name for e in rows]
+    assert [e.explanation for e in ENDPOINT_INFO] == [e.description for e in rows]
+    kinds = {e.key: e.kind for e in ENDPOINT_INFO}
+    assert kinds["time_to_clearance_days"] == "days"
+    assert kinds["median_lesion_reduction"] == "fraction_median"
+    assert kinds["complete_clearance"] == "proportion"

@@ -15,13 +15,19 @@ import typer
 
 from imiqsim import __version__
 from imiqsim.errors import ImiqsimError, InputError
+from imiqsim.model import KNOCKOUTS, get_model
+from imiqsim.vocabulary import DISCLAIMER, DISCLAIMER_SHORT
+
+#: the model's vocabulary, for the help texts
+_KNOCKOUT_NAMES = ", ".join(KNOCKOUTS)
+_STAGE_NAMES = ", ".join(m.name for m in get_model().modules)
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="imiqsim: mechanistic simulator of topical imiquimod therapy. "
-    "Research and teaching software, not a medical device.",
+    f"{DISCLAIMER_SHORT[0].upper()}{DISCLAIMER_SHORT[1:]}.",
 )
 export_app = typer.Typer(no_args_is_help=True, help="Export the model to other tools.")
 app.add_typer(export_app, name="export")
@@ -114,8 +120,7 @@ def simulate(
     knockout: list[str] | None = typer.Option(
         None,
         "--knockout",
-        help="Knock out/deplete a stage (repeatable): tlr7, pdc, macrophage, dendritic, nk, "
-        "cd8, memory, ifn_alpha, tnf_alpha, il12.",
+        help=f"Knock out/deplete a stage (repeatable): {_KNOCKOUT_NAMES}.",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Directory for time courses (NetCDF, CSV), PNG, JSON."
@@ -126,7 +131,7 @@ def simulate(
     every: float = typer.Option(1.0, "--every", help="Output spacing in hours."),
 ):
     """Simulate one typical patient through the whole cascade."""
-    from imiqsim.simulation import DISCLAIMER
+    from imiqsim.outputs.patient import write_patient_outputs
     from imiqsim.simulation import simulate as run
 
     overrides = parse_set(set_)
@@ -137,7 +142,7 @@ def simulate(
         _info(f"warning: {w}")
     written = []
     if out is not None:
-        written = write_outputs(res, out)
+        written = write_patient_outputs(res, out, on_figure_error=_err)
     if json_out:
         summary = dict(res.summary)
         if written:
@@ -148,52 +153,6 @@ def simulate(
     for p in written:
         typer.echo(f"wrote {p}")
     typer.echo(DISCLAIMER)
-
-
-def write_outputs(res, out: Path) -> list[Path]:
-    """Write NetCDF, CSV, summary JSON, then the PNG (last, so a plotting error loses nothing)."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    nc = out / "timecourse.nc"
-    res.dataset.to_netcdf(nc, engine="h5netcdf")
-    written.append(nc)
-    csv = out / "timecourse.csv"
-    res.dataset.to_dataframe().to_csv(csv)
-    written.append(csv)
-    js = out / "summary.json"
-    js.write_text(json.dumps(res.summary, indent=2))
-    written.append(js)
-    png = out / "cascade.png"
-    model_par = res.scenario
-    try:
-        from imiqsim.model import get_model
-        from imiqsim.plots import plot_cascade
-        from imiqsim.simulation import parameters_for
-
-        m = get_model()
-        p = parameters_for(m, model_par)
-        thr = float(p[m.parameter_index("visible_threshold_cells")])
-        dose_days = [
-            t / 24.0
-            for t, k in zip(res.scenario.events().times_h, res.scenario.events().kinds)
-            if k == 1
-        ]
-        fig = plot_cascade(
-            res.dataset,
-            png,
-            title=f"{res.scenario.name}: {res.scenario.description or ''}"[:110],
-            dose_times_days=dose_days,
-            visible_threshold=thr,
-        )
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        written.append(png)
-    except ImiqsimError:
-        raise
-    except Exception as exc:  # a plotting failure must not lose the data already written
-        _err(f"could not draw {png} ({type(exc).__name__}: {exc}); data files were written")
-    return written
 
 
 def _print_summary(s: dict) -> None:
@@ -234,14 +193,10 @@ def _print_summary(s: dict) -> None:
 
 @app.command()
 def parameters(
-    module: str | None = typer.Option(
-        None, "--module", help="Only this stage (pk, tlr7, cytokines, cells, lesions, reactions)."
-    ),
+    module: str | None = typer.Option(None, "--module", help=f"Only this stage: {_STAGE_NAMES}."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """The parameter table: value, unit, description, provenance."""
-    from imiqsim.model import get_model
-
     m = get_model()
     rows = m.parameter_table()
     mods = sorted({r["module"] for r in rows})
@@ -265,11 +220,14 @@ def parameters(
 
 @app.command()
 def equations(
-    markdown: bool = typer.Option(False, "--markdown", help="Markdown instead of plain text."),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Accepted for older scripts: the listing is always Markdown."
+    ),
 ):
-    """Print the model's equations, generated from the one model definition."""
+    """Print the model's equations (Markdown), generated from the one model definition."""
     from imiqsim.docs import equations_markdown
 
+    del markdown  # one format only
     typer.echo(equations_markdown())
 
 
@@ -279,16 +237,13 @@ def export_sbml(
         "ak-5pct", help="Preset or scenario file whose patient and dosing to export."
     ),
     out: Path = typer.Option(Path("model.xml"), "--out", help="Output SBML file."),
-    set_: list[str] | None = typer.Option(
-        None, "--set", help="Override a parameter: NAME=VALUE."
-    ),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
     knockout: list[str] | None = typer.Option(
-        None, "--knockout", help="Knock out a stage (repeatable)."
+        None, "--knockout", help=f"Knock out a stage (repeatable): {_KNOCKOUT_NAMES}."
     ),
 ):
     """Write SBML Level 3 Version 2 (with the preset's dosing as events)."""
     from imiqsim.export.sbml import write_sbml
-    from imiqsim.model import get_model
     from imiqsim.scenario import resolve
     from imiqsim.simulation import parameters_for
 
@@ -343,9 +298,7 @@ def trial(
         "--immunosuppressed-fraction",
         help="Fraction of organ-transplant immunosuppressed patients.",
     ),
-    set_: list[str] | None = typer.Option(
-        None, "--set", help="Override a parameter: NAME=VALUE."
-    ),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -429,8 +382,6 @@ def trial(
     _print_trial(summary)
     for p in written:
         typer.echo(f"wrote {p}")
-    from imiqsim.simulation import DISCLAIMER
-
     typer.echo(DISCLAIMER)
 
 
@@ -448,7 +399,7 @@ def _trial_streaming(
     resume,
     scheduler,
 ) -> None:
-    from imiqsim.scale import run_streaming
+    from imiqsim.trial.streaming import run_streaming
 
     if patients <= 0:
         raise InputError("patients", patients, "a positive whole number")
@@ -473,12 +424,13 @@ def _trial_streaming(
         raise
     except KeyboardInterrupt:
         _err(f"interrupted: finished chunks are kept in {out}; continue with --resume")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     except Exception as exc:
         _err(
-            f"{type(exc).__name__}: {exc}; finished chunks are kept in {out}; continue with --resume"
+            f"{type(exc).__name__}: {exc}; finished chunks are kept in {out}; "
+            "continue with --resume"
         )
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     summary = dict(res.summary)
     files = [str(p) for p in res.files] + [str(out / "chunks")]
     if json_out:
@@ -492,35 +444,23 @@ def _trial_streaming(
 
 
 def _write_trial(tr, out: Path, command: str) -> list[Path]:
-    from imiqsim.report import write_trial_outputs, write_trial_report
+    """The trial's data files, then its report; lists the data files and report.html."""
+    from imiqsim.outputs.trial_report import FIGURE_NAMES, write_trial_bundle
 
-    written = list(write_trial_outputs(tr, out))  # data first: a report failure must not lose it
-    try:
-        written.append(write_trial_report(tr, out, command=command))
-    except ImiqsimError:
-        raise
-    except Exception as exc:
-        _err(
-            f"could not write the HTML report ({type(exc).__name__}: {exc}); data files were written"
-        )
-    return written
-
-
-def _fmt_ep(e: dict, pct: bool = True) -> str:
-    if e.get("value") is None:
-        return "-"
-    lo, hi = e["ci95"]
-    if pct:
-        return f"{100 * e['value']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
-    return f"{e['value']:.1f} ({lo:.1f}-{hi:.1f})"
+    paths = write_trial_bundle(tr, out, command=command, on_figure_error=_err)
+    return [p for p in paths if p.name not in FIGURE_NAMES]  # the figures are inside the report
 
 
 def _print_trial(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from imiqsim.outputs.formatting import plain_estimate
+    from imiqsim.trial.endpoints import endpoint
+
     t = Table(
-        title=f"imiqsim trial (seed {summary['seed']}, {summary['n_patients_per_arm']} patients/arm)"
+        title=f"imiqsim trial (seed {summary['seed']}, "
+        f"{summary['n_patients_per_arm']} patients/arm)"
     )
     t.add_column("endpoint")
     for a in summary["arms"]:
@@ -530,7 +470,7 @@ def _print_trial(summary: dict) -> None:
         t.add_row(
             n,
             *[
-                _fmt_ep(a["endpoints"][n], pct=n != "time_to_clearance_days")
+                plain_estimate(a["endpoints"][n], percent=endpoint(n).is_percent)
                 for a in summary["arms"]
             ],
         )
@@ -539,7 +479,8 @@ def _print_trial(summary: dict) -> None:
         e = d["endpoints"].get("complete_clearance")
         if e:
             typer.echo(
-                f"complete clearance difference {d['arms'][0]} - {d['arms'][1]}: {_fmt_ep(e)}"
+                f"complete clearance difference {d['arms'][0]} - {d['arms'][1]}: "
+                f"{plain_estimate(e)}"
             )
 
 
@@ -635,7 +576,8 @@ def population(
         0.0, "--immunosuppressed-fraction", help="Fraction of immunosuppressed patients."
     ),
 ):
-    """Write a virtual population by SBML id (parameters and initial amounts), to re-run it in any SBML tool."""
+    """Write a virtual population by SBML id (parameters and initial amounts),
+    to re-run it in any SBML tool."""
     from imiqsim.export.population import write_population
 
     if patients <= 0 or patients > 1_000_000:
@@ -663,7 +605,9 @@ def compare(
     ),
 ):
     """Side-by-side comparison (e.g. imiquimod vs cryotherapy), every cell simulated."""
-    from imiqsim.compare import comparison_dict, write_comparison_html
+    from imiqsim.compare import comparison_dict
+    from imiqsim.outputs.compare import write_comparison
+    from imiqsim.outputs.trial import write_trial_outputs
     from imiqsim.trial import run_trial
 
     if len(arms) < 2:
@@ -681,16 +625,8 @@ def compare(
     d = comparison_dict(tr)
     written = []
     if out is not None:
-        from imiqsim.report import write_trial_outputs
-
-        written = list(write_trial_outputs(tr, out))
-        written.append(
-            write_comparison_html(
-                tr,
-                out,
-                "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}",
-            )
-        )
+        command = "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}"
+        written = write_trial_outputs(tr, out) + write_comparison(tr, out, command)
     if json_out:
         if written:
             d["files"] = [str(p) for p in written]
@@ -710,8 +646,6 @@ def compare(
     Console().print(t)
     for p in written:
         typer.echo(f"wrote {p}")
-    from imiqsim.compare import DISCLAIMER
-
     typer.echo(DISCLAIMER)
 
 
@@ -730,9 +664,10 @@ def field(
     ),
     no_gif: bool = typer.Option(False, "--no-gif", help="Skip the animation."),
 ):
-    """Simulate the treated skin as a 2-D field of sites: maps of lesions, erythema and infiltrate over time."""
+    """Simulate the treated skin as a 2-D field of sites: maps of lesions, erythema and
+    infiltrate over time."""
+    from imiqsim.outputs.field import write_field_outputs
     from imiqsim.spatial.field import FieldSpec, simulate_field
-    from imiqsim.spatial.outputs import write_field_outputs
 
     if seed < 0:
         raise InputError("--seed", seed, "a non-negative whole number")
@@ -741,11 +676,9 @@ def field(
     )
     _info(f"simulating the field at {resolution_mm:g} mm resolution ...")
     res = simulate_field(spec)
-    written = write_field_outputs(res, out, gif=not no_gif)
-    for p in written.values() if isinstance(written, dict) else written:
+    written = write_field_outputs(res, out, gif=not no_gif, on_figure_error=_err)
+    for p in written.values():
         typer.echo(f"wrote {p}")
-    from imiqsim.simulation import DISCLAIMER
-
     typer.echo(DISCLAIMER)
 
 
@@ -755,13 +688,14 @@ def demo(
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
     workers: int = typer.Option(2, "--workers", help="Worker processes."),
 ):
-    """The main job: a virtual trial of AK 5% (label regimen) against vehicle, with an HTML report."""
-    from imiqsim.simulation import DISCLAIMER
+    """The main job: a virtual trial of AK 5% (label regimen) against vehicle, with an HTML
+    report."""
+    from imiqsim.outputs.patient import write_patient_outputs
     from imiqsim.simulation import simulate as run
     from imiqsim.trial import run_trial
 
     single = run("ak-5pct")
-    written = write_outputs(single, out / "typical_patient")
+    written = write_patient_outputs(single, out / "typical_patient", on_figure_error=_err)
     prog, cb = _progress_bar("AK 5% vs vehicle", quiet=False)
     with prog:
         tr = run_trial(

@@ -10,12 +10,8 @@ product names here.
 
 from __future__ import annotations
 
-import datetime as _dt
-import html
-import json
 from pathlib import Path
 
-from imiqsim import __version__
 from imiqsim.scenario import Scenario
 from imiqsim.trial import TrialResult
 from imiqsim.trial.endpoints import comparison_endpoints
@@ -80,37 +76,7 @@ def comparison_dict(tr: TrialResult) -> dict:
 
 
 def write_comparison_html(tr: TrialResult, out_dir: Path, command: str = "") -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = comparison_rows(tr)
-    names = [a.name for a in tr.arms]
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    body = "".join(
-        "<tr><td><b>"
-        + html.escape(r["feature"])
-        + "</b></td>"
-        + "".join(f"<td>{html.escape(str(r[n]))}</td>" for n in names)
-        + "</tr>"
-        for r in rows
-    )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>imiqsim comparison</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:6px 8px;vertical-align:top;font-size:14px}}
-th{{background:#f3f3f3}}
-.disclaimer{{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}}</style></head>
-<body>
-<h1>{html.escape(" vs ".join(names))}</h1>
-<p>imiqsim {__version__}; {tr.n_patients} virtual patients per arm (the same patients in every
-arm), seed {tr.seed}; follow-up {tr.followup_years:g} years;
-generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")}.
-{html.escape(command)}</p>
-<div class="disclaimer">{DISCLAIMER}</div>
-<table><tr><th>feature</th>{head}</tr>{body}</table>
-<p>Percentages: simulated proportion (Wilson 95% CI). Lesion-level rows pool lesions over patients.
-Complete clearance = no visible lesion at the assessment visit; histological = no lesion above the
-histological detection limit; recurrence and sustained clearance count any visible lesion
-(recurrent or new) among complete clearers.</p></body></html>"""
-    path = out_dir / "comparison.html"
-    path.write_text(page, encoding="utf-8")
-    (out_dir / "comparison.json").write_text(json.dumps(comparison_dict(tr), indent=1, default=str))
-    return path
+    """Write the comparison page and JSON (:func:`imiqsim.outputs.compare.write_comparison`)."""
+    from imiqsim.outputs.compare import write_comparison
+
+    return write_comparison(tr, out_dir, command)[0]

@@ -12,8 +12,9 @@ def equations_markdown() -> str:
     out = [
         "# imiqsim model equations",
         "",
-        f"Generated from the model definition (fingerprint `{m.fingerprint}`): {len(m.states)} states, "
-        f"{len(m.parameters)} parameters, {len(m.observables)} algebraic quantities, {len(m.reactions)} fluxes. "
+        f"Generated from the model definition (fingerprint `{m.fingerprint}`): "
+        f"{len(m.states)} states, {len(m.parameters)} parameters, "
+        f"{len(m.observables)} algebraic quantities, {len(m.reactions)} fluxes. "
         "Time in hours. `hill(x, k, n) = x^n/(k^n + x^n)` for x > 0 else 0; `pos(x) = max(x, 0)`; "
         "`step(x) = 1 if x > 0 else 0`.",
         "",

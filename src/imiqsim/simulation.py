@@ -16,16 +16,21 @@ import numpy as np
 import xarray as xr
 
 from imiqsim import __version__
-from imiqsim.engine.run import STATUS_TEXT, BatchResult, run_batch
+from imiqsim.engine.run import BatchResult, run_batch
 from imiqsim.errors import ImiqsimError, InputError
-from imiqsim.model import Model, get_model
-from imiqsim.model.cytokines import CYTOKINES
+from imiqsim.model import CYTOKINES, Model, get_model
 from imiqsim.scenario import Scenario, resolve
+from imiqsim.vocabulary import DISCLAIMER, HOURS_PER_DAY, STATUS_TEXT
 
-DISCLAIMER = (
-    "imiqsim is research and teaching software, not a medical device: "
-    "its outputs are model predictions, not treatment advice for any patient."
-)
+__all__ = [
+    "DISCLAIMER",
+    "SimulationFailed",
+    "SimulationResult",
+    "parameters_for",
+    "simulate",
+    "summarise",
+    "to_dataset",
+]
 
 
 class SimulationFailed(ImiqsimError):
@@ -70,7 +75,7 @@ def parameters_for(
     overrides: Mapping[str, float] | None = None,
     knockouts: Iterable[str] = (),
 ) -> np.ndarray:
-    """The parameter vector for a scenario (typical patient); see :meth:`Scenario.model_parameters`."""
+    """The parameter vector of a scenario's typical patient (:meth:`Scenario.model_parameters`)."""
     return sc.model_parameters(model, dict(overrides or {}), knockouts)
 
 
@@ -95,8 +100,8 @@ def simulate(
     set : mapping, optional
         Parameter overrides ``{name: value}`` (see ``imiqsim parameters``).
     knockouts : iterable of str
-        Stages to knock out or deplete: tlr7, pdc, macrophage, dendritic, nk,
-        cd8, memory, ifn_alpha, tnf_alpha, il12.
+        Stages to knock out or deplete: any key of :data:`imiqsim.model.KNOCKOUTS`
+        (tlr7, pdc, nk, cd8, ...).
     output_every_hours : float
         Spacing of the stored time grid.
     rtol : float
@@ -116,7 +121,7 @@ def simulate(
     if days is not None:
         if not np.isfinite(days) or days <= 0 or days > 3650:
             raise InputError("days", days, "a number of days in (0, 3650]")
-    horizon_h = float(days) * 24.0 if days is not None else sc.horizon_hours()
+    horizon_h = float(days) * HOURS_PER_DAY if days is not None else sc.horizon_hours()
     if not (0 < output_every_hours <= 168):
         raise InputError("output_every_hours", output_every_hours, "a number of hours in (0, 168]")
     P = parameters_for(model, sc, set, knockouts)[None, :]
@@ -144,29 +149,14 @@ def simulate(
 def to_dataset(model: Model, res: BatchResult, n: int, sc: Scenario | None = None) -> xr.Dataset:
     """Time courses of patient ``n`` as an xarray Dataset (time in days)."""
     data = {}
-    for i, s in enumerate(model.states):
-        data[s.name] = xr.DataArray(
-            res.Y[n, :, i],
-            dims="time",
-            attrs={
-                "units": s.unit,
-                "description": s.description,
-                "kind": "state",
-                "stage": s.module,
-            },
-        )
-    for j, o in enumerate(model.observables):
-        data[o.name] = xr.DataArray(
-            res.observables[n, :, j],
-            dims="time",
-            attrs={
-                "units": o.unit,
-                "description": o.description,
-                "kind": "observable",
-                "stage": o.module,
-            },
-        )
-    ds = xr.Dataset(data, coords={"time": ("time", res.t_h / 24.0, {"units": "days"})})
+    for kind, items, values in (
+        ("state", model.states, res.Y[n]),
+        ("observable", model.observables, res.observables[n]),
+    ):
+        for i, x in enumerate(items):
+            attrs = {"units": x.unit, "description": x.description, "kind": kind, "stage": x.module}
+            data[x.name] = xr.DataArray(values[:, i], dims="time", attrs=attrs)
+    ds = xr.Dataset(data, coords={"time": ("time", res.t_h / HOURS_PER_DAY, {"units": "days"})})
     ds.attrs["imiqsim_version"] = __version__
     ds.attrs["disclaimer"] = DISCLAIMER
     if sc is not None:
@@ -180,19 +170,19 @@ def summarise(
 ) -> dict:
     """Key outcomes of one simulated patient (JSON-serialisable)."""
     oi = model.observable_index
-    O = res.observables[n]
-    peak = dict(zip(res.tracked, res.peak[n]))
-    lb = O[:, oi("lesion_burden")]
-    vis = O[:, oi("visible_lesions")]
+    obs = res.observables[n]
+    peak = dict(zip(res.tracked, res.peak[n], strict=True))
+    lb = obs[:, oi("lesion_burden")]
+    vis = obs[:, oi("visible_lesions")]
     cleared = bool(vis[-1] < 0.5)
     t_clear = res.cleared_at_h[n]
-    ttc = float(t_clear / 24.0) if (cleared and t_clear >= 0) else None
+    ttc = float(t_clear / HOURS_PER_DAY) if (cleared and t_clear >= 0) else None
     applied = float(res.Y[n, -1, model.state_index("applied")])
     urine = float(res.Y[n, -1, model.state_index("urine")])
     return {
         "scenario": sc.name,
         "indication": sc.indication,
-        "days": float(res.t_h[-1] / 24.0),
+        "days": float(res.t_h[-1] / HOURS_PER_DAY),
         "knockouts": sorted(set(knockouts)),
         "parameter_overrides": dict(overrides or {}),
         "lesion_burden_initial": float(lb[0]),
@@ -201,7 +191,7 @@ def summarise(
         "visible_lesions_final": int(round(vis[-1])),
         "lesion_cleared": cleared,
         "time_to_clearance_days": ttc,
-        "histologically_clear": bool(O[-1, oi("histological_lesions")] < 0.5),
+        "histologically_clear": bool(obs[-1, oi("histological_lesions")] < 0.5),
         "applications_given": int(res.applications_given[n]),
         "doses_skipped_for_rest": int(res.doses_skipped_for_rest[n]),
         "drug_applied_mg": applied,

@@ -1,212 +1,23 @@
-"""Files of a field simulation: NetCDF maps and time courses, lesion table, PNG strip of key days, GIF.
+"""Files of a field simulation (the old import path).
 
-Every figure carries the footer "research and teaching software, not a
-medical device" (``imiqsim.plots.FOOTER``).
+The code lives in :mod:`imiqsim.outputs.field`; this module re-exports it so
+that ``from imiqsim.spatial.outputs import write_field_outputs`` keeps working.
 """
 
-from __future__ import annotations
-
-import io
-from pathlib import Path
-
-import numpy as np
-
-from imiqsim.errors import InputError
-from imiqsim.plots import FOOTER
-from imiqsim.spatial.field import FieldResult
-
-#: panels of the strip and of the animation: variable, title, colour map, scaling
-PANELS = (
-    ("lesion_cells", "lesion cells / mm2", "magma", "log"),
-    ("erythema_score", "erythema (0-3)", "Reds", "fixed3"),
-    ("immune_infiltrate", "infiltrate (CTL+NK+MΦ) / mm2", "viridis", "linear"),
+from imiqsim.outputs.field import (
+    KEY_LABELS,
+    MAX_GIF_FRAMES,
+    PANELS,
+    plot_key_days,
+    write_field_outputs,
+    write_gif,
 )
-KEY_LABELS = {
-    "baseline": "baseline",
-    "mid_treatment": "mid-treatment",
-    "end_of_treatment": "end of treatment",
-    "assessment": "assessment",
-    "end_of_followup": "end of follow-up",
-}
-MAX_GIF_FRAMES = 80
 
-
-def _figure(figsize):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _norms(maps):
-    from matplotlib.colors import LogNorm, Normalize
-
-    out = {}
-    for var, _, _, scale in PANELS:
-        a = maps[var].values
-        if scale == "log":
-            hi = float(np.nanmax(a)) if a.size else 1.0
-            hi = max(hi, 10.0)
-            out[var] = LogNorm(vmin=max(hi * 1e-4, 1e-3), vmax=hi, clip=True)
-        elif scale == "fixed3":
-            out[var] = Normalize(vmin=0.0, vmax=3.0, clip=True)
-        else:
-            out[var] = Normalize(
-                vmin=0.0, vmax=max(float(np.nanmax(a)) if a.size else 1.0, 1e-9), clip=True
-            )
-    return out
-
-
-def _extent(maps):
-    x, y = maps["x"].values, maps["y"].values
-    dx = float(x[1] - x[0]) if x.size > 1 else 2 * float(x[0])
-    dy = float(y[1] - y[0]) if y.size > 1 else 2 * float(y[0])
-    return (x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2)
-
-
-def _outline_lesions(ax, result: FieldResult) -> None:
-    """Thin circles where the lesions were placed (dashed: not visible at baseline)."""
-    from matplotlib.patches import Circle
-
-    thr = result.layout.visible_threshold_cells
-    for L in result.layout.lesions:
-        ax.add_patch(
-            Circle(
-                (L.x_mm, L.y_mm),
-                L.radius_mm,
-                fill=False,
-                lw=0.6,
-                color="0.55",
-                ls="-" if L.cells > thr else ":",
-            )
-        )
-
-
-def _panel(ax, maps, var, k, norm, cmap, extent):
-    a = _frame_data(maps, var, k, norm)  # empty skin at the bottom of a log scale
-    im = ax.imshow(a, origin="lower", extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return im
-
-
-def plot_key_days(result: FieldResult, path: str | Path | None = None):
-    """Strip: rows lesion cells / erythema / infiltrate, columns the key days; returns the Figure."""
-    maps = result.maps
-    t = maps["time"].values
-    keys = [(k, v) for k, v in result.key_times_days.items() if k in KEY_LABELS]
-    cols = [(KEY_LABELS[k], int(np.argmin(np.abs(t - v)))) for k, v in keys]
-    norms = _norms(maps)
-    extent = _extent(maps)
-    fig = _figure((2.6 * len(cols) + 1.2, 2.5 * len(PANELS) + 0.9))
-    axes = fig.subplots(len(PANELS), len(cols), squeeze=False)
-    for r, (var, title, cmap, _) in enumerate(PANELS):
-        im = None
-        for c, (label, k) in enumerate(cols):
-            ax = axes[r][c]
-            im = _panel(ax, maps, var, k, norms[var], cmap, extent)
-            if r > 0:
-                _outline_lesions(ax, result)
-            if r == 0:
-                ax.set_title(f"{label}\nday {t[k]:.0f}", fontsize=9)
-            if c == 0:
-                ax.set_ylabel(title, fontsize=9)
-        fig.colorbar(im, ax=list(axes[r]), shrink=0.85, pad=0.01)
-    a = maps.attrs
-    fig.suptitle(
-        f"{a.get('scenario', '')}: {a.get('area_cm2', 0):g} cm2 field, "
-        f"{a.get('resolution_mm', 0):.3g} mm grid ({a.get('n_sites', 0):,} sites)",
-        fontsize=10,
-    )
-    fig.text(0.5, 0.005, FOOTER, ha="center", va="bottom", fontsize=8, color="0.3")
-    if path is not None:
-        fig.savefig(path)
-    return fig
-
-
-def _frame_data(maps, var, k, norm) -> np.ndarray:
-    a = np.asarray(maps[var].values[k], dtype=float)
-    if norm.__class__.__name__ == "LogNorm":
-        a = np.where(a > 0, a, norm.vmin)
-    return a
-
-
-def write_gif(result: FieldResult, path: str | Path, *, seconds_per_frame: float = 0.25) -> Path:
-    """Animated GIF of the maps over time (at most ``MAX_GIF_FRAMES`` frames, Pillow)."""
-    from PIL import Image
-
-    maps = result.maps
-    t = maps["time"].values
-    idx = np.unique(np.linspace(0, t.size - 1, min(t.size, MAX_GIF_FRAMES)).round().astype(int))
-    norms = _norms(maps)
-    extent = _extent(maps)
-    name = maps.attrs.get("scenario", "")
-    fig = _figure((3.1 * len(PANELS), 3.4))
-    axes = fig.subplots(1, len(PANELS))
-    images = []
-    for ax, (var, label, cmap, _) in zip(axes, PANELS):
-        im = _panel(ax, maps, var, int(idx[0]), norms[var], cmap, extent)
-        if var != "lesion_cells":
-            _outline_lesions(ax, result)
-        ax.set_title(label, fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
-        images.append((im, var))
-    title = fig.suptitle("", fontsize=10)
-    fig.text(0.5, 0.01, FOOTER, ha="center", va="bottom", fontsize=7, color="0.3")
-    frames = []
-    for k in idx:
-        for im, var in images:
-            im.set_data(_frame_data(maps, var, int(k), norms[var]))
-        title.set_text(f"{name}  day {t[k]:.0f}")
-        fig.canvas.draw()
-        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-        frames.append(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=255))
-    path = Path(path)
-    frames[0].save(
-        path,
-        save_all=True,
-        append_images=frames[1:],
-        duration=int(seconds_per_frame * 1000),
-        loop=0,
-    )
-    return path
-
-
-def write_field_outputs(
-    result: FieldResult, out_dir: str | Path, *, gif: bool = True
-) -> dict[str, Path]:
-    """Write the field's files into ``out_dir`` and return their paths.
-
-    ``field_maps.nc`` (maps over time and the per-site maps, NetCDF4 via
-    h5netcdf), ``field_timecourses.nc``, ``field_lesions.csv``,
-    ``field_key_days.png`` (lesion cells / erythema / infiltrate at baseline,
-    mid-treatment, end of treatment, assessment and end of follow-up) and
-    ``field_maps.gif`` (the maps over time).
-    """
-    if not isinstance(result, FieldResult):
-        raise InputError("result", type(result).__name__, "a FieldResult from simulate_field")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("out_dir", str(out_dir), f"a writable directory ({exc})") from None
-    paths = {
-        "maps": out / "field_maps.nc",
-        "timecourses": out / "field_timecourses.nc",
-        "lesions": out / "field_lesions.csv",
-        "key_days": out / "field_key_days.png",
-    }
-    enc = {
-        v: {"zlib": True, "complevel": 4} for v in result.maps.data_vars if result.maps[v].ndim >= 2
-    }
-    result.maps.to_netcdf(paths["maps"], engine="h5netcdf", encoding=enc)
-    result.timecourses.to_netcdf(paths["timecourses"], engine="h5netcdf")
-    buf = io.StringIO()
-    result.lesions.to_csv(buf, index=False)
-    paths["lesions"].write_text(f"# {FOOTER}\n" + buf.getvalue(), encoding="utf-8")
-    plot_key_days(result, paths["key_days"])
-    if gif:
-        paths["gif"] = write_gif(result, out / "field_maps.gif")
-    return paths
+__all__ = [
+    "KEY_LABELS",
+    "MAX_GIF_FRAMES",
+    "PANELS",
+    "plot_key_days",
+    "write_field_outputs",
+    "write_gif",
+]
