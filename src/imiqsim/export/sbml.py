@@ -70,30 +70,23 @@ _XHTML_NS = "http://www.w3.org/1999/xhtml"
 HELPER_PARAMETERS: dict[str, tuple[float, str]] = {
     "until_clear_stopped": (
         0.0,
-        (
-            "1 once an until-clear (gate 1) application found no visible lesion; every later "
-            "gate-1 "
-            "application is then skipped (engine flag `stopped`)"
-        ),
+        "1 once an until-clear (gate 1) dose found the patient clear; every later gate-1 dose is "
+        "then skipped (engine flag `stopped`, imiqsim.engine.policy.dose_decision)",
     ),
     "not_clear_at_check": (
         1.0,
-        (
-            "1 if the patient had a visible lesion at the most recent CHECK (or no CHECK happened "
-            "yet); "
-            "gate-2 applications are given only while it is 1"
-        ),
+        "1 if the patient was not clear at the most recent CHECK (or no CHECK happened yet); "
+        "gate-2 doses are given only while it is 1",
     ),
     "applications_given": (
         0.0,
-        "number of APPLY events actually given (engine `applications_given`)",
+        "number of gated doses (APPLY or another declared dose kind) actually given (engine "
+        "`applications_given`)",
     ),
     "applications_skipped_for_rest": (
         0.0,
-        (
-            "number of applications skipped because lsr_score >= lsr_rest_threshold "
-            "(engine `doses_skipped_for_rest`)"
-        ),
+        "number of doses skipped because the rest score reached its threshold (the model's dose "
+        "gating; engine `doses_skipped_for_rest`)",
     ),
 }
 
