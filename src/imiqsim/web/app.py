@@ -24,12 +24,13 @@ from typing import Any
 import panel as pn
 
 from imiqsim.web import backend, figures
+from imiqsim.web.embed import BokehItem
 from imiqsim.web.jobs import Job, WorkerPool
 
 __all__ = ["Dashboard", "serve"]
 
 PAGES = ("patient", "trial", "compare", "field", "model")
-_MAX_OVERLAY = 4  # patient runs kept for overlay
+_MAX_OVERLAY = len(figures.SLOTS)  # patient runs kept for overlay
 
 _CSS = """
 .imiq-banner {background:#fff4f4;border:2px solid #b00;padding:4px 10px;border-radius:4px;}
@@ -87,7 +88,7 @@ class _Errors:
 
     def show(self, key: str, message: str) -> None:
         pane = self.panes.get(key) or self.panes["general"]
-        pane.object = html.escape(message)
+        pane.object = f'<span class="imiq-message">{html.escape(message)}</span>'
         pane.visible = True
 
 
@@ -115,9 +116,12 @@ class _Page:
         )
         self.cancel_button.on_click(self._cancel)
 
+    def set_status(self, text: str) -> None:
+        self.status.object = f'<span class="imiq-status-text">{html.escape(text)}</span>'
+
     def _cancel(self, _event=None) -> None:
         if self.job is not None and self.job.cancel():
-            self.status.object = "cancelled; the results shown are from the last completed run"
+            self.set_status("cancelled; the results shown are from the last completed run")
 
     async def run_job(
         self, run_button, fn, *args, progress: Callable[[int, int], None] | None = None
@@ -126,16 +130,16 @@ class _Page:
         self.job = self.dash.pool.submit(fn, *args)
         run_button.disabled = True
         self.cancel_button.disabled = False
-        self.status.object = "running ..."
+        self.set_status("running ...")
         try:
             return await _await_job(self.job, progress)
         except CancelledError:
-            self.status.object = "cancelled; the results shown are from the last completed run"
+            self.set_status("cancelled; the results shown are from the last completed run")
         except backend.InputError as exc:
             self.on_input_error(exc)
-            self.status.object = "not run: see the message above"
+            self.set_status("not run: see the message above")
         except Exception as exc:
-            self.status.object = html.escape(f"failed: {exc}".splitlines()[0])
+            self.set_status(f"failed: {exc}".splitlines()[0])
         finally:
             run_button.disabled = False
             self.cancel_button.disabled = True
@@ -156,6 +160,7 @@ class PatientPage(_Page):
         super().__init__(dash, "patient")
         self.base = backend.load_scenario_named("ak-5pct")
         self.runs: list[backend.PatientRun] = []
+        self.traces: list[figures.Trace] = []
         self.n_runs = 0
         self.source = pn.widgets.Select(
             name="preset or uploaded scenario",
@@ -207,9 +212,11 @@ class PatientPage(_Page):
         )
         self.arm_button.on_click(self._use_as_arm)
         self.summary = pn.pane.HTML("", css_classes=["imiq-summary"], min_width=420)
-        self.plots = pn.Column(
-            pn.pane.HTML("<i>Run a patient to see the cascade.</i>"), css_classes=["imiq-plots"]
+        # the empty cascade is drawn with the page; a run only sends its numbers
+        self.plots = BokehItem(
+            item=figures.cascade_template(), css_classes=["imiq-plots"], min_height=1150, width=1180
         )
+        self.overlay_note = pn.pane.HTML("", css_classes=["imiq-overlay-note"])
         self.downloads = pn.Row(
             *[
                 pn.widgets.FileDownload(
@@ -290,7 +297,7 @@ class PatientPage(_Page):
             sc, overrides, knockouts = self.build_inputs()
         except backend.InputError as exc:
             self.on_input_error(exc)
-            self.status.object = "not run: see the message next to the field"
+            self.set_status("not run: see the message next to the field")
             return
         self.n_runs += 1
         label = f"run {self.n_runs}: {sc.name}"
@@ -298,30 +305,35 @@ class PatientPage(_Page):
             label += " KO " + "+".join(knockouts)
         if overrides:
             label += " " + ", ".join(f"{k}={v:g}" for k, v in overrides.items())
-        run = await self.run_job(
-            self.run_button, backend.run_patient_job, sc, overrides, knockouts, label
+        out = await self.run_job(
+            self.run_button, figures.patient_job, sc, overrides, knockouts, label
         )
-        if run is None:
+        if out is None:
             return
+        run, trace = out
         self._last_scenario = sc
         self.runs = (self.runs + [run])[-_MAX_OVERLAY:]
-        self._show()
-        self.status.object = html.escape(
+        self.traces = (self.traces + [trace])[-_MAX_OVERLAY:]
+        self._show(plots=False)
+        self.set_status(
             f"done: {label}"
             + (f" (overlaid on {len(self.runs) - 1} earlier)" if len(self.runs) > 1 else "")
             + "".join(f"; warning: {w}" for w in run.warnings)
         )
+        await asyncio.sleep(0)  # the numbers reach the browser first, then the curves to draw
+        self._show_plots()
 
     def _clear(self, _event=None) -> None:
-        if self.runs:
-            self.runs = self.runs[-1:]
+        if len(self.runs) > 1:
+            self.runs, self.traces = self.runs[-1:], self.traces[-1:]
             self._show()
+            self.set_status(f"showing {self.runs[-1].label} alone")
 
     def _use_as_arm(self, _event=None) -> None:
         name = self.dash.add_scenario(self._last_scenario, self._last_scenario.name)
-        self.status.object = html.escape(f"{name} added to the trial and compare arms")
+        self.set_status(f"{name} added to the trial and compare arms")
 
-    def _show(self) -> None:
+    def _show(self, plots: bool = True) -> None:
         run = self.runs[-1]
         s = run.summary
         rows = [
@@ -350,10 +362,19 @@ class PatientPage(_Page):
                 "patient-json", run.summary_json, "summary JSON (= imiqsim simulate --json)"
             )
         )
-        self.plots.objects = [pn.pane.Bokeh(figures.cascade_grid(self.runs))]
         for d in self.downloads:
             d.disabled = False
         self.arm_button.disabled = False
+        if plots:
+            self._show_plots()
+
+    def _show_plots(self) -> None:
+        self.plots.payload = figures.cascade_payload(self.traces)
+        styles = [slot for slot, *_ in figures.SLOTS]
+        legend = "; ".join(
+            f"{style}: {t.label}" for style, t in zip(styles, self.traces[::-1], strict=False)
+        )
+        self.overlay_note.object = html.escape(f"lines — {legend}")
 
     def _file_callback(self, name: str):
         def make():
@@ -384,7 +405,7 @@ class PatientPage(_Page):
             pn.Row(self.clear_button, self.arm_button),
             width=350,
         )
-        return pn.Row(left, pn.Column(self.summary, self.downloads, self.plots))
+        return pn.Row(left, pn.Column(self.summary, self.downloads, self.overlay_note, self.plots))
 
 
 # --------------------------------------------------------------------------- Trial and Compare
@@ -480,12 +501,12 @@ class TrialPage(_Page):
             backend.check_trial_inputs(scs, self.seed.value, self.compare)
         except backend.InputError as exc:
             self.on_input_error(exc)
-            self.status.object = "not run: see the message next to the field"
+            self.set_status("not run: see the message next to the field")
             return
         self.progress.value, self.progress.max = 0, 1
-        res = await self.run_job(
+        out = await self.run_job(
             self.run_button,
-            backend.run_trial_job,
+            figures.trial_job,
             scs,
             self.patients.value,
             self.seed.value,
@@ -493,16 +514,29 @@ class TrialPage(_Page):
             self.compare,
             progress=self._progress,
         )
-        if res is None:
+        if out is None:
             return
+        res, bands, fall = out
         self.result = res
-        self._show(arms)
+        self._show(bands, fall)
         n = res.summary["n_patients_per_arm"]
-        self.status.object = html.escape(
-            f"done: {len(arms)} arms x {n} virtual patients, seed {res.summary['seed']}"
-        )
+        done = f"done: {len(arms)} arms x {n} virtual patients, seed {res.summary['seed']}"
+        if self.compare:
+            self.set_status(done)
+            return
+        self.set_status(done + "; writing the HTML report ...")
+        self.report_job = self.dash.pool.submit(backend.trial_report_job, res)
+        try:
+            report = await _await_job(self.report_job)
+        except Exception as exc:  # cancelled, or the report failed: the data stay
+            self.set_status(done + f"; no HTML report ({type(exc).__name__})")
+            return
+        if self.result is res:
+            res.files["report.html"] = report
+            self.downloads[1].disabled = False
+            self.set_status(done + "; report ready")
 
-    def _show(self, arms: list[str]) -> None:
+    def _show(self, bands: str | None, fall: str | None) -> None:
         res = self.result
         names = [a["name"] for a in res.summary["arms"]]
         if self.compare:
@@ -533,14 +567,15 @@ class TrialPage(_Page):
                 _raw_json("trial-json", res.summary_json, "endpoints JSON (= imiqsim trial --json)")
             )
             self.table.object = "".join(parts)
+            n_rows = (len(names) + 1) // 2
             self.figures.objects = [
                 pn.pane.HTML("<h3>Percentile bands (5-95%, 25-75%, median)</h3>"),
-                pn.pane.Bokeh(figures.trial_bands(res, names)),
+                BokehItem(item=bands, min_height=760, width=1180),
                 pn.pane.HTML("<h3>Per-patient waterfall</h3>"),
-                pn.pane.Bokeh(figures.waterfall(res, names)),
+                BokehItem(item=fall, min_height=270 * n_rows + 10, width=1180),
             ]
-            for d in self.downloads:
-                d.disabled = False
+            self.downloads[0].disabled = False
+            self.downloads[1].disabled = True
 
     def _file_callback(self, name: str):
         def make():
@@ -642,7 +677,7 @@ class FieldPage(_Page):
             f"{k.replace('_', ' ')} day {v:.0f}" for k, v in res.key_times_days.items()
         )
         self.lesions.object = f"<p><small>{html.escape(keys)}</small></p>" + _table(cols, rows)
-        self.status.object = html.escape(
+        self.set_status(
             f"done: {res.maps.attrs.get('n_sites', '?')} sites at {self.resolution.value:g} mm"
         )
 
@@ -727,19 +762,19 @@ class ModelPage:
 
 
 class Dashboard:
-    """One browser session: the five pages and the session's scenarios."""
+    """One browser session: the five pages and the session's scenarios.
+
+    A page is built when its tab is first opened (the first one once the browser has
+    connected), so answering a page request costs the server little.
+    """
 
     def __init__(self, pool: WorkerPool):
         self.pool = pool
         self.presets = backend.preset_names()
         self.extra: dict[str, Any] = {}
         self._listeners: list[Callable[[], None]] = []
-        self.patient = PatientPage(self)
-        self.trial = TrialPage(self)
-        self.compare = TrialPage(self, compare=True)
-        self.field = FieldPage(self)
-        self._model: ModelPage | None = None
-        self._model_slot = pn.Column(pn.pane.HTML("<i>loading the model ...</i>"))
+        self.pages: dict[str, Any] = {}
+        self._slots = {name: pn.Column(pn.pane.HTML("<i>loading ...</i>")) for name in PAGES}
 
     # scenarios shared by the pages of this session
     def scenario_names(self) -> list[str]:
@@ -762,38 +797,44 @@ class Dashboard:
     def on_scenarios(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
 
-    def _on_tab(self, event, active: int | None = None) -> None:
-        # the Model page (equations, parameter table) is built when first opened
-        active = event.new if event is not None else active
-        if PAGES[active] == "model" and self._model is None:
-            self._model = ModelPage(self)
-            self._model_slot.objects = [self._model.view()]
+    def page(self, name: str):
+        """The page object of ``name`` (one of :data:`PAGES`), built on first use."""
+        if name not in self.pages:
+            make = {
+                "patient": lambda: PatientPage(self),
+                "trial": lambda: TrialPage(self),
+                "compare": lambda: TrialPage(self, compare=True),
+                "field": lambda: FieldPage(self),
+                "model": lambda: ModelPage(self),
+            }[name]
+            self.pages[name] = make()
+            self._slots[name].objects = [self.pages[name].view()]
+        return self.pages[name]
+
+    def _on_tab(self, event) -> None:
+        self.page(PAGES[event.new])
 
     def view(self):
         header = pn.Row(
-            pn.pane.HTML(
-                "<h2 style='margin:4px 0'>imiqsim dashboard</h2>",
-            ),
+            pn.pane.HTML("<h2 style='margin:4px 0'>imiqsim dashboard</h2>"),
             pn.pane.HTML(
                 f"<div class='imiq-banner'><b>Not a medical device.</b> "
                 f"{html.escape(backend.DISCLAIMER)}</div>",
                 width=760,
             ),
         )
+        requested = (pn.state.session_args.get("page") or [b"patient"])[0].decode()
+        active = PAGES.index(requested) if requested in PAGES else 0
+        # the page request gets this light shell at once; the page itself is built when the
+        # browser has connected, so a page request stays fast while other sessions run
+        pn.state.onload(lambda: self.page(PAGES[active]))
         tabs = pn.Tabs(
-            ("Patient", self.patient.view()),
-            ("Trial", self.trial.view()),
-            ("Compare", self.compare.view()),
-            ("Field", self.field.view()),
-            ("Model", self._model_slot),
+            *[(name.capitalize(), self._slots[name]) for name in PAGES],
             dynamic=True,
+            active=active,
             css_classes=["imiq-tabs"],
         )
         tabs.param.watch(self._on_tab, "active")
-        page = (pn.state.session_args.get("page") or [b"patient"])[0].decode()
-        if page in PAGES:
-            tabs.active = PAGES.index(page)
-            self._on_tab(None, tabs.active)
         footer = pn.pane.HTML(f"<small>{html.escape(backend.FOOTER)}</small>")
         return pn.Column(header, tabs, footer)
 
@@ -820,7 +861,8 @@ def serve(
     if not isinstance(port, int) or not 0 < port < 65536:
         raise backend.InputError("--port", port, "a TCP port from 1 to 65535")
     n = workers if workers is not None else max(1, min(os.cpu_count() or 1, 8))
-    pool = WorkerPool(n, warm_up=backend.warm_up)
+    pool = WorkerPool(n, warm_up=figures.warm_up)
+    figures.cascade_template()  # built once, shared by every session
     pn.extension(raw_css=[_CSS], notifications=False)
     origins = [f"{h}:{port}" for h in ("127.0.0.1", "localhost", host)]
     if host in ("0.0.0.0", "::"):

@@ -74,6 +74,7 @@ __all__ = [
     "run_patient_job",
     "run_trial_job",
     "scenario_from_upload",
+    "trial_report_job",
     "warm_up",
 ]
 
@@ -300,6 +301,9 @@ class TrialRun:
     waterfall: list[pd.DataFrame]
     rows: list[dict] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    #: the :class:`imiqsim.trial.TrialResult`, kept for the HTML report
+    result: Any = field(default=None, repr=False)
+    command: str = ""
 
     @property
     def summary_json(self) -> str:
@@ -344,11 +348,11 @@ def run_trial_job(
 
     With ``compare`` the result also carries :func:`imiqsim.compare.comparison_rows`, and its
     summary is :func:`imiqsim.compare.comparison_dict` (``imiqsim compare --json``); otherwise
-    the summary is ``imiqsim trial --json``'s, and the Parquet outcomes and the HTML report are
-    attached as files.
+    the summary is ``imiqsim trial --json``'s and the Parquet outcomes are attached (the HTML
+    report takes seconds more: :func:`trial_report_job`).
     """
     from imiqsim.compare import comparison_dict, comparison_rows
-    from imiqsim.report import outcomes_frame, write_trial_report
+    from imiqsim.report import outcomes_frame
     from imiqsim.trial import run_trial
 
     tr = run_trial(
@@ -361,6 +365,7 @@ def run_trial_job(
     )
     files: dict[str, bytes] = {}
     rows: list[dict] = []
+    command = ""
     if compare:
         summary = comparison_dict(tr)
         rows = comparison_rows(tr)
@@ -375,8 +380,6 @@ def run_trial_job(
         )
         if not all(isinstance(a, str) for a in arms):
             command += " (dashboard; edited scenarios)"
-        with tempfile.TemporaryDirectory(prefix="imiqsim-web-") as tmp:
-            files["report.html"] = write_trial_report(tr, tmp, command=command).read_bytes()
     return TrialRun(
         summary=summary,
         t_days=[np.asarray(a.t_days, dtype=float) for a in tr.arms],
@@ -384,7 +387,17 @@ def run_trial_job(
         waterfall=[_waterfall(a) for a in tr.arms],
         rows=rows,
         files=files,
+        result=None if compare else tr,
+        command=command,
     )
+
+
+def trial_report_job(run: TrialRun) -> bytes:
+    """The self-contained ``report.html`` of a trial, as ``imiqsim trial --out`` writes it."""
+    from imiqsim.report import write_trial_report
+
+    with tempfile.TemporaryDirectory(prefix="imiqsim-web-") as tmp:
+        return write_trial_report(run.result, tmp, command=run.command).read_bytes()
 
 
 @dataclass

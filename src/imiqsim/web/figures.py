@@ -8,13 +8,18 @@ several runs overlay (the latest solid, earlier ones dashed).
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from bokeh.layouts import gridplot
 from bokeh.models import (
     ColorBar,
     ColumnDataSource,
+    DataRange1d,
     FactorRange,
     HoverTool,
     LinearAxis,
@@ -27,12 +32,24 @@ from bokeh.plotting import figure
 
 from imiqsim.web import backend
 
-__all__ = ["cascade_grid", "field_figure", "trial_bands", "waterfall"]
+__all__ = [
+    "SLOTS",
+    "Trace",
+    "cascade_payload",
+    "cascade_template",
+    "field_figure",
+    "patient_job",
+    "trial_bands",
+    "trial_job",
+    "trace_of",
+    "warm_up",
+    "waterfall",
+]
 
 _PALETTE = Category10_10
 _DASHES = ("solid", "dashed", "dotted", "dotdash")
 _WIDTH, _HEIGHT = 560, 270
-_TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+_TOOLS = "pan,box_zoom,reset"
 
 
 def _cytokine_label(name: str) -> str:
@@ -122,39 +139,107 @@ _PANELS: tuple = (
 _LOG_DECADES = {"1": 6.0, "3": 4.0, "4": 4.0, "5": 6.0}
 
 
-def _source(run: backend.PatientRun, log_vars: set[str]) -> ColumnDataSource:
-    ds = run.dataset
-    data = {"t": ds["time"].values}
+#: overlay slots of the cascade, newest first: (name, line dash, line width, alpha)
+SLOTS: tuple[tuple[str, str, float, float], ...] = (
+    ("latest", "solid", 2.0, 1.0),
+    ("previous", "dashed", 1.3, 0.8),
+    ("earlier", "dotted", 1.3, 0.8),
+)
+
+
+def _columns() -> list[str]:
+    cols = ["t"]
     for _, _, _, series, right in _PANELS:
+        cols += [v for v, _ in series] + ([v for v, _ in right[1]] if right else [])
+    return cols
+
+
+@dataclass
+class Trace:
+    """One patient run as the cascade shows it: its label and a compact JSON-ready payload.
+
+    ``payload`` holds the plotted columns as base64 float32 (NaN where a log axis would show
+    zero or values far below the panel's peak), the share of lesion cells killed by each
+    mechanism, and the visibility threshold.
+    """
+
+    label: str
+    payload: dict
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
+
+
+def trace_of(run: backend.PatientRun) -> Trace:
+    """The cascade data of a patient run (computed in the worker that simulated it)."""
+    ds = run.dataset
+    cols: dict[str, str] = {"t": _b64(ds["time"].values)}
+    for title, _, log, series, right in _PANELS:
+        panel: dict[str, np.ndarray] = {}
         for var, _ in list(series) + (list(right[1]) if right else []):
             if var == "flu_like_pct":
-                y = 100.0 * ds["flu_like_probability"].values
+                panel[var] = 100.0 * np.asarray(ds["flu_like_probability"].values, dtype=float)
             elif var in ds:
-                y = np.asarray(ds[var].values, dtype=float)
+                panel[var] = np.asarray(ds[var].values, dtype=float)
             else:
-                continue
-            if var in log_vars:
-                y = np.where(y > 0, y, np.nan)  # a log axis cannot show zero (knockouts, vehicle)
-            data[var] = y
-    return ColumnDataSource(data)
+                panel[var] = np.full(ds.sizes["time"], np.nan)
+        if log:
+            # a log axis shows the panel's top decades; zero (knockouts, vehicle) cannot be shown
+            left = [panel[v] for v, _ in series]
+            finite = [y[np.isfinite(y)] for y in left]
+            top = max((float(y.max()) for y in finite if y.size), default=0.0)
+            floor = top / 10 ** _LOG_DECADES.get(title[0], 5.0) if top > 0 else np.inf
+            for v, _ in series:
+                y = panel[v]
+                panel[v] = np.where(y >= floor, y, np.nan)
+        cols.update({v: _b64(y) for v, y in panel.items()})
+    tallies = backend.kill_tallies()
+    kills = {st: max(float(ds[st].values[-1]), 0.0) if st in ds else 0.0 for st in tallies}
+    total = sum(kills.values())
+    payload = {
+        "columns": cols,
+        "cells": [kills[st] for st in tallies],
+        "share": [100.0 * kills[st] / total if total > 0 else 0.0 for st in tallies],
+        "threshold": float(run.visible_threshold),
+    }
+    return Trace(run.label, payload)
 
 
-def _hover(renderer, label: str, var: str, run_label: str) -> HoverTool:
-    return HoverTool(
-        renderers=[renderer],
-        tooltips=[("run", run_label), (label, f"@{{{var}}}{{%0.4g}}"), ("day", "@t{0.0}")],
-        formatters={f"@{{{var}}}": "printf"},
+def cascade_payload(traces: Sequence[Trace]) -> str:
+    """The data of up to ``len(SLOTS)`` runs (oldest first) for :func:`cascade_template`."""
+    newest = list(traces)[::-1][: len(SLOTS)]
+    return json.dumps(
+        {
+            "slots": [t.payload for t in newest],
+            "labels": [t.label for t in newest],
+            "threshold": newest[0].payload["threshold"] if newest else None,
+        }
     )
 
 
-def cascade_grid(runs: Sequence[backend.PatientRun]):
-    """The eight-panel cascade of one or more patient runs (latest last), as one Bokeh grid."""
-    log_vars = {v for _, _, log, series, _ in _PANELS if log for v, _ in series}
-    sources = [_source(r, log_vars) for r in runs]
+def _hover(renderers) -> HoverTool:
+    # one tool per panel: each line is named after its column, so "@$name" is its value
+    return HoverTool(
+        renderers=renderers,
+        tooltips=[("", "$name"), ("value", "@$name{%0.4g}"), ("day", "@t{0.0}")],
+        formatters={"@$name": "printf"},
+    )
+
+
+@functools.cache
+def cascade_template() -> str:
+    """The eight-panel cascade with empty data, as a Bokeh JSON item (built once per process).
+
+    Its data sources are named ``slot0`` (latest run) ... and ``kills``, the visibility line
+    ``threshold``; :class:`imiqsim.web.embed.BokehItem` fills them from a
+    :func:`cascade_payload`, so a run costs the server no Bokeh model at all.
+    """
+    empty = {c: np.zeros(0, dtype=np.float32) for c in _columns()}
+    sources = [ColumnDataSource(dict(empty), name=f"slot{k}") for k in range(len(SLOTS))]
     figs = []
-    x_range = None
+    x_range = DataRange1d(only_visible=True)
     for title, ylabel, log, series, right in _PANELS:
-        kw = {"x_range": x_range} if x_range is not None else {}
         p = figure(
             title=title,
             width=_WIDTH,
@@ -163,87 +248,73 @@ def cascade_grid(runs: Sequence[backend.PatientRun]):
             tools=_TOOLS,
             x_axis_label="day",
             y_axis_label=ylabel,
-            **kw,
+            x_range=x_range,
+            y_range=DataRange1d(only_visible=True),
         )
-        x_range = p.x_range
+        lines = [(v, lab, {}) for v, lab in series]
         if right is not None:
-            top = 1.0
-            for src in sources:
-                for var, _ in right[1]:
-                    if var in src.data:
-                        top = max(top, float(np.nanmax(src.data[var])) * 1.15)
-            p.extra_y_ranges = {"right": Range1d(0, top)}
+            p.extra_y_ranges = {"right": DataRange1d(start=0, only_visible=True)}
             p.add_layout(LinearAxis(y_range_name="right", axis_label=right[0]), "right")
-        latest = len(runs) - 1
-        for k, (run, src) in enumerate(zip(runs, sources, strict=True)):
-            dash = _DASHES[(latest - k) % len(_DASHES)]
-            lines = [(v, lab, {}) for v, lab in series]
-            if right is not None:
-                lines += [(v, lab, {"y_range_name": "right"}) for v, lab in right[1]]
+            lines += [(v, lab, {"y_range_name": "right"}) for v, lab in right[1]]
+        drawn = []
+        right_lines = []
+        for k, (src, (_, dash, width, alpha)) in enumerate(zip(sources, SLOTS, strict=True)):
             for i, (var, lab, extra) in enumerate(lines):
-                if var not in src.data:
-                    continue
-                legend = {"legend_label": lab} if k == latest else {}
                 r = p.line(
                     "t",
                     var,
                     source=src,
-                    color=_PALETTE[i % len(_PALETTE)] if right is None or not extra else "black",
+                    color="black" if extra else _PALETTE[i % len(_PALETTE)],
                     line_dash=dash,
-                    line_width=2 if k == latest else 1.3,
-                    alpha=1.0 if k == latest else 0.75,
-                    **legend,
+                    line_width=width,
+                    alpha=alpha,
+                    name=var,
+                    **({"legend_label": lab} if k == 0 else {}),
                     **extra,
                 )
-                p.add_tools(_hover(r, lab, var, run.label))
-        if log:
-            top = max(
-                (float(np.nanmax(src.data[v])) for src in sources for v, _ in series
-                 if v in src.data and np.isfinite(src.data[v]).any()),
-                default=1.0,
-            )  # fmt: skip
-            p.y_range = Range1d(top / 10 ** _LOG_DECADES.get(title[0], 5.0), top * 3.0)
-        if title.startswith("5") and runs:
+                drawn.append(r)
+                if extra:
+                    right_lines.append(r)
+        if right_lines:
+            p.extra_y_ranges["right"].renderers = right_lines
+        p.y_range.renderers = [r for r in drawn if r not in right_lines]
+        p.add_tools(_hover(drawn))
+        if title.startswith("5"):
             p.add_layout(
                 Span(
-                    location=runs[-1].visible_threshold,
+                    location=None,
                     dimension="width",
                     line_color="#d62728",
                     line_dash="dotted",
                     line_width=1.5,
+                    name="threshold",
                 )
             )
-        if p.legend:
-            p.legend.location = "top_right"
-            p.legend.label_text_font_size = "8pt"
-            p.legend.background_fill_alpha = 0.7
-            p.legend.click_policy = "hide"
+        p.legend.location = "top_right"
+        p.legend.label_text_font_size = "8pt"
+        p.legend.background_fill_alpha = 0.7
+        p.legend.click_policy = "hide"
         figs.append(p)
-    figs.insert(6, _kills_figure(runs))
-    return gridplot(figs, ncols=2, merge_tools=True, toolbar_location="right")
+    figs.insert(6, _kills_figure())
+    return _item(gridplot(figs, ncols=2, merge_tools=True, toolbar_location="right"))
 
 
-def _kills_figure(runs: Sequence[backend.PatientRun]):
+def _kills_figure():
     tallies = backend.kill_tallies()
-    mech = [label for label, _ in tallies.values()]
-    names = [f"run {r.label.split(':')[0].removeprefix('run ')}" for r in runs]
-    factors = [(m, n) for m in mech for n in names]
-    share, cells, colours = [], [], []
-    for m_i, state in enumerate(tallies):
-        for r in runs:
-            total = sum(max(float(r.dataset[s].values[-1]), 0.0) for s in tallies if s in r.dataset)
-            v = max(float(r.dataset[state].values[-1]), 0.0) if state in r.dataset else 0.0
-            share.append(100.0 * v / total if total > 0 else 0.0)
-            cells.append(v)
-            colours.append(_PALETTE[m_i % len(_PALETTE)])
-    src = ColumnDataSource({"y": factors, "share": share, "cells": cells, "colour": colours})
+    factors = [(label, slot) for label, _ in tallies.values() for slot, *_ in SLOTS]
+    n = len(factors)
+    colours = [_PALETTE[i // len(SLOTS) % len(_PALETTE)] for i in range(n)]
+    src = ColumnDataSource(
+        {"y": factors, "share": np.zeros(n), "cells": np.zeros(n), "colour": colours},
+        name="kills",
+    )
     p = figure(
         title="7 · Lesion cells killed, by mechanism (share at the end)",
         y_range=FactorRange(*reversed(factors)),
         x_range=Range1d(0, 100),
         width=_WIDTH,
         height=_HEIGHT,
-        tools="save",
+        tools="",
         x_axis_label="share of cumulative kills (%)",
     )
     r = p.hbar(y="y", right="share", height=0.8, source=src, color="colour")
@@ -408,3 +479,43 @@ def field_figure(run: backend.FieldRun, var: str, index: int):
     )
     p.add_layout(ColorBar(color_mapper=mapper, width=12), "right")
     return p, src
+
+
+# --------------------------------------------------------------------------- jobs
+# The figures are built in the worker processes and travel as Bokeh JSON items: building several
+# hundred Bokeh models is the costliest step of a patient run, and there it runs in parallel.
+
+
+def warm_up() -> None:
+    """A worker's start: load the compiled kernel and Bokeh's modules before the first job."""
+    from bokeh.embed import json_item
+
+    backend.warm_up()
+    p = figure(width=10, height=10)
+    p.line([0, 1], [0, 1])
+    json_item(p)
+    trace_of(backend.run_patient_job(backend.load_scenario_named("ak-5pct"), {}, [], "warm-up"))
+
+
+def _item(layout) -> str:
+    # JSON text, not a dict: the server forwards a string without walking it
+    from bokeh.embed import json_item
+
+    return json.dumps(json_item(layout))
+
+
+def patient_job(sc, overrides, knockouts, label: str) -> tuple[backend.PatientRun, Trace]:
+    """Simulate a patient and prepare its cascade data: (run, its trace)."""
+    run = backend.run_patient_job(sc, overrides, knockouts, label)
+    return run, trace_of(run)
+
+
+def trial_job(
+    arms, patients: int, seed: int, followup_years: float, compare: bool, progress=None
+) -> tuple[backend.TrialRun, str | None, str | None]:
+    """Run a trial and draw its bands and waterfall: (run, bands item, waterfall item)."""
+    run = backend.run_trial_job(arms, patients, seed, followup_years, compare, progress=progress)
+    if compare:
+        return run, None, None
+    names = [a["name"] for a in run.summary["arms"]]
+    return run, _item(trial_bands(run, names)), _item(waterfall(run, names))

@@ -2,7 +2,7 @@
 
 The dashboard's simulations run here, off the web server's event loop, so a page stays
 responsive while a trial runs. Workers are started with the ``spawn`` method (Numba's threading
-layer is not fork-safe) and each uses one Numba thread, so ``size`` workers use ``size`` cores.
+layer is not fork-safe).
 A job that is still queued is simply dropped on :meth:`Job.cancel`; a running one is stopped by
 ending its worker process, which the pool replaces at once.
 
@@ -25,7 +25,6 @@ import collections
 import inspect
 import itertools
 import multiprocessing as mp
-import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -55,7 +54,6 @@ def _rebuild_error(kind: str, payload: Any) -> BaseException:
 
 def _worker_main(conn, warm_up: Callable[[], Any] | None) -> None:
     """Entry point of a worker process: run jobs received on ``conn`` until it closes."""
-    os.environ["NUMBA_NUM_THREADS"] = "1"
     if warm_up is not None:
         try:
             warm_up()
