@@ -43,12 +43,17 @@ table.imiq td.num {text-align:right;font-variant-numeric:tabular-nums;}
 """
 
 
-def _table(header: list[str], rows: list[list[str]], css: str = "", numeric: bool = True) -> str:
+def _table(
+    header: list[str], rows: list[list[str]], css: str = "", numeric: bool | set[int] = True
+) -> str:
+    """An HTML table; ``numeric``: right-align every column but the first, or these columns."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    ncols = max((len(r) for r in rows), default=0)
+    right = numeric if isinstance(numeric, set) else set(range(1, ncols)) if numeric else set()
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="{"num" if i and numeric else ""}">{html.escape(str(c))}</td>'
+            f'<td class="{"num" if i in right else ""}">{html.escape(str(c))}</td>'
             for i, c in enumerate(r)
         )
         + "</tr>"

@@ -24,6 +24,8 @@ from bokeh.models import (
     HoverTool,
     LinearAxis,
     LinearColorMapper,
+    LinearScale,
+    LogColorMapper,
     Range1d,
     Span,
 )
@@ -254,6 +256,7 @@ def cascade_template() -> str:
         lines = [(v, lab, {}) for v, lab in series]
         if right is not None:
             p.extra_y_ranges = {"right": DataRange1d(start=0, only_visible=True)}
+            p.extra_y_scales = {"right": LinearScale()}  # linear even beside a log axis
             p.add_layout(LinearAxis(y_range_name="right", axis_label=right[0]), "right")
             lines += [(v, lab, {"y_range_name": "right"}) for v, lab in right[1]]
         drawn = []
@@ -438,6 +441,9 @@ def waterfall(run: backend.TrialRun, arm_names: Sequence[str]):
     return gridplot(figs, ncols=2, merge_tools=True, toolbar_location="right")
 
 
+_LOG_MAPS = ("lesion_cells", "skin_conc_ug_ml")
+
+
 def field_figure(run: backend.FieldRun, var: str, index: int):
     """One map of the field at time ``index``; returns (figure, its image source)."""
     maps = run.maps
@@ -446,7 +452,11 @@ def field_figure(run: backend.FieldRun, var: str, index: int):
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     hi = float(np.nanmax(da.values)) if np.isfinite(da.values).any() else 1.0
     lo = float(np.nanmin(da.values)) if np.isfinite(da.values).any() else 0.0
-    mapper = LinearColorMapper(palette=Viridis256, low=lo, high=hi if hi > lo else lo + 1.0)
+    if var in _LOG_MAPS and hi > 0:
+        # lesion cells span decades: a log colour scale shows the shrinking lesions
+        mapper = LogColorMapper(palette=Viridis256, low=hi / 1e4, high=hi)
+    else:
+        mapper = LinearColorMapper(palette=Viridis256, low=lo, high=hi if hi > lo else lo + 1.0)
     side = float(x[-1] - x[0] + dx)
     src = ColumnDataSource({"image": [np.asarray(da.values[index], dtype=float)]})
     label = dict(backend.FIELD_VARIABLES).get(var, var)
