@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test lint clean chromium serve
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,8 +17,22 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/imiqsim demo --out out/demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# the dashboard's browser tests drive Debian's Chromium (Playwright's own browser download is not
+# used); installed as root (as CI runs) when it is missing
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "$(CHROMIUM) is missing: run 'sudo apt-get install chromium' (browser tests will skip)"; \
+	  fi; \
+	fi
+
+serve: $(STAMP)
+	$(BIN)/imiqsim serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

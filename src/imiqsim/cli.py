@@ -718,6 +718,23 @@ def demo(
     typer.echo(DISCLAIMER)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (default: this machine only)."
+    ),
+    port: int = typer.Option(5006, "--port", help="TCP port."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Simulation worker processes (default: CPU cores, at most 8)."
+    ),
+    show: bool = typer.Option(False, "--show", help="Open the dashboard in a browser."),
+):
+    """The browser dashboard: patient, trial, compare, field and model pages."""
+    from imiqsim.web import serve as run
+
+    run(host=host, port=port, workers=workers, show=show)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps user errors to exit code 2 without a traceback."""
     try:
