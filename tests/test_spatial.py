@@ -21,7 +21,9 @@ from imiqsim.spatial import (
     build_layout,
     diffuse_2d,
     diffusion_step,
+    register_site_event,
     simulate_field,
+    unregister_site_event,
     write_field_outputs,
 )
 from imiqsim.spatial.outputs import plot_key_days
@@ -31,7 +33,7 @@ MODEL = get_model()
 
 @pytest.fixture(scope="module")
 def ak_field():
-    """Typical AK patient, imiquimod 5% over the whole 25 cm2 field, 5 mm grid, to the end of treatment."""
+    """Typical AK patient, 5% cream on the whole 25 cm2 field, 5 mm grid, to end of treatment."""
     return simulate_field(FieldSpec("ak-5pct", resolution_mm=5.0, seed=2, days=16 * 7))
 
 
@@ -69,7 +71,7 @@ def test_single_lesion_over_whole_field_without_diffusion_is_the_single_site_mod
 
 
 def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model(ak_field):
-    """Lesions as patches, cream everywhere, antigen shared: per-lesion cells as in the single-site model."""
+    """Lesions as patches, cream everywhere, antigen shared: each lesion as in one-site model."""
     P = ak_field.layout.single_site_parameters
     t_h = ak_field.timecourses["time"].values * 24.0
     ref = run_batch(MODEL, P[None, :], ak_field.spec.scenario_obj.events(), t_h)
@@ -128,7 +130,8 @@ def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_ever
     # drug only where the cream went: outside the masks the skin sees far less
     conc = every.maps["skin_conc_ug_ml"]
     assert float(conc.max()) > 0 and float(conc.min()) < 0.5 * float(conc.max())
-    # drug mass balance over the field (film + skin + washed off + blood + excreted = applied), with diffusion on
+    # drug mass balance over the field (film + skin + washed off + blood + excreted = applied),
+    # with diffusion on
     tc = every.timecourses
     applied = tc["drug_applied_mg"].values[-1]
     assert 0 < applied < 12.5 * 3  # less than whole-field doses: cream only on the lesions
@@ -179,15 +182,13 @@ def test_freeze_events_use_the_models_cryotherapy_on_visible_lesions_only():
 
 
 def test_registered_site_event_handler_changes_masked_sites_only():
-    from imiqsim.spatial.field import _HANDLERS, register_site_event
-
     seen = []
 
     def mark(state, event, mask):
         seen.append((state.t_h, int(mask.sum())))
         state.column("scaling")[mask.ravel()] += event.amount_mg
 
-    register_site_event(77, mark)
+    assert register_site_event(77, mark) is None
     try:
         mask = np.zeros((5, 5), dtype=bool)
         mask[1:3, 2] = True
@@ -201,7 +202,7 @@ def test_registered_site_event_handler_changes_masked_sites_only():
             )
         )
     finally:
-        _HANDLERS.pop(77, None)
+        assert unregister_site_event(77) is mark
     assert seen == [(3.0, 2)]
     with pytest.raises(InputError):
         register_site_event(APPLY, mark)  # built-ins cannot be replaced
@@ -253,8 +254,41 @@ def test_extra_site_events_and_unknown_kinds():
         ({"followup_days": -1.0}, "followup_days"),
         ({"lesions": (LesionPlacement(1, 60.0, 10.0, 2.0),)}, "lesions[0].x_mm"),
         ({"lesions": (LesionPlacement(1, 10.0, -3.0, 2.0),)}, "lesions[0].y_mm"),
-        ({"lesions": (LesionPlacement(99, 10.0, 10.0, 2.0),)}, "lesions[0].slot"),
-        ({"lesions": (LesionPlacement(1, 10.0, 10.0, 0.0),)}, "lesions[0].radius_mm"),
+        (
+            {"lesions": ({"slot": 99, "x_mm": 10.0, "y_mm": 10.0, "radius_mm": 2.0},)},
+            "lesions[0].slot",
+        ),
+        (
+            {"lesions": ({"slot": 1, "x_mm": 10.0, "y_mm": 10.0, "radius_mm": 0.0},)},
+            "lesions[0].radius_mm",
+        ),
+        (
+            {"lesions": (LesionPlacement(1, 10.0, 10.0, 2.0), LesionPlacement(1, 20.0, 20.0, 2.0))},
+            "lesions[1].slot",
+        ),
+        (
+            {"lesions": ({"slot": 1, "x_mm": 10.0, "y_mm": 10.0, "radius_mm": 1.0, "r": 2.0},)},
+            "lesions[0].r",
+        ),
+        ({"diffusion": {"cytokines": True}}, "diffusion.cytokines"),
+        ({"group_tol": -1.0}, "group_tol"),
+        ({"group_tol": True}, "group_tol"),
+        ({"rtol": 1.0}, "rtol"),
+        ({"days": 0.0}, "days"),
+        ({"patient": -2}, "patient"),
+        ({"seed": 1.5}, "seed"),
+        ({"shared_states": "apoptotic_cells"}, "shared_states"),
+        ({"scenario": "no-such-preset"}, "scenario"),
+        ({"parameters": {"no_such_parameter": 1.0}}, "parameters.no_such_parameter"),
+        (
+            {"extra_events": (SiteEvent(1.0, APPLY, mask=np.ones((3, 3), bool)),)},
+            "extra_events[0].mask",
+        ),
+        (
+            {"extra_events": ({"time_h": 1.0, "kind": APPLY, "mask": "face"},)},
+            "extra_events[0].mask",
+        ),
+        ({"resolution_mmm": 1.0}, "resolution_mmm"),
         ({"diffusion": {"cytokines": -5.0}}, "diffusion.cytokines"),
         ({"diffusion": {"film": 1.0}}, "diffusion.film"),
         ({"application": "everywhere"}, "application"),
@@ -267,6 +301,28 @@ def test_bad_input_names_the_field(kwargs, field):
         FieldSpec("ak-5pct", **{"resolution_mm": 1.0, **kwargs})
     assert e.value.field == field
     assert field in str(e.value)
+
+
+def test_inputs_validate_themselves_and_take_positional_fields():
+    les = LesionPlacement(2, 20.0, 20.0, 3.0, cells=5e4)
+    assert (les.slot, les.x_mm, les.radius_mm, les.cells) == (2, 20.0, 3.0, 5e4)
+    assert les == LesionPlacement(slot=2, x_mm=20, y_mm=20, radius_mm=3, cells=5e4)
+    with pytest.raises(InputError) as e:
+        LesionPlacement(99, 10.0, 10.0, 2.0)
+    assert e.value.field == "slot"
+    with pytest.raises(InputError) as e:
+        SiteEvent(-1.0, APPLY)
+    assert e.value.field == "time_h"
+    with pytest.raises(InputError) as e:
+        SiteEvent(1.0, APPLY, 1.0, "field", 9)
+    assert e.value.field == "gate"
+    with pytest.raises(InputError):
+        LesionPlacement(1, 2.0, x_mm=3.0, y_mm=1.0, radius_mm=1.0)  # x_mm given twice
+    spec = FieldSpec("ak-5pct", resolution_mm=10)
+    assert spec.scenario == "ak-5pct" and spec.scenario_obj.name == "ak-5pct"
+    assert isinstance(spec.resolution_mm, float) and spec.n_sites == 25
+    with pytest.raises(ValueError):  # frozen, as before
+        spec.seed = 3  # type: ignore[misc]
 
 
 def test_layout_scales_per_lesion_parameters():
