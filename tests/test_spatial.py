@@ -11,10 +11,9 @@ import xarray as xr
 
 from imiqsim.engine.run import run_batch
 from imiqsim.errors import InputError
-from imiqsim.model import get_model
-from imiqsim.plots import FOOTER
-from imiqsim.regimen import APPLY
+from imiqsim.model import CYTOKINES, SKIN_CELLS, get_model
 from imiqsim.spatial import (
+    DIFFUSION_TABLE,
     FieldSpec,
     LesionPlacement,
     SiteEvent,
@@ -27,6 +26,8 @@ from imiqsim.spatial import (
     write_field_outputs,
 )
 from imiqsim.spatial.outputs import plot_key_days
+from imiqsim.spatial.simulate import FieldIntegrator
+from imiqsim.vocabulary import APPLY, FOOTER
 
 MODEL = get_model()
 
@@ -105,6 +106,25 @@ def test_diffusion_alone_conserves_mass_and_flattens_a_peak():
     assert diffusion_step(Y, np.array([1, 2]), np.array([0.036, 0.036]), 48.0, 23, 17, 0.25) == 1
     assert np.allclose(Y[:, 1].reshape(23, 17), v, rtol=0, atol=1e-12)
     assert np.all(Y[:, 0] == 0.0) and np.all(Y[:, 2] == 7.0)
+
+
+def test_every_cytokine_and_skin_cell_of_the_model_diffuses():
+    """The diffusion table's groups are the model's vocabulary, not a list kept in spatial/."""
+    spec = FieldSpec("ak-5pct", resolution_mm=10.0, days=1)
+    integ = FieldIntegrator(spec, MODEL, build_layout(spec))
+    diffused = {MODEL.states[i].name for i in integ.diff_cols}
+    assert set(CYTOKINES) | set(SKIN_CELLS) <= diffused
+    assert {"epidermis", "dermis", "stratum_corneum"} <= diffused
+    local = {st.name for st in MODEL.states if not st.systemic}
+    for group, entry in DIFFUSION_TABLE.items():
+        assert set(entry.states) <= local, group  # no typo, nothing systemic
+    assert not diffused & {"film", "applied", "apoptotic_cells", "lesion_1"}
+    off = FieldIntegrator(
+        FieldSpec("ak-5pct", resolution_mm=10.0, days=1, diffusion={"cytokines": 0.0}),
+        MODEL,
+        build_layout(spec),
+    )
+    assert not {MODEL.states[i].name for i in off.diff_cols} & set(CYTOKINES)
 
 
 def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_every_site():

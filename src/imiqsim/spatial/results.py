@@ -18,6 +18,7 @@ import xarray as xr
 from imiqsim import __version__
 from imiqsim.model import Model
 from imiqsim.spatial.layout import FieldLayout
+from imiqsim.spatial.site_events import EVENT_STATES
 from imiqsim.spatial.spec import FieldSpec
 from imiqsim.vocabulary import DISCLAIMER, HOURS_PER_DAY
 
@@ -32,6 +33,7 @@ __all__ = [
     "FieldResult",
     "Recorder",
     "assemble",
+    "drug_in_skin_states",
     "lesion_table",
 ]
 
@@ -43,6 +45,25 @@ SYSTEMIC_OBSERVABLES = ("serum_conc_ng_ml", "systemic_cytokine_index", "flu_like
 INFILTRATE_STATES = ("cd8_ctl", "nk_cells", "macrophage")
 #: observables stored as maps
 MAP_OBSERVABLES = ("erythema_score", "lsr_score", "skin_conc_ug_ml")
+
+
+def drug_in_skin_states(model: Model) -> tuple[str, ...]:
+    """The drug-mass states held in the skin layers, in model order.
+
+    Local (not systemic) states of the drug mass balance, other than those the
+    dose events write (the film on top of the skin, what was washed off).
+
+    Examples
+    --------
+    >>> from imiqsim.model import get_model
+    >>> drug_in_skin_states(get_model())
+    ('stratum_corneum', 'epidermis', 'dermis')
+    """
+    return tuple(
+        s.name
+        for s in model.states
+        if s.drug_mass and not s.systemic and s.name not in EVENT_STATES
+    )
 
 
 @dataclass
@@ -91,7 +112,7 @@ class Recorder:
         self.model, self.layout, self.eng = model, layout, eng
         si = model.state_index
         self.infl_cols = [si(n) for n in INFILTRATE_STATES]
-        self.skin_cols = [si(n) for n in ("stratum_corneum", "epidermis", "dermis")]
+        self.skin_cols = [si(n) for n in drug_in_skin_states(model)]
         self.slot_cols = [L.slot - 1 for L in layout.lesions]
         self.area_mm2 = layout.area_cm2 * 100.0
         self.pigment_col = si("pigment_loss") if "pigment_loss" in model.state_names else None
