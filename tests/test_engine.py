@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,8 +11,10 @@ from scipy.integrate import solve_ivp
 
 from imiqsim.engine.codegen import compiled
 from imiqsim.engine.run import STATUS_TEXT, initial_states, run_batch
-from imiqsim.model import get_model
-from imiqsim.model._dsl import diff_python, parse_expr, to_python
+from imiqsim.errors import ModelDefinitionError
+from imiqsim.export.sbml import to_sbml
+from imiqsim.model import MODULES, assemble_model, get_model
+from imiqsim.model._dsl import ModuleSpec, diff_python, parse_expr, to_python
 from imiqsim.regimen import APPLY, WASH
 from imiqsim.scenario import load_preset
 from imiqsim.simulation import simulate
@@ -302,3 +305,67 @@ def test_simulate_passes_the_method_through():
     res = simulate("ak-5pct", days=4, set=STIFF, method="auto")
     assert res.batch.status[0] == 0 and res.batch.switched_at_h[0] > 0
     assert simulate("ak-5pct", days=1, method="rosenbrock").batch.switched_at_h[0] == 0.0
+
+
+# --------------------------------------------------------------------------- event kinds as model data
+
+
+def _model_with_a_second_cream():
+    """The model plus a stage that declares a new gated-dose kind with its own film state."""
+    extra = ModuleSpec("second_cream", "a second cream (test stage)")
+    extra.state("second_film", "mg", 0.0, "drug in the second cream's film", scale=10.0)
+    extra.state("second_applied", "mg", 0.0, "cumulative second-cream drug applied", scale=10.0)
+    extra.rxn("second_loss", "k_cryo_healing * second_film", "second_film", None, "film loss")
+    extra.event(
+        "APPLY_SECOND",
+        {"second_film": "second_film + mg", "second_applied": "second_applied + mg"},
+        amount="mg",
+        unit="mg",
+        gated_dose=True,
+        description="second cream put on",
+    )
+    return assemble_model((*(m.build() for m in MODULES), extra))
+
+
+def test_a_stage_declares_a_new_gated_event_kind_without_engine_changes():
+    model = _model_with_a_second_cream()
+    code = model.event_kind("APPLY_SECOND")
+    assert code == max(MODEL.event_kinds.values()) + 1 and code in model.gated_dose_kinds
+    sc = load_preset("ak-5pct")
+    p = sc.model_parameters(model)
+    # kind, amount, gate: a given dose, one skipped for rest, and the usual cream alongside
+    rows = [(1.0, code, 3.0, 0), (2.0, APPLY, 12.5, 0), (10.0, WASH, 0.0, 0), (20.0, code, 2.0, 0)]
+    ev = SimpleNamespace(
+        times_h=np.array([r[0] for r in rows]),
+        kinds=np.array([r[1] for r in rows], dtype=np.int64),
+        amounts_mg=np.array([r[2] for r in rows]),
+        gates=np.array([r[3] for r in rows], dtype=np.int64),
+    )
+    t = np.array([0.5, 1.5, 19.5, 20.5, 30.0])
+    res = run_batch(model, p, ev, t)
+    i = model.state_index("second_applied")
+    np.testing.assert_array_equal(res.Y[0, :, i], [0.0, 3.0, 3.0, 5.0, 5.0])
+    assert res.applications_given[0] == 3 and res.doses_skipped_for_rest[0] == 0
+    # the rest rule applies to the new kind too: a threshold of 0 skips every dose
+    q = p.copy()
+    q[model.parameter_index(model.gating.rest_threshold)] = 0.0
+    rested = run_batch(model, q, ev, t)
+    assert rested.applications_given[0] == 0 and rested.doses_skipped_for_rest[0] == 3
+    assert np.all(rested.Y[0, :, i] == 0.0)
+    # and the SBML export writes the new kind's event from the same declaration
+    text = to_sbml(model, p, ev)
+    assert "APPLY_SECOND 3 mg (gate 0)" in text and "second_applied" in text
+
+
+def test_event_declarations_are_checked():
+
+    bad = ModuleSpec("bad", "assigns an unknown state")
+    bad.event("FREEZE", {"no_such_state": "1"}, amount="freeze_s")
+    with pytest.raises(ModelDefinitionError, match="unknown state"):
+        assemble_model((*(m.build() for m in MODULES), bad))
+    clash = ModuleSpec("clash", "assigns a state the cream's APPLY already assigns")
+    clash.event("APPLY", {"film": "0"}, amount="dose_mg", gated_dose=True)
+    with pytest.raises(ModelDefinitionError, match="both assign"):
+        assemble_model((*(m.build() for m in MODULES), clash))
+    with pytest.raises(ModelDefinitionError, match="UPPER_CASE"):
+        ModuleSpec("x", "x").event("apply later", {})

@@ -198,6 +198,70 @@ def _jacobian_lines(model: Model, preamble: list[str]) -> list[str]:
     return lines
 
 
+def _needed_observables(model: Model, exprs: list[str]) -> set[str]:
+    """Observables the expressions use, directly or through other observables."""
+    oidx = {n: k for k, n in enumerate(model.observable_names)}
+    needed: set[str] = set()
+    todo = [nm for e in exprs for nm in names_in(e) if nm in oidx]
+    while todo:
+        nm = todo.pop()
+        if nm not in needed:
+            needed.add(nm)
+            todo += [x for x in names_in(model.observables[oidx[nm]].expr) if x in oidx]
+    return needed
+
+
+def _event_lines(model: Model, unpack_p: list[str], unpack_y: list[str]) -> list[str]:
+    """Source of one function per declared event kind and the dispatch on the kind's code.
+
+    ``<kind>_event(y, p, amount)`` computes every new value from the pre-event
+    state, then assigns them together, clipping at zero. ``event_effect(kind,
+    y, p, amount)`` calls the function of ``kind`` (nothing for a kind without
+    a declared effect); ``is_gated_dose(kind)`` and ``has_effect(kind)`` say
+    what the kind is.
+    """
+    lines: list[str] = []
+    for ev in model.events:
+        code = model.event_kinds[ev.kind]
+        exprs = list(ev.assignments.values())
+        needed = _needed_observables(model, exprs)
+        lines.append("@njit(cache=True)")
+        lines.append(f"def {ev.kind.lower()}_event(y, p, {ev.amount or '_amount'}):")
+        lines.append(f"    # event kind {code}: {ev.description}")
+        used = {nm for e in exprs for nm in names_in(e)}
+        used |= {nm for o in model.observables if o.name in needed for nm in names_in(o.expr)}
+        lines += [u for u, nm in zip(unpack_p, model.parameter_names) if nm in used]
+        lines += [u for u, nm in zip(unpack_y, model.state_names) if nm in used]
+        lines += [f"    {o.name} = {_py(o.expr)}" for o in model.observables if o.name in needed]
+        targets = list(ev.assignments.items())
+        for k, (_name, expr) in enumerate(targets):
+            lines.append(f"    new{k} = {_py(expr)}")
+        for k, (name, _expr) in enumerate(targets):
+            i = model.state_index(name)
+            lines.append(f"    y[{i}] = new{k}")
+            lines.append(f"    if y[{i}] < 0.0:")
+            lines.append(f"        y[{i}] = 0.0")
+        lines.append("")
+    lines.append("@njit(cache=True)")
+    lines.append("def event_effect(kind, y, p, amount):")
+    for n, ev in enumerate(model.events):
+        lines.append(f"    {'if' if n == 0 else 'elif'} kind == {model.event_kinds[ev.kind]}:")
+        lines.append(f"        {ev.kind.lower()}_event(y, p, amount)")
+    lines.append("    return")
+    lines.append("")
+    gated = model.gated_dose_kinds
+    effect = tuple(model.event_effects)
+    lines.append("@njit(cache=True)")
+    lines.append("def is_gated_dose(kind):")
+    lines.append(f"    return {' or '.join(f'kind == {k}' for k in gated) or 'False'}")
+    lines.append("")
+    lines.append("@njit(cache=True)")
+    lines.append("def has_effect(kind):")
+    lines.append(f"    return {' or '.join(f'kind == {k}' for k in effect) or 'False'}")
+    lines.append("")
+    return lines
+
+
 def generate_source(model: Model) -> str:
     """Python/Numba source for the model's kernels."""
     lines = [f"# generated from imiqsim model {model.fingerprint}; do not edit", HELPERS]
@@ -249,21 +313,15 @@ def generate_source(model: Model) -> str:
     for j, r in enumerate(model.reactions):
         lines.append(f"    out[{j}] = {_py(r.rate)}")
     lines.append("")
-    # FREEZE event: new values computed from the pre-event state, then assigned together
-    lines.append("@njit(cache=True)")
-    lines.append("def freeze_event(y, p, freeze_s):")
-    lines += unpack_p + unpack_y + obs_lines
-    targets = list(model.freeze_assignments.items())
-    for k, (name, expr) in enumerate(targets):
-        lines.append(f"    new{k} = {_py(expr)}")
-    for k, (name, expr) in enumerate(targets):
-        lines.append(f"    y[{model.state_index(name)}] = new{k}")
-    if not targets:
-        lines.append("    pass")
-    lines.append("")
+    lines += _event_lines(model, unpack_p, unpack_y)
+    g = model.gating
+    lines.append(f"CLEAR_IDX = {model.observable_index(g.clear_observable)}")
+    lines.append(f"CLEAR_BELOW = {float(g.clear_below)!r}")
+    lines.append(f"REST_SCORE_IDX = {model.observable_index(g.rest_score)}")
+    lines.append(f"REST_THRESHOLD_IDX = {model.parameter_index(g.rest_threshold)}")
     lines.append(f"N_STATES = {n_s}")
     lines.append(f"N_OBS = {n_o}")
-    lines.append(_kernel_template.SOURCE)
+    lines.append(_kernel_template.source())
     return "\n".join(lines) + "\n"
 
 

@@ -9,12 +9,17 @@ import numpy as np
 from imiqsim.engine.codegen import compiled
 from imiqsim.errors import InputError
 from imiqsim.model import Model
+from imiqsim.vocabulary import METHODS, STATUS_TEXT
 
-STATUS_TEXT = {0: "ok", 1: "too many steps", 2: "non-finite state", 3: "step size underflow"}
-
-#: integration methods (see ``_kernel_template``): explicit Dormand-Prince 5(4), the L-stable Rosenbrock
-#: method Rodas4 with the generated analytic Jacobian, or DP5 switching per patient to Rodas4 on stiffness
-METHODS = {"dp5": 0, "rosenbrock": 1, "auto": 2}
+__all__ = [
+    "AUTO_SWITCH_STEPS",
+    "DEFAULT_TRACKED",
+    "METHODS",
+    "STATUS_TEXT",
+    "BatchResult",
+    "initial_states",
+    "run_batch",
+]
 
 #: ``method="auto"``: a patient also switches to Rodas4 once DP5 has made this many step attempts
 #: (a backstop to the stiffness test; a typical patient needs 3,000 to 7,000 for a course and a year)
@@ -153,12 +158,6 @@ def run_batch(
         atol,
         float(h_max),
         int(max_steps),
-        model.state_index("film"),
-        model.state_index("applied"),
-        model.state_index("washed_off"),
-        model.observable_index("visible_lesions"),
-        model.observable_index("lsr_score"),
-        model.parameter_index("lsr_rest_threshold"),
         track_idx,
         METHODS[method],
         AUTO_SWITCH_STEPS,

@@ -16,7 +16,8 @@ Mapping
 * every reaction -> irreversible SBML reaction with its kinetic law and
   stoichiometry (species used in the rate law but not consumed or produced
   are listed as modifiers);
-* dose events -> SBML events, one per distinct event time, with the engine's
+* timed events -> SBML events, one per distinct event time, with the
+  assignments each stage declares for the event's kind and the engine's
   gate and rest-period logic encoded in ``piecewise`` event assignments on
   helper parameters (see :func:`to_sbml`).
 
@@ -43,6 +44,13 @@ import numpy as np
 
 from imiqsim.model import Model
 from imiqsim.model._dsl import names_in, parse_expr, to_sbml_infix
+from imiqsim.vocabulary import (
+    CHECK,
+    EVENT_KINDS,
+    GATE_ALWAYS,
+    GATE_NOT_CLEAR_AT_CHECK,
+    GATE_UNTIL_CLEAR,
+)
 
 __all__ = [
     "ANNOTATION_NS",
@@ -58,10 +66,6 @@ __all__ = [
 ANNOTATION_NS = "https://imiqsim.invalid/sbml-annotation/v1"
 _ANNOTATION_PREFIX = "imiqsim"
 _XHTML_NS = "http://www.w3.org/1999/xhtml"
-
-#: Engine event kinds and gates (mirrors :mod:`imiqsim.regimen` and the kernel).
-_APPLY, _WASH, _CHECK, _FREEZE = 1, 2, 3, 4
-_GATE_ALWAYS, _GATE_UNTIL_CLEAR, _GATE_NOT_CLEAR_AT_CHECK = 0, 1, 2
 
 #: Non-constant helper parameters written by dose events: id -> (initial value, description).
 HELPER_PARAMETERS: dict[str, tuple[float, str]] = {
@@ -91,10 +95,6 @@ HELPER_PARAMETERS: dict[str, tuple[float, str]] = {
         ),
     ),
 }
-
-#: Names the engine's event logic reads or writes.
-_FILM, _APPLIED, _WASHED = "film", "applied", "washed_off"
-_VISIBLE, _LSR, _REST = "visible_lesions", "lsr_score", "lsr_rest_threshold"
 
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names that SBML L3 infix parses as constants, csymbols or operators rather than identifiers.
@@ -409,59 +409,93 @@ def _num(v: float) -> str:
 
 
 def _fold_events(
+    model: Model,
     kinds: Sequence[int],
     amounts: Sequence[float],
     gates: Sequence[int],
     ids: Mapping[str, str],
+    smooth: bool,
 ) -> tuple[dict[str, str], list[str]]:
     """Compose the engine's sequential processing of same-time events into one assignment set.
 
-    Returns the assignments ``{variable id: infix of trigger-time values}`` of
-    the variables that change, and a human-readable description per event.
-    The conditions read ``visible_lesions`` and ``lsr_score`` at trigger time:
-    :func:`to_sbml` checks that no event can change them.
+    Each event of a kind with a declared effect (:attr:`Model.events`) applies
+    its assignments to the values left by the events before it (a state read
+    by an assignment is replaced by its current value); a gated dose applies
+    them only if its gate and the rest rule allow, and CHECK records whether
+    the patient is clear. Returns the assignments ``{variable id: infix of
+    trigger-time values}`` of the variables that change and a human-readable
+    description per event.
+
+    Observables (the gating quantities, those in assignment expressions) are
+    read at trigger time, so an event must not read an observable that
+    depends on a state an earlier event at the same time has changed.
     """
-    film, applied, washed = ids[_FILM], ids[_APPLIED], ids[_WASHED]
-    visible, lsr, rest = ids[_VISIBLE], ids[_LSR], ids[_REST]
-    variables = [film, applied, washed, *HELPER_PARAMETERS]
-    # current value of each variable, as SBML infix of the values at trigger time
-    cur: dict[str, str] = {v: v for v in variables}
+    g = model.gating
+    clear, score, rest = ids[g.clear_observable], ids[g.rest_score], ids[g.rest_threshold]
+    below = _num(g.clear_below)
+    state_set = set(model.state_names)
+    # current value of each variable that changed, as SBML infix of the values at trigger time
+    cur: dict[str, str] = {h: h for h in HELPER_PARAMETERS}
+    written: set[str] = set()  # model states changed by earlier events at this time
     desc: list[str] = []
+
+    def fresh(what: str, names: set[str]) -> None:
+        obs = {n for n in names if n in model.observable_names}
+        stale = {d for o in obs for d in _depends_on(model, o)} & written
+        if stale:
+            raise ValueError(
+                f"{what} reads observables that depend on {sorted(stale)}, which an earlier "
+                "event at the same time changes; cannot fold events"
+            )
+
     for kind, amt, gate in zip(kinds, amounts, gates):
         kind, gate, amt = int(kind), int(gate), float(amt)
-        if kind == _APPLY:
-            if gate == _GATE_ALWAYS:
+        if kind == CHECK:
+            fresh("CHECK", {g.clear_observable})
+            cur["not_clear_at_check"] = f"piecewise(1, {clear} >= {below}, 0)"
+            desc.append(EVENT_KINDS[CHECK])
+            continue
+        effect = model.event_effects.get(kind)
+        if effect is None:
+            raise ValueError(f"unknown event kind {kind}")
+        fresh(effect.kind, {n for e in effect.assignments.values() for n in names_in(e)})
+
+        def ren(n: str, effect=effect, amt=amt) -> str:
+            if n == effect.amount:
+                return _num(amt)
+            sid = ids[n]
+            return f"({cur[sid]})" if n in state_set and sid in cur else sid
+
+        new = {
+            ids[st]: to_sbml_infix(parse_expr(expr), ren, smooth=smooth)
+            for st, expr in effect.assignments.items()
+        }
+        if effect.gated_dose:
+            fresh(effect.kind, {g.clear_observable, g.rest_score})
+            if gate == GATE_ALWAYS:
                 ok = "true"
-            elif gate == _GATE_UNTIL_CLEAR:
+            elif gate == GATE_UNTIL_CLEAR:
                 stopped = cur["until_clear_stopped"]
-                ok = f"(({stopped}) < 0.5) && ({visible} >= 0.5)"
+                ok = f"(({stopped}) < 0.5) && ({clear} >= {below})"
                 cur["until_clear_stopped"] = (
-                    f"piecewise(1, (({stopped}) >= 0.5) || ({visible} < 0.5), 0)"
+                    f"piecewise(1, (({stopped}) >= 0.5) || ({clear} < {below}), 0)"
                 )
-            elif gate == _GATE_NOT_CLEAR_AT_CHECK:
+            elif gate == GATE_NOT_CLEAR_AT_CHECK:
                 ok = f"(({cur['not_clear_at_check']}) >= 0.5)"
             else:
-                raise ValueError(f"unknown gate {gate} on an APPLY event")
-            give = f"({ok}) && ({lsr} < {rest})"
-            rested = f"({ok}) && ({lsr} >= {rest})"
-            cur[film] = f"({cur[film]}) + piecewise({_num(amt)}, {give}, 0)"
-            cur[applied] = f"({cur[applied]}) + piecewise({_num(amt)}, {give}, 0)"
+                raise ValueError(f"unknown gate {gate} on a {effect.kind} event")
+            give = f"({ok}) && ({score} < {rest})"
+            rested = f"({ok}) && ({score} >= {rest})"
+            new = {v: f"piecewise({e}, {give}, {cur.get(v, v)})" for v, e in new.items()}
             cur["applications_given"] = f"({cur['applications_given']}) + piecewise(1, {give}, 0)"
             cur["applications_skipped_for_rest"] = (
                 f"({cur['applications_skipped_for_rest']}) + piecewise(1, {rested}, 0)"
             )
-            desc.append(f"APPLY {amt:g} mg (gate {gate})")
-        elif kind == _WASH:
-            cur[washed] = f"({cur[washed]}) + ({cur[film]})"
-            cur[film] = "0"
-            desc.append("WASH")
-        elif kind == _CHECK:
-            cur["not_clear_at_check"] = f"piecewise(1, {visible} >= 0.5, 0)"
-            desc.append("CHECK")
-        elif kind == _FREEZE:  # handled by _add_events with the model's freeze assignments
-            raise ValueError("FREEZE events are not folded with dose events")
+            desc.append(f"{effect.describe(amt)} (gate {gate})")
         else:
-            raise ValueError(f"unknown event kind {kind}")
+            desc.append(effect.describe(amt))
+        cur.update(new)
+        written |= set(effect.assignments)
     changed = {v: e for v, e in cur.items() if e != v}
     return changed, desc
 
@@ -517,20 +551,24 @@ def to_sbml(
 
     Notes
     -----
-    Events: all dose events at one time become one SBML event with trigger
+    Events: all events at one time become one SBML event with trigger
     ``time >= t`` (``initialValue=false``, ``persistent=true``,
     ``useValuesFromTriggerTime=true``, no delay, no priority needed). Its
     assignments are the engine's sequential processing of those events
-    (array order, i.e. APPLY, WASH, CHECK) composed symbolically, so an
-    APPLY and a WASH at the same time give exactly what the engine gives.
-    An APPLY of ``a`` mg adds ``piecewise(a, give, 0)`` to ``film`` and
-    ``applied``, where ``give`` is the gate condition and
-    ``lsr_score < lsr_rest_threshold`` (rest rule). Gate 1 (until clear)
-    requires ``until_clear_stopped < 0.5`` and ``visible_lesions >= 0.5``
-    and sets ``until_clear_stopped`` to 1 when ``visible_lesions < 0.5``;
-    gate 2 requires ``not_clear_at_check >= 0.5``, which each CHECK sets to
-    ``visible_lesions >= 0.5``. A WASH adds ``film`` to ``washed_off`` and
-    sets ``film`` to 0. ``applications_given`` and
+    (array order, i.e. by kind code: APPLY, WASH, CHECK, FREEZE, then the
+    kinds the stages declare) composed symbolically, so an APPLY and a WASH
+    at the same time give exactly what the engine gives. What an event of
+    each kind does is the model's declaration (:attr:`Model.events`, e.g.
+    stage ``pk``: APPLY adds the amount to ``film`` and ``applied``, WASH
+    moves ``film`` to ``washed_off``; stage ``cryo``: FREEZE). A gated dose
+    (APPLY, or any kind declared ``gated_dose``) of ``a`` sets each state it
+    assigns to ``piecewise(new value, give, old value)``, where ``give`` is
+    the gate condition and the rest rule (:attr:`Model.gating`:
+    ``lsr_score < lsr_rest_threshold``). Gate 1 (until clear) requires
+    ``until_clear_stopped < 0.5`` and ``visible_lesions >= 0.5`` and sets
+    ``until_clear_stopped`` to 1 when ``visible_lesions < 0.5``; gate 2
+    requires ``not_clear_at_check >= 0.5``, which each CHECK sets to
+    ``visible_lesions >= 0.5``. ``applications_given`` and
     ``applications_skipped_for_rest`` count like the engine.
 
     The engine's clipping of round-off negatives to 0 after each step has
@@ -819,14 +857,7 @@ def to_sbml(
 
     # ---- dosing
     if events is not None:
-
-        def freeze_infix(expr: str, seconds: float) -> str:
-            def ren(n: str) -> str:
-                return _num(seconds) if n == "freeze_s" else ids[n]
-
-            return to_sbml_infix(parse_expr(expr), ren, smooth=not piecewise)
-
-        _add_events(m, model, ids, events, math_ast, check, freeze_infix)
+        _add_events(m, model, ids, events, math_ast, check, smooth=not piecewise)
 
     # Validation. Unit consistency is not checked: the single dimensionless
     # compartment holds species in different units (mg, pg/mL, cells/mm2, ...)
@@ -845,7 +876,7 @@ def _add_events(
     events: Any,
     math_ast: Any,
     check: Any,
-    freeze_infix: Any = None,
+    smooth: bool,
 ) -> None:
     """Add the helper parameters and one SBML event per distinct dose-event time."""
     times = np.asarray(events.times_h, dtype=float).ravel()
@@ -860,16 +891,6 @@ def _add_events(
         )
     if np.any(~np.isfinite(amts)):
         raise ValueError("event amounts must be finite")
-    # The folded assignments read visible_lesions and lsr_score at trigger time;
-    # exact only if no event changes what they depend on.
-    written = {_FILM, _APPLIED, _WASHED}
-    for dep in (_VISIBLE, _LSR):
-        clash = _depends_on(model, dep) & written
-        if clash:
-            raise ValueError(
-                f"{dep} depends on {sorted(clash)}, which events change; cannot fold events"
-            )
-
     for hid, (v0, desc) in HELPER_PARAMETERS.items():
         q = m.createParameter()
         q.setId(hid)
@@ -886,19 +907,9 @@ def _add_events(
     bounds = list(starts) + [times.size]
     for k, t in enumerate(uniq):
         lo, hi = bounds[k], bounds[k + 1]
-        if np.any(kinds[lo:hi] == _FREEZE):
-            # cryotherapy: the model's own FREEZE assignments (one freeze per distinct time)
-            if hi - lo != 1:
-                raise ValueError("a FREEZE event must not share its time with another event")
-            assigns = {
-                ids[st]: freeze_infix(expr, float(amts[lo]))
-                for st, expr in model.freeze_assignments.items()
-            }
-            desc = [f"FREEZE {float(amts[lo]):g} s on every visible lesion"]
-        else:
-            assigns, desc = _fold_events(kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids)
+        assigns, desc = _fold_events(model, kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids, smooth)
         if not assigns:
-            continue  # nothing happens at this time (e.g. only FREEZE, which the engine ignores)
+            continue  # nothing changes at this time
         ev = m.createEvent()
         eid = f"dose_event_{k + 1}"
         ev.setId(eid)

@@ -20,6 +20,8 @@ import numpy as np
 from imiqsim.errors import InputError, ModelDefinitionError
 from imiqsim.model import cells, cryo, cytokines, lesions, pk, reactions, tlr7
 from imiqsim.model._dsl import (
+    DoseGating,
+    EventEffect,
     ModuleSpec,
     Observable,
     Parameter,
@@ -29,6 +31,7 @@ from imiqsim.model._dsl import (
     read_parameter_table,
     topo_sort_observables,
 )
+from imiqsim.vocabulary import CHECK, EVENT_KINDS
 
 MODULES = (pk, tlr7, cytokines, cells, lesions, reactions, cryo)
 
@@ -73,6 +76,16 @@ KNOCKOUTS: dict[str, dict[str, float]] = {
 }
 
 
+#: what the dose gates and the rest rule read: clear = no visible lesion; rest while the local skin
+#: reaction score is at or above its (calibrated) threshold
+DOSE_GATING = DoseGating(
+    clear_observable="visible_lesions",
+    clear_below=0.5,
+    rest_score="lsr_score",
+    rest_threshold="lsr_rest_threshold",
+)
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     """The whole mechanism as data: states, parameters, observables, reactions."""
@@ -84,8 +97,14 @@ class Model:
     reactions: tuple[Reaction, ...]
     indication_parameters: Mapping[str, Mapping[str, Parameter]]
     site_permeability: Mapping[str, float]
-    #: state -> expression for its new value at a FREEZE event (uses the event variable ``freeze_s``)
-    freeze_assignments: Mapping[str, str]
+    #: what each kind of timed event does to the states, one entry per kind (the stages'
+    #: declarations of that kind merged), in the order of ``event_kinds``
+    events: tuple[EventEffect, ...]
+    #: every event kind the model knows, name -> code: the built-ins of
+    #: :data:`imiqsim.vocabulary.EVENT_KINDS`, then the kinds the stages declare, numbered on
+    event_kinds: Mapping[str, int]
+    #: the quantities the dose gates and the rest rule read
+    gating: DoseGating
     #: cumulative kill tallies of lesion cells, state -> (label, kind: background | immune | direct)
     kill_tallies: Mapping[str, tuple[str, str]]
 
@@ -126,6 +145,27 @@ class Model:
     def parameter(self, name: str) -> Parameter:
         return self.parameters[self._pidx[name]]
 
+    # ------------------------------------------------------------------ events
+    def event_kind(self, name: str) -> int:
+        """The code of an event kind, for an events table's ``kinds`` column.
+
+        >>> get_model().event_kind("APPLY")
+        1
+        """
+        if name not in self.event_kinds:
+            raise InputError("event kind", name, f"one of {sorted(self.event_kinds)}")
+        return self.event_kinds[name]
+
+    @functools.cached_property
+    def event_effects(self) -> dict[int, EventEffect]:
+        """Event code -> what an event of that kind does (kinds with a declared effect only)."""
+        return {self.event_kinds[e.kind]: e for e in self.events}
+
+    @property
+    def gated_dose_kinds(self) -> tuple[int, ...]:
+        """Codes of the kinds that are doses: subject to the gates and the rest rule."""
+        return tuple(k for k, e in self.event_effects.items() if e.gated_dose)
+
     @functools.cached_property
     def fingerprint(self) -> str:
         """Hash of the definition; keys the compiled-code cache."""
@@ -142,8 +182,10 @@ class Model:
                     (r.name, r.rate, sorted(r.reactants.items()), sorted(r.products.items()))
                 ).encode()
             )
-        for k, v in self.freeze_assignments.items():
-            h.update(repr((k, v)).encode())
+        for e in self.events:
+            h.update(repr((self.event_kinds[e.kind], e.amount, e.gated_dose)).encode())
+            h.update(repr(sorted(e.assignments.items())).encode())
+        h.update(repr(self.gating).encode())
         return h.hexdigest()[:16]
 
     @functools.cached_property
@@ -277,17 +319,28 @@ def _validate(model: Model) -> None:
     for tally in model.kill_tallies:
         if tally not in states:
             raise ModelDefinitionError(f"kill tally {tally} is not a state")
-    for target, expr in model.freeze_assignments.items():
-        if target not in states:
-            raise ModelDefinitionError(f"FREEZE assignment to unknown state {target}")
-        n = names_in(expr) - {"freeze_s"}
-        if n - known:
-            raise ModelDefinitionError(
-                f"FREEZE assignment of {target} uses unknown names {sorted(n - known)}"
-            )
-        used |= n
-    # engine-level parameters are used by the event logic, not by rate laws
-    unused = params - used - {"lsr_rest_threshold"}
+    for ev in model.events:
+        if ev.amount and ev.amount in known:
+            raise ModelDefinitionError(f"{ev.kind} event: amount name {ev.amount} is a model name")
+        for target, expr in ev.assignments.items():
+            if target not in states:
+                raise ModelDefinitionError(f"{ev.kind} assignment to unknown state {target}")
+            n = names_in(expr) - {ev.amount}
+            if n - known:
+                raise ModelDefinitionError(
+                    f"{ev.kind} assignment of {target} uses unknown names {sorted(n - known)}"
+                )
+            used |= n
+    g = model.gating
+    for name, group in (
+        (g.clear_observable, obs),
+        (g.rest_score, obs),
+        (g.rest_threshold, params),
+    ):
+        if name not in group:
+            raise ModelDefinitionError(f"dose gating reads {name}, which the model does not define")
+    # the rest threshold is used by the event logic, not by rate laws
+    unused = params - used - {g.rest_threshold}
     if unused:
         raise ModelDefinitionError(f"parameters never used: {sorted(unused)}")
     for ind, d in model.indication_parameters.items():
@@ -298,22 +351,100 @@ def _validate(model: Model) -> None:
             )
 
 
+def _merge_events(
+    mods: Iterable[ModuleSpec],
+) -> tuple[tuple[EventEffect, ...], dict[str, int]]:
+    """One effect per event kind (the stages' declarations merged) and the code of every kind.
+
+    Built-in kinds keep their codes from :mod:`imiqsim.vocabulary`; a kind first
+    declared by a stage gets the next free code, in the order of ``MODULES``.
+    CHECK is the engine's own (a clinic visit) and carries no state effect.
+    """
+    kinds = {name: code for code, name in EVENT_KINDS.items()}
+    merged: dict[str, EventEffect] = {}
+    for m in mods:
+        for ev in m.events:
+            if ev.kind == EVENT_KINDS[CHECK]:
+                raise ModelDefinitionError(f"stage {m.name}: CHECK events change no state")
+            if ev.kind not in kinds:
+                kinds[ev.kind] = max(kinds.values()) + 1
+            prev = merged.get(ev.kind)
+            if prev is None:
+                merged[ev.kind] = ev
+                continue
+            if (prev.amount, prev.gated_dose) != (ev.amount, ev.gated_dose):
+                raise ModelDefinitionError(
+                    f"{ev.kind} declared by {prev.module} and {m.name} with a different amount "
+                    "name or dose flag"
+                )
+            both = set(prev.assignments) & set(ev.assignments)
+            if both:
+                raise ModelDefinitionError(
+                    f"{ev.kind}: {prev.module} and {m.name} both assign {sorted(both)}"
+                )
+            merged[ev.kind] = EventEffect(
+                ev.kind,
+                {**prev.assignments, **ev.assignments},
+                prev.amount,
+                prev.unit,
+                prev.gated_dose,
+                prev.description,
+                prev.module,
+            )
+    ordered = tuple(sorted(merged.values(), key=lambda e: kinds[e.kind]))
+    return ordered, kinds
+
+
 @functools.lru_cache(maxsize=1)
 def get_model() -> Model:
     """Build (once) and return the full mechanism."""
-    mods = tuple(mod.build() for mod in MODULES)
+    return assemble_model(tuple(mod.build() for mod in MODULES))
+
+
+def assemble_model(mods: tuple[ModuleSpec, ...]) -> Model:
+    """A model from stage modules (``get_model`` uses the stages of ``MODULES``).
+
+    Parameters come from the parameter, indication and site tables; the
+    result is checked (every name known, every parameter used).
+
+    >>> from imiqsim.model import MODULES, assemble_model
+    >>> assemble_model(tuple(m.build() for m in MODULES)).event_kinds["FREEZE"]
+    4
+    """
     states = tuple(s for m in mods for s in m.states)
     params = tuple(read_parameter_table())
     raw_obs = [o for m in mods for o in m.observables]
     obs = tuple(topo_sort_observables(raw_obs, {s.name for s in states} | {p.name for p in params}))
     rxns = tuple(r for m in mods for r in m.reactions)
-    freeze = {k: v for m in mods for k, v in m.freeze_assignments.items()}
     kills = {k: v for m in mods for k, v in m.kill_tallies.items()}
+    events, kinds = _merge_events(mods)
     model = Model(
-        mods, states, params, obs, rxns, _read_indications(), _read_sites(), freeze, kills
+        mods,
+        states,
+        params,
+        obs,
+        rxns,
+        _read_indications(),
+        _read_sites(),
+        events=events,
+        event_kinds=kinds,
+        gating=DOSE_GATING,
+        kill_tallies=kills,
     )
     _validate(model)
     return model
 
 
-__all__ = ["CYTOKINES", "INDICATIONS", "KNOCKOUTS", "SITES", "SKIN_CELLS", "Model", "get_model"]
+__all__ = [
+    "CYTOKINES",
+    "DOSE_GATING",
+    "INDICATIONS",
+    "KNOCKOUTS",
+    "SITES",
+    "SKIN_CELLS",
+    "DoseGating",
+    "assemble_model",
+    "EventEffect",
+    "Model",
+    "get_model",
+]

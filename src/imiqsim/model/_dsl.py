@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -82,6 +82,67 @@ class Reaction:
 KILL_KINDS = ("background", "immune", "direct")
 
 
+@dataclass(frozen=True)
+class EventEffect:
+    """What one kind of timed event does to the states: the assignments of an SBML event.
+
+    The engine's kernel, the skin field and the SBML export all read this
+    declaration; none of them names a state.
+
+    Attributes
+    ----------
+    kind : str
+        The event kind's name: a built-in one of :data:`imiqsim.vocabulary.EVENT_KINDS`
+        (``"APPLY"``, ``"WASH"``, ``"FREEZE"``) or a new name (``"APPLY_FLUOROURACIL"``),
+        numbered by the model after the built-ins (:attr:`imiqsim.model.Model.event_kinds`).
+    assignments : Mapping[str, str]
+        State -> its new value, an expression of the pre-event states, parameters,
+        observables and ``amount``; all are computed first, then assigned together
+        (clipped at zero: states are amounts and densities).
+    amount : str
+        Name under which the expressions read the event's amount (the ``amounts_mg``
+        column of an events table: mg of drug for a dose, seconds for a freeze);
+        ``""`` if the kind carries none.
+    unit : str
+        Unit of the amount, for descriptions (``"mg"``, ``"s"``).
+    gated_dose : bool
+        A dose: given only if the event's gate allows it and the rest score is
+        below its threshold (:class:`DoseGating`), counted in ``applications_given``.
+    description : str
+        Plain words, for the SBML event names and the docs.
+    module : str
+        The stage that declared it.
+    """
+
+    kind: str
+    assignments: Mapping[str, str]
+    amount: str = ""
+    unit: str = ""
+    gated_dose: bool = False
+    description: str = ""
+    module: str = ""
+
+    def describe(self, amount: float) -> str:
+        """One line for one event of this kind (``"APPLY 12.5 mg"``, ``"WASH"``)."""
+        return f"{self.kind} {amount:g} {self.unit}".rstrip() if self.amount else self.kind
+
+
+@dataclass(frozen=True)
+class DoseGating:
+    """The quantities the dose gates and the rest rule read (``imiqsim.vocabulary.GATES``).
+
+    A patient is *clear* while the observable ``clear_observable < clear_below``
+    (until-clear gates stop, a CHECK records it, the engine notes the first
+    clear time); a gated dose is skipped for rest while the observable
+    ``rest_score >= rest_threshold`` (a parameter).
+    """
+
+    clear_observable: str
+    clear_below: float
+    rest_score: str
+    rest_threshold: str
+
+
 @dataclass
 class ModuleSpec:
     """One stage of the mechanism: its states, observables and reactions."""
@@ -91,9 +152,8 @@ class ModuleSpec:
     states: list[State] = field(default_factory=list)
     observables: list[Observable] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
-    #: state -> new value at a FREEZE event (cryotherapy), as an expression of the pre-event states,
-    #: parameters, observables and the event variable ``freeze_s`` (seconds of freezing)
-    freeze_assignments: dict = field(default_factory=dict)
+    #: what timed events of each kind do to this stage's states (see :meth:`event`)
+    events: list[EventEffect] = field(default_factory=list)
     #: cumulative kill tallies of lesion cells: state -> (label, kind); kind is "background"
     #: (surveillance without the drug), "immune" (drug-driven effectors and memory) or "direct"
     #: (killed by the treatment itself, e.g. freezing); outcomes and plots read this
@@ -107,8 +167,37 @@ class ModuleSpec:
     def kill_tally(self, state_name, label, kind):
         """Declare ``state_name`` a cumulative tally of lesion cells killed by one mechanism."""
         if kind not in KILL_KINDS:
-            raise ModelDefinitionError(f"kill tally {state_name}: kind {kind!r} not in {KILL_KINDS}")
+            raise ModelDefinitionError(
+                f"kill tally {state_name}: kind {kind!r} not in {KILL_KINDS}"
+            )
         self.kill_tallies[state_name] = (label, kind)
+
+    def event(
+        self,
+        kind: str,
+        assignments: Mapping[str, str],
+        *,
+        amount: str = "",
+        unit: str = "",
+        gated_dose: bool = False,
+        description: str = "",
+    ) -> None:
+        """Declare what an event of ``kind`` does to states (see :class:`EventEffect`).
+
+        Examples
+        --------
+        >>> m = ModuleSpec("demo", "a cream film")
+        >>> m.state("film", "mg", 0.0, "drug in the film")
+        >>> m.event("APPLY", {"film": "film + dose_mg"}, amount="dose_mg", unit="mg",
+        ...         gated_dose=True, description="cream put on the skin")
+        >>> m.events[0].describe(12.5)
+        'APPLY 12.5 mg'
+        """
+        if not kind.isidentifier() or kind != kind.upper():
+            raise ModelDefinitionError(f"event kind {kind!r}: use an UPPER_CASE identifier")
+        self.events.append(
+            EventEffect(kind, dict(assignments), amount, unit, gated_dose, description, self.name)
+        )
 
     def obs(self, name, expr, unit, description):
         self.observables.append(Observable(name, expr, unit, description, self.name))

@@ -78,6 +78,7 @@ def build() -> ModuleSpec:
 
     # FREEZE event: freeze_s seconds of liquid-nitrogen spray on every visible lesion (+ rim)
     frozen = "step(visible_lesions - 0.5)"
+    assign: dict[str, str] = {}
     kills = []
     for i, s in enumerate(slot_names(N_SLOTS), start=1):
         surv = (
@@ -85,19 +86,22 @@ def build() -> ModuleSpec:
             f"cryo_hill))"
         )
         kill = f"step({s} - visible_threshold_cells) * (1 - {surv}) * {s}"
-        m.freeze_assignments[s] = f"{s} - {kill}"
+        assign[s] = f"{s} - {kill}"
         kills.append(kill)
     total = " + ".join(f"({k})" for k in kills)
-    m.freeze_assignments["killed_cryo"] = f"killed_cryo + {total}"
-    m.freeze_assignments["apoptotic_cells"] = f"apoptotic_cells + {total}"
-    m.freeze_assignments["cryo_injury"] = (
-        f"cryo_injury + {frozen} * hill(freeze_s, cryo_injury_t50_s, 1)"
-    )
-    m.freeze_assignments["pigment_loss"] = (
+    assign["killed_cryo"] = f"killed_cryo + {total}"
+    assign["apoptotic_cells"] = f"apoptotic_cells + {total}"
+    assign["cryo_injury"] = f"cryo_injury + {frozen} * hill(freeze_s, cryo_injury_t50_s, 1)"
+    assign["pigment_loss"] = (
         f"pigment_loss + {frozen} * (1 - pigment_loss)"
         " * hill(freeze_s, melanocyte_t50_s, melanocyte_hill)"
     )
-    m.freeze_assignments["scar"] = (
-        f"scar + {frozen} * (1 - scar) * hill(freeze_s, scar_t50_s, scar_hill)"
+    assign["scar"] = f"scar + {frozen} * (1 - scar) * hill(freeze_s, scar_t50_s, scar_hill)"
+    m.event(
+        "FREEZE",
+        assign,
+        amount="freeze_s",
+        unit="s",
+        description="liquid-nitrogen spray on every visible lesion",
     )
     return m

@@ -33,6 +33,21 @@ def build() -> ModuleSpec:
             systemic=name in ("blood", "urine", "metabolised"),
         )
 
+    # the cream's events: a dose lands in the film (and the running total); wash-off empties the film
+    m.event(
+        "APPLY",
+        {"film": "film + dose_mg", "applied": "applied + dose_mg"},
+        amount="dose_mg",
+        unit="mg",
+        gated_dose=True,
+        description="imiquimod cream put on the treated area",
+    )
+    m.event(
+        "WASH",
+        {"washed_off": "washed_off + film", "film": "0"},
+        description="what is left of the cream film washed off",
+    )
+
     m.obs(
         "epidermis_volume_ml",
         "treated_area_cm2 * epidermis_thickness_um * 1e-4",
