@@ -29,7 +29,7 @@ SOURCE = r'''
 import math
 import numpy as np
 from numba import njit, prange
-from {gen} import rhs, observables, freeze_event, N_STATES, N_OBS
+from {gen} import rhs, observables, event_effect, N_STATES, N_OBS
 
 FNV_OFFSET = np.uint64(1469598103934665603)
 FNV_PRIME = np.uint64(1099511628211)
@@ -339,16 +339,11 @@ def after_react(Y, sys_idx, g, leader_of, TM, PEAK):
 
 
 @njit(cache=True)
-def freeze_sites(Y, sites, cls, PC, freeze_s):
-    """Apply the model's own FREEZE event (``freeze_event``) to the given sites, clipping at zero."""
-    S = Y.shape[1]
+def event_sites(kind, Y, sites, cls, PC, amount):
+    """The model's declared effect of event ``kind`` (``event_effect``) on the given sites."""
     for q in range(sites.shape[0]):
         s = sites[q]
-        y = Y[s]
-        freeze_event(y, PC[cls[s]], freeze_s)
-        for i in range(S):
-            if y[i] < 0.0:
-                y[i] = 0.0
+        event_effect(kind, Y[s], PC[cls[s]], amount)
 
 
 @njit(cache=True)

@@ -18,7 +18,7 @@ import xarray as xr
 from imiqsim import __version__
 from imiqsim.model import Model
 from imiqsim.spatial.layout import FieldLayout
-from imiqsim.spatial.site_events import EVENT_STATES
+from imiqsim.spatial.site_events import dose_states
 from imiqsim.spatial.spec import FieldSpec
 from imiqsim.vocabulary import DISCLAIMER, HOURS_PER_DAY
 
@@ -51,7 +51,8 @@ def drug_in_skin_states(model: Model) -> tuple[str, ...]:
     """The drug-mass states held in the skin layers, in model order.
 
     Local (not systemic) states of the drug mass balance, other than those the
-    dose events write (the film on top of the skin, what was washed off).
+    dose events write (:func:`~imiqsim.spatial.site_events.dose_states`: the
+    film on top of the skin, what was washed off).
 
     Examples
     --------
@@ -59,10 +60,9 @@ def drug_in_skin_states(model: Model) -> tuple[str, ...]:
     >>> drug_in_skin_states(get_model())
     ('stratum_corneum', 'epidermis', 'dermis')
     """
+    dosed = dose_states(model)
     return tuple(
-        s.name
-        for s in model.states
-        if s.drug_mass and not s.systemic and s.name not in EVENT_STATES
+        s.name for s in model.states if s.drug_mass and not s.systemic and s.name not in dosed
     )
 
 
@@ -113,6 +113,7 @@ class Recorder:
         si = model.state_index
         self.infl_cols = [si(n) for n in INFILTRATE_STATES]
         self.skin_cols = [si(n) for n in drug_in_skin_states(model)]
+        self.applied_col = si("applied")
         self.slot_cols = [L.slot - 1 for L in layout.lesions]
         self.area_mm2 = layout.area_cm2 * 100.0
         self.pigment_col = si("pigment_loss") if "pigment_loss" in model.state_names else None
@@ -162,7 +163,7 @@ class Recorder:
         ser["lesion_burden"].append(totals.sum())
         ser["visible_lesions"].append(np.count_nonzero(totals > lay.visible_threshold_cells))
         ser["histological_lesions"].append(np.count_nonzero(totals > lay.histology_threshold_cells))
-        ser["drug_applied_mg"].append(eng.Y[:, eng.i_applied].mean())
+        ser["drug_applied_mg"].append(eng.Y[:, self.applied_col].mean())
         ser["drug_in_skin_mg"].append(eng.Y[:, self.skin_cols].sum(axis=1).mean())
         ser["mean_immune_infiltrate"].append(eng.Y[:, self.infl_cols].sum(axis=1).mean())
         for nm in FIELD_OBSERVABLES:

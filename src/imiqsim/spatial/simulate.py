@@ -27,7 +27,6 @@ from imiqsim.spatial.results import FieldResult, Recorder, assemble
 from imiqsim.spatial.site_events import FieldState, apply_event, build_masks, event_list, mask_for
 from imiqsim.spatial.spec import FieldSpec
 from imiqsim.vocabulary import (
-    APPLY,
     CHECK,
     GATE_NOT_CLEAR_AT_CHECK,
     GATE_UNTIL_CLEAR,
@@ -97,6 +96,7 @@ class FieldIntegrator:
             [i for i, st in enumerate(model.states) if st.systemic or st.name in shared],
             dtype=np.int64,
         )
+        self.shared_names = frozenset(model.states[i].name for i in self.sys_idx)
         self.g = self.Y[:, self.sys_idx].mean(axis=0)
         self.Y[:, self.sys_idx] = self.g
         self.atol = np.array([st.scale for st in model.states]) * float(spec.atol_factor)
@@ -105,7 +105,6 @@ class FieldIntegrator:
         self.h = 0.01
         self.all_cols = np.arange(self.S, dtype=np.int64)
         self.lesion_cols = np.array([si(n) for n in slot_names(N_SLOTS)], dtype=np.int64)
-        self.i_film, self.i_applied, self.i_washed = si("film"), si("applied"), si("washed_off")
         self.oi = model.observable_index
         self.n_obs = len(model.observables)
         # lateral transport
@@ -354,7 +353,11 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
     stops = np.unique(np.concatenate([series_t, map_t, ev_t]))
 
     rec = Recorder(model, layout, eng)
-    lsr_rest = float(layout.single_site_parameters[model.parameter_index("lsr_rest_threshold")])
+    gating = model.gating
+    gated = model.gated_dose_kinds
+    rest_threshold = float(
+        layout.single_site_parameters[model.parameter_index(gating.rest_threshold)]
+    )
     stopped = False
     not_clear_at_check = True
     n_applied = n_skipped = 0
@@ -375,7 +378,7 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
         while ie < len(events) and events[ie].time_h <= t:
             e, mask = events[ie], ev_masks[ie]
             give = True
-            if e.kind == APPLY:
+            if e.kind in gated:
                 if e.gate == GATE_UNTIL_CLEAR:
                     if stopped:
                         give = False
@@ -384,8 +387,8 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                 elif e.gate == GATE_NOT_CLEAR_AT_CHECK and not not_clear_at_check:
                     give = False
                 if give:
-                    vals, _ = eng.site_observables(("lsr_score",))
-                    if vals["lsr_score"].mean() >= lsr_rest:
+                    vals, _ = eng.site_observables((gating.rest_score,))
+                    if vals[gating.rest_score].mean() >= rest_threshold:
                         give = False
                         n_skipped += 1
                 if give:
@@ -394,9 +397,9 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
                 not_clear_at_check = eng.visible_count() > 0
                 give = False
             if give:
-                apply_event(FieldState(model, layout, eng.Y, t, eng.kern), e, mask)
-                if e.kind not in (APPLY, WASH):
-                    # shared pools: a handler's local changes are mixed into the field value
+                changed = apply_event(FieldState(model, layout, eng.Y, t, eng.kern), e, mask)
+                if changed is None or changed & eng.shared_names:
+                    # a shared pool changed on some sites: mix it back into one field value
                     eng.g = eng.Y[:, eng.sys_idx].mean(axis=0)
                     eng.Y[:, eng.sys_idx] = eng.g
                 eng.h = 0.01

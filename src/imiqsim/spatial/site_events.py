@@ -1,14 +1,19 @@
-"""Timed events on masks of grid sites: the event list, the masks and the per-kind handlers.
+"""Timed events on masks of grid sites: the event list, the masks and what each kind does.
 
-A :class:`SiteEvent` is a dose event (:mod:`imiqsim.vocabulary` kinds) that
-acts on a *mask* of sites. The scenario's own events become site events
-(cream on the whole field or on the visible lesions, everything else on the
-whole field); ``FieldSpec(extra_events=...)`` adds more. APPLY, WASH and
-CHECK are built in. Any other kind is handed to a handler registered with
-:func:`register_site_event`, which may change the site states in place;
-FREEZE has a default handler that applies the model's own freeze
-assignments (``model/cryo.py``) to the masked sites, so no cryotherapy
-biology is written here.
+A :class:`~imiqsim.spatial.SiteEvent` is a dose event that acts on a *mask*
+of sites. The scenario's own events become site events (cream on the whole
+field or on the visible lesions, everything else on the whole field);
+``FieldSpec(extra_events=...)`` adds more.
+
+What an event does to a site is the model's own declaration
+(``ModuleSpec.event`` in the stage modules: pk.py's APPLY and WASH, cryo.py's
+FREEZE, any kind a new stage declares), applied to every masked site with
+that site's parameters by the compiled ``event_effect``; no treatment
+biology is written here. Doses (the model's gated-dose kinds) are given only
+if their gate and the rest rule allow it (:mod:`imiqsim.spatial.simulate`);
+CHECK records whether the field is clear. A handler registered with
+:func:`register_site_event` replaces the model's effect for one kind (e.g. a
+freeze with a spatial rim) or gives a kind the model does not know a meaning.
 
 Examples
 --------
@@ -33,7 +38,7 @@ import numpy as np
 from imiqsim.errors import InputError
 from imiqsim.model import Model
 from imiqsim.spatial.spec import SiteEvent
-from imiqsim.vocabulary import APPLY, CHECK, FREEZE, WASH
+from imiqsim.vocabulary import APPLY, CHECK, WASH
 
 if TYPE_CHECKING:
     from imiqsim.spatial.layout import FieldLayout
@@ -41,11 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILT_IN_KINDS",
-    "EVENT_STATES",
     "FieldState",
     "SiteEventHandler",
     "apply_event",
     "build_masks",
+    "dose_states",
     "event_list",
     "handled_kinds",
     "mask_for",
@@ -53,13 +58,38 @@ __all__ = [
     "unregister_site_event",
 ]
 
-#: kinds the field applies itself (their handlers cannot be replaced)
+#: kinds whose effect on the field cannot be replaced by a handler
 BUILT_IN_KINDS = (APPLY, WASH, CHECK)
-#: states written by the built-in dose events per site mask (cannot be shared over the field)
-EVENT_STATES = ("film", "applied", "washed_off")
 
 
-# --------------------------------------------------------------------------- handlers
+# --------------------------------------------------------------------------- what events do
+
+
+def dose_states(model: Model) -> tuple[str, ...]:
+    """The states a dose writes, and those the events acting on them write (model order).
+
+    Starts from the states the model's gated-dose kinds assign (APPLY: the
+    film and the running total) and adds the states of every other kind
+    that assigns one of them (WASH empties the film into ``washed_off``).
+    A dose given to part of the field must stay there, so these states
+    cannot be shared over the field (``FieldSpec.shared_states``).
+
+    Examples
+    --------
+    >>> from imiqsim.model import get_model
+    >>> dose_states(get_model())
+    ('film', 'washed_off', 'applied')
+    """
+    effects = model.event_effects
+    out = {st for k in model.gated_dose_kinds for st in effects[k].assignments}
+    grew = True
+    while grew:
+        grew = False
+        for e in effects.values():
+            if out & set(e.assignments) and not set(e.assignments) <= out:
+                out |= set(e.assignments)
+                grew = True
+    return tuple(n for n in model.state_names if n in out)
 
 
 @dataclass
@@ -81,33 +111,15 @@ SiteEventHandler = Callable[[FieldState, SiteEvent, np.ndarray], None]
 _HANDLERS: dict[int, SiteEventHandler] = {}
 
 
-def _model_freeze(state: FieldState, event: SiteEvent, mask: np.ndarray) -> None:
-    """Default FREEZE handler: the model's own ``freeze_event`` (model/cryo.py) on masked sites.
-
-    ``event.amount_mg`` carries the freeze time in seconds (as in the engine).
-    The model freezes only where a lesion is visible; with the per-lesion
-    threshold scaling of the field (:mod:`imiqsim.spatial.layout`) a site's
-    ``visible_lesions`` is its lesion's clinical visibility, so applying it
-    to the whole field touches only the sites of visible lesions.
-    """
-    sites = np.flatnonzero(mask.ravel())
-    state.kernels.freeze_sites(
-        state.Y,
-        sites,
-        state.layout.site_class,
-        state.layout.class_parameters,
-        float(event.amount_mg),
-    )
-
-
 def register_site_event(kind: int, handler: SiteEventHandler) -> SiteEventHandler | None:
-    """Register ``handler(state, event, mask)`` for an event kind the engine does not know.
+    """Register ``handler(state, event, mask)`` for an event kind.
 
-    ``imiqsim.vocabulary.FREEZE`` is handled by default with the model's own
-    freeze assignments (model/cryo.py) on the masked sites; a handler
-    registered here replaces that (e.g. a freeze with a spatial rim). APPLY,
-    WASH and CHECK are built in and cannot be replaced. Returns the handler
-    that was registered for ``kind`` before (None if there was none).
+    The handler replaces the model's declared effect of ``kind`` on the field
+    (e.g. a freeze with a spatial rim instead of cryo.py's FREEZE on every
+    masked site), or gives a kind the model does not declare a meaning on
+    the field. ``mask`` is the (ny, nx) boolean array of the event's sites;
+    the handler changes ``state.Y`` in place. APPLY, WASH and CHECK cannot be
+    replaced. Returns the handler registered for ``kind`` before (or None).
 
     Examples
     --------
@@ -126,44 +138,58 @@ def register_site_event(kind: int, handler: SiteEventHandler) -> SiteEventHandle
 
 
 def unregister_site_event(kind: int) -> SiteEventHandler | None:
-    """Remove the handler of ``kind``; returns it (None if there was none)."""
+    """Remove the handler of ``kind`` (the model's effect applies again); returns it or None."""
     if kind in BUILT_IN_KINDS:
         raise InputError("kind", kind, "a kind other than the built-in APPLY, WASH and CHECK")
     return _HANDLERS.pop(int(kind), None)
 
 
-def handled_kinds() -> tuple[int, ...]:
-    """Every event kind the field can apply now: the built-in ones and the registered ones."""
-    return BUILT_IN_KINDS + tuple(sorted(_HANDLERS))
+def handled_kinds(model: Model) -> tuple[int, ...]:
+    """Every event kind the field can apply now: CHECK, the model's and the registered ones."""
+    return tuple(sorted({CHECK, *model.event_effects, *_HANDLERS}))
 
 
-_HANDLERS[FREEZE] = _model_freeze
+def apply_event(state: FieldState, event: SiteEvent, mask: np.ndarray) -> frozenset[str] | None:
+    """Apply one event's effect to the masked sites of ``state.Y`` in place.
 
+    ``mask`` is flat (one entry per site). A registered handler runs if there
+    is one; otherwise the model's declared effect of the kind runs on every
+    masked site with that site's parameters. Whether a dose is given at all
+    (gates, rest) is decided before, and CHECK changes no state.
 
-def apply_event(state: FieldState, event: SiteEvent, mask: np.ndarray) -> None:
-    """Apply one APPLY or WASH event, or any registered kind, to the masked sites in place.
+    Returns
+    -------
+    frozenset of str or None
+        The states the event may have changed (None: unknown, a handler ran).
 
-    ``mask`` is flat (one entry per site). CHECK changes no state and the
-    dose gates are decided before (:func:`imiqsim.spatial.simulate.simulate_field`).
+    Raises
+    ------
+    InputError
+        A kind with neither a handler nor an effect declared by the model.
     """
-    Y, si = state.Y, state.model.state_index
-    if event.kind == APPLY:
-        Y[mask, si("film")] += event.amount_mg
-        Y[mask, si("applied")] += event.amount_mg
-    elif event.kind == WASH:
-        i_film, i_washed = si("film"), si("washed_off")
-        Y[mask, i_washed] += Y[mask, i_film]
-        Y[mask, i_film] = 0.0
-    elif event.kind != CHECK:
-        handler = _HANDLERS.get(event.kind)
-        if handler is None:
-            raise InputError(
-                "events.kind",
-                event.kind,
-                "an event kind with a registered field handler "
-                "(imiqsim.spatial.register_site_event)",
-            )
+    handler = _HANDLERS.get(event.kind)
+    if handler is not None:
         handler(state, event, mask.reshape(state.layout.ny, state.layout.nx))
+        return None
+    effect = state.model.event_effects.get(event.kind)
+    if effect is None:
+        if event.kind == CHECK:
+            return frozenset()
+        raise InputError(
+            "events.kind",
+            event.kind,
+            "an event kind the model declares (ModuleSpec.event) or with a registered field "
+            "handler (imiqsim.spatial.register_site_event)",
+        )
+    state.kernels.event_sites(
+        int(event.kind),
+        state.Y,
+        np.flatnonzero(mask),
+        state.layout.site_class,
+        state.layout.class_parameters,
+        float(event.amount_mg),
+    )
+    return frozenset(effect.assignments)
 
 
 # --------------------------------------------------------------------------- masks and the list

@@ -276,14 +276,13 @@ class FieldSpec(_SpatialInput):
     @field_validator("shared_states")
     @classmethod
     def _shared_local_states(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from imiqsim.spatial.site_events import EVENT_STATES
+        from imiqsim.spatial.site_events import dose_states
 
-        names = get_model().state_names
+        model = get_model()
+        local = dose_states(model)
         for name in v:
-            if name not in names or name in EVENT_STATES:
-                raise fail(
-                    f"names of local model states other than {', '.join(EVENT_STATES)}", name
-                )
+            if name not in model.state_names or name in local:
+                raise fail(f"names of local model states other than {', '.join(local)}", name)
         return v
 
     # ------------------------------------------------------------------ what needs the scenario
@@ -337,11 +336,12 @@ class FieldSpec(_SpatialInput):
                     )
         from imiqsim.spatial.site_events import handled_kinds
 
-        kinds = handled_kinds()
+        kinds = handled_kinds(get_model())
         for i, ev in enumerate(self.extra_events):
             if ev.kind not in kinds:
                 raise fail(
-                    "APPLY, WASH, CHECK, FREEZE or a registered kind",
+                    "CHECK, a kind the model declares (APPLY, WASH, FREEZE, ...) or a kind "
+                    "with a registered field handler",
                     ev.kind,
                     f"extra_events[{i}].kind",
                 )
