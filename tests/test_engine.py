@@ -312,7 +312,9 @@ def test_simulate_passes_the_method_through():
 
 def _model_with_a_second_cream():
     """The model plus a stage that declares a new gated-dose kind with its own film state."""
-    extra = ModuleSpec("second_cream", "a second cream (test stage)")
+    extra = ModuleSpec(
+        "second_cream", "a second cream (test stage)", inert_without=("APPLY_SECOND",)
+    )
     extra.state("second_film", "mg", 0.0, "drug in the second cream's film", scale=10.0)
     extra.state("second_applied", "mg", 0.0, "cumulative second-cream drug applied", scale=10.0)
     extra.rxn("second_loss", "k_cryo_healing * second_film", "second_film", None, "film loss")
@@ -369,3 +371,17 @@ def test_event_declarations_are_checked():
         assemble_model((*(m.build() for m in MODULES), clash))
     with pytest.raises(ModelDefinitionError, match="UPPER_CASE"):
         ModuleSpec("x", "x").event("apply later", {})
+
+
+def test_a_stage_inert_without_its_events_leaves_other_schedules_bit_identical():
+    model = _model_with_a_second_cream()
+    sc = load_preset("ak-5pct")
+    ev = sc.events()
+    n = len(MODEL.states)
+    assert list(model.error_norm_states(ev.kinds)) == list(range(n))
+    assert len(model.error_norm_states([model.event_kind("APPLY_SECOND")])) == n + 2
+    t = np.arange(0.0, 10 * 24.0 + 1, 24.0)
+    base = run_batch(MODEL, sc.model_parameters(MODEL), ev, t)
+    more = run_batch(model, sc.model_parameters(model), ev, t)
+    np.testing.assert_array_equal(more.Y[0, :, :n], base.Y[0])
+    assert np.all(more.Y[0, :, n:] == 0.0) and more.steps[0] == base.steps[0]

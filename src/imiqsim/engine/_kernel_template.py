@@ -270,7 +270,7 @@ def _ros_step(t, y, p, h, fy, J, W, piv, k1, k2, k3, k4, k5, k6, ytmp, ynew, err
 
 
 @njit(cache=True)
-def _integrate_one(y, p, t0, t1, h, rtol, atol, h_max, max_steps, steps_used,
+def _integrate_one(y, p, t0, t1, h, rtol, atol, norm_idx, h_max, max_steps, steps_used,
                    k1, k2, k3, k4, k5, k6, k7, ytmp, ynew, err, J, W, piv, obs, track_idx, track_max,
                    cleared_at, method, switch_steps, mstate, switched_at):
     # Advance y from t0 to t1 in place with the patient's current stepper. Returns (status, h, steps_used).
@@ -299,13 +299,15 @@ def _integrate_one(y, p, t0, t1, h, rtol, atol, h_max, max_steps, steps_used,
             mstate[3] += 1
         steps_used += 1
         enorm = 0.0
-        for i in range(n):
+        for q in range(norm_idx.shape[0]):
+            i = norm_idx[q]
             sc = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
             e = err[i] / sc
             enorm += e * e
+        for i in range(n):
             if not math.isfinite(ynew[i]):
                 finite = False
-        enorm = math.sqrt(enorm / n)
+        enorm = math.sqrt(enorm / norm_idx.shape[0])
         if not finite:
             enorm = 1e10
         if enorm <= 1.0:
@@ -374,7 +376,7 @@ def _integrate_one(y, p, t0, t1, h, rtol, atol, h_max, max_steps, steps_used,
 
 @njit(parallel=True, cache=True)
 def integrate_batch(y0, P, ev_t, ev_kind, ev_amt, ev_gate, t_out, rtol, atol, h_max, max_steps,
-                    track_idx, method, switch_steps,
+                    norm_idx, track_idx, method, switch_steps,
                     Y, status, track_max, cleared_at, applied_count, skipped_rest, steps_out, switched_out):
     N = y0.shape[0]
     S = y0.shape[1]
@@ -458,7 +460,8 @@ def integrate_batch(y0, P, ev_t, ev_kind, ev_amt, ev_gate, t_out, rtol, atol, h_
                 t_next = t_out[k]
             if t_next <= t:
                 continue
-            stat, h, steps = _integrate_one(y, p, t, t_next, h, rtol, atol, h_max, max_steps, steps,
+            stat, h, steps = _integrate_one(y, p, t, t_next, h, rtol, atol, norm_idx, h_max,
+                                            max_steps, steps,
                                             k1, k2, k3, k4, k5, k6, k7, ytmp, ynew, err, J, W, piv, obs,
                                             track_idx, tm, clr, method, switch_steps, mstate, sw)
             t = t_next

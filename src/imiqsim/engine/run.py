@@ -158,6 +158,7 @@ def run_batch(
         atol,
         float(h_max),
         int(max_steps),
+        model.error_norm_states(events.kinds),
         track_idx,
         METHODS[method],
         AUTO_SWITCH_STEPS,

@@ -161,6 +161,26 @@ class Model:
         """Event code -> what an event of that kind does (kinds with a declared effect only)."""
         return {self.event_kinds[e.kind]: e for e in self.events}
 
+    def error_norm_states(self, kinds: Iterable[int] | np.ndarray) -> np.ndarray:
+        """Indices of the states in the step-size error norm for a schedule with these kinds.
+
+        Every state, except those of a stage declared inert without certain
+        event kinds (:attr:`ModuleSpec.inert_without`) when the schedule has
+        none of them.
+
+        >>> m = get_model()
+        >>> len(m.error_norm_states([1, 2])) == len(m.states)
+        True
+        """
+        present = {int(k) for k in np.asarray(kinds, dtype=np.int64).ravel()}
+        left_out: set[str] = set()
+        for mod in self.modules:
+            if mod.inert_without and not present & {self.event_kinds[k] for k in mod.inert_without}:
+                left_out |= {s.name for s in mod.states}
+        return np.array(
+            [i for i, n in enumerate(self.state_names) if n not in left_out], dtype=np.int64
+        )
+
     @property
     def gated_dose_kinds(self) -> tuple[int, ...]:
         """Codes of the kinds that are doses: subject to the gates and the rest rule."""
@@ -331,6 +351,15 @@ def _validate(model: Model) -> None:
                     f"{ev.kind} assignment of {target} uses unknown names {sorted(n - known)}"
                 )
             used |= n
+    for mod in model.modules:
+        for kind in mod.inert_without:
+            if kind not in model.event_kinds:
+                raise ModelDefinitionError(f"stage {mod.name} is inert without unknown kind {kind}")
+        for s in mod.states if mod.inert_without else ():
+            if s.initial.strip() not in ("0", "0.0"):
+                raise ModelDefinitionError(
+                    f"stage {mod.name} is declared inert but {s.name} starts at {s.initial}"
+                )
     g = model.gating
     for name, group in (
         (g.clear_observable, obs),

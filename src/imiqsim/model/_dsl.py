@@ -154,6 +154,11 @@ class ModuleSpec:
     reactions: list[Reaction] = field(default_factory=list)
     #: what timed events of each kind do to this stage's states (see :meth:`event`)
     events: list[EventEffect] = field(default_factory=list)
+    #: event kinds that set this stage in motion: a stage whose states start at 0 and stay there
+    #: unless an event of one of these kinds happens (a treatment's own film, its exposure) names
+    #: them here; for a schedule without any of them the engine leaves the stage's states out of
+    #: the step-size error norm, so adding the stage does not move any other treatment's numbers
+    inert_without: tuple[str, ...] = ()
     #: cumulative kill tallies of lesion cells: state -> (label, kind); kind is "background"
     #: (surveillance without the drug), "immune" (drug-driven effectors and memory) or "direct"
     #: (killed by the treatment itself, e.g. freezing); outcomes and plots read this
