@@ -1,4 +1,8 @@
-"""The batched engine: per-patient status codes, batch invariance, the analytic Jacobian and the stiff methods."""
+"""The batched engine: status codes, batch invariance, the Jacobian, the stiff methods, events.
+
+Also the shared stepper core used with another right-hand side, and event
+kinds declared by a new stage.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from imiqsim.engine import steppers
+from imiqsim.engine.cache import load_generated
 from imiqsim.engine.codegen import compiled
 from imiqsim.engine.run import STATUS_TEXT, initial_states, run_batch
 from imiqsim.errors import ModelDefinitionError
@@ -18,6 +24,7 @@ from imiqsim.model._dsl import ModuleSpec, diff_python, parse_expr, to_python
 from imiqsim.regimen import APPLY, WASH
 from imiqsim.scenario import load_preset
 from imiqsim.simulation import simulate
+from imiqsim.vocabulary import METHODS, STATUS_OK
 
 MODEL = get_model()
 
@@ -83,7 +90,8 @@ def _helpers() -> dict:
         "hill(x * y, k, n) + pos(x - 2 * y) * step(y - 0.1)",
         "min(x, y ** 2) / max(y, 0.5) - exp(-x) * log(1 + y) + sqrt(x) / (1 + x ** n)",
         "hill(x, k, 1) * -y + +x / y - (x - y) / (k * y)",
-        "x ** y + hill(k, x, y) + min(3, x) * max(y, 2)",  # states in exponents and in hill's k and n
+        # states in exponents and in hill's k and n
+        "x ** y + hill(k, x, y) + min(3, x) * max(y, 2)",
         "o * hill(o, k, n) + o / x",  # an observable o = x * y, chained through its own derivative
     ],
 )
@@ -142,7 +150,8 @@ def test_generated_jacobian_matches_finite_differences_of_the_rhs():
 
 # --------------------------------------------------------------------------- stiff methods
 
-#: NF-kB inactivation at 1e5 /h instead of 1 /h: an eigenvalue near -1e5 /h, so DP5 is held to h ~ 3e-5 h
+#: NF-kB inactivation at 1e5 /h instead of 1 /h: an eigenvalue near -1e5 /h, so DP5 is held to
+#: h ~ 3e-5 h
 STIFF = {"k_nfkb_off": 1e5}
 
 
@@ -187,9 +196,9 @@ def _reference(p: np.ndarray, events, t: np.ndarray) -> tuple[np.ndarray, np.nda
                 y[washed] += y[film]
                 y[film] = 0.0
     Y = np.array([out[x] for x in t])[None]
-    O = np.empty((1, t.size, len(MODEL.observables)))
-    mod.observables_batch(Y, p[None], O)
-    return Y, O
+    obs = np.empty((1, t.size, len(MODEL.observables)))
+    mod.observables_batch(Y, p[None], obs)
+    return Y, obs
 
 
 def test_rosenbrock_agrees_with_dp5_on_the_normal_patient():
@@ -222,12 +231,12 @@ def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
     mod.jac(23.0, y, p, J)
     local, estimate = [], []
     for h in (0.4, 0.2, 0.1):
-        assert mod._ros_step(23.0, y, p, h, fy, J, W, piv, *stages[:6], ytmp, ynew, err)
+        assert mod.ros_step(23.0, y, p, h, fy, J, W, piv, *stages[:6], ytmp, ynew, err)
         y_ros, e_ros = ynew.copy(), err.copy()
         yr = y.copy()
-        for i in range(400):
+        for _ in range(400):
             mod.rhs(0.0, yr, p, stages[0])
-            mod._dp5_step(0.0, yr, p, h / 400, *stages, ytmp, ynew, err)
+            mod.dp5_step(0.0, yr, p, h / 400, *stages, ytmp, ynew, err)
             yr = ynew.copy()
         local.append(np.sqrt(np.mean(((y_ros - yr) / scale) ** 2)))
         estimate.append(np.sqrt(np.mean((e_ros / scale) ** 2)))
@@ -307,7 +316,7 @@ def test_simulate_passes_the_method_through():
     assert simulate("ak-5pct", days=1, method="rosenbrock").batch.switched_at_h[0] == 0.0
 
 
-# --------------------------------------------------------------------------- event kinds as model data
+# ------------------------------------------------------------------------ event kinds as model data
 
 
 def _model_with_a_second_cream():
@@ -385,3 +394,66 @@ def test_a_stage_inert_without_its_events_leaves_other_schedules_bit_identical()
     more = run_batch(model, sc.model_parameters(model), ev, t)
     np.testing.assert_array_equal(more.Y[0, :, :n], base.Y[0])
     assert np.all(more.Y[0, :, n:] == 0.0) and more.steps[0] == base.steps[0]
+
+
+# ------------------------------------------------------------------------ the shared stepper core
+
+
+def _coupled_copies_module():
+    """A module that integrates G copies of the patient as one coupled system with the core.
+
+    Built the way the skin field uses the core: its own flat right-hand side
+    (here each copy's model rhs), no Jacobian (DP5 only), its own bookkeeping.
+    """
+    gen = compiled(MODEL)
+    src = "\n".join(
+        [
+            "import math",
+            "import numpy as np",
+            "from numba import njit",
+            f"from {gen.__name__} import rhs as site_rhs, N_STATES",
+            "",
+            "@njit(cache=True)",
+            "def copies_rhs(t, y, p, dy):",
+            "    for j in range(y.shape[0] // N_STATES):",
+            "        a = j * N_STATES",
+            "        site_rhs(t, y[a:a + N_STATES], p, dy[a:a + N_STATES])",
+            "",
+            "@njit(cache=True)",
+            "def no_jacobian(t, y, p, J):",
+            "    return",
+            "",
+            "@njit(cache=True)",
+            "def count_steps(t, y, p, rec):",
+            "    rec[0] += 1",
+            "",
+            steppers.source(rhs="copies_rhs", jac="no_jacobian", on_accept="count_steps"),
+        ]
+    )
+    return load_generated("imiqsim_test_copies", src)
+
+
+def test_the_stepper_core_integrates_a_coupled_system_with_its_own_rhs():
+    mod = _coupled_copies_module()
+    p = MODEL.parameter_vector("AK", "face", 25.0)
+    y0 = initial_states(MODEL, p[None, :])[0]
+    y0[MODEL.state_index("film")] = 12.5  # cream on the skin at t = 0, no events
+    S, G, t1 = len(y0), 3, 48.0
+    none = np.zeros(0, dtype=np.int64)
+    ev = SimpleNamespace(times_h=np.zeros(0), kinds=none, amounts_mg=np.zeros(0), gates=none)
+    ref = run_batch(MODEL, p, ev, np.array([t1]), y0=y0[None, :], method="dp5")
+    atol = np.array([s.scale for s in MODEL.states]) * 1e-8
+    y = np.tile(y0, G)
+    work = [np.empty(G * S) for _ in range(10)]
+    steps_seen = np.zeros(1, dtype=np.int64)
+    norms = np.empty(G)
+    status, _h, steps = mod.integrate(
+        y, p, steps_seen, 0.0, t1, 0.01, 1e-6, atol, np.arange(S), norms, 12.0, 100_000, 0,
+        *work, np.empty((0, 0)), np.empty((0, 0)), np.empty(0, dtype=np.int64),
+        METHODS["dp5"], 50_000, np.zeros(4, dtype=np.int64), np.full(1, -1.0),
+    )  # fmt: skip
+    assert status == STATUS_OK and steps == ref.steps[0] and steps_seen[0] <= steps
+    assert norms[0] == norms[1] == norms[2] <= 1.0  # the last step's norm, per copy
+    # identical copies take exactly the patient's steps: the same numbers, bit for bit
+    for j in range(G):
+        np.testing.assert_array_equal(y[j * S : (j + 1) * S], ref.Y[0, -1])

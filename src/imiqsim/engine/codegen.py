@@ -4,26 +4,23 @@ The generated module (plain Python source, compiled by Numba) contains the
 right-hand side, its analytic Jacobian (``jac``, for the Rosenbrock stepper),
 the observables, the initial state and the batched integrator. It is written
 to a cache directory keyed by the model's fingerprint and a hash of the
-source, so Numba's on-disk cache makes the second start fast.
-
-Cache location: ``$IMIQSIM_CACHE_DIR`` if set, else ``~/.cache/imiqsim``.
+source (:mod:`imiqsim.engine.cache`), so Numba's on-disk cache makes the
+second start fast.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
 from imiqsim.engine import _kernel_template
+from imiqsim.engine.cache import cache_dir, load_generated
 from imiqsim.model import Model
 from imiqsim.model._dsl import diff_python, names_in, parse_expr, to_python
+
+__all__ = ["HELPERS", "cache_dir", "compiled", "generate_source"]
 
 HELPERS = """
 import math
@@ -107,11 +104,6 @@ def _log(x):
 def _sqrt(x):
     return math.sqrt(x)
 """
-
-
-def cache_dir() -> Path:
-    d = os.environ.get("IMIQSIM_CACHE_DIR")
-    return Path(d) if d else Path.home() / ".cache" / "imiqsim"
 
 
 def _py(expr: str) -> str:
@@ -230,8 +222,8 @@ def _event_lines(model: Model, unpack_p: list[str], unpack_y: list[str]) -> list
         lines.append(f"    # event kind {code}: {ev.description}")
         used = {nm for e in exprs for nm in names_in(e)}
         used |= {nm for o in model.observables if o.name in needed for nm in names_in(o.expr)}
-        lines += [u for u, nm in zip(unpack_p, model.parameter_names) if nm in used]
-        lines += [u for u, nm in zip(unpack_y, model.state_names) if nm in used]
+        lines += [u for u, nm in zip(unpack_p, model.parameter_names, strict=True) if nm in used]
+        lines += [u for u, nm in zip(unpack_y, model.state_names, strict=True) if nm in used]
         lines += [f"    {o.name} = {_py(o.expr)}" for o in model.observables if o.name in needed]
         targets = list(ev.assignments.items())
         for k, (_name, expr) in enumerate(targets):
@@ -330,23 +322,10 @@ _COMPILED: dict[str, ModuleType] = {}
 
 def compiled(model: Model) -> ModuleType:
     """Import (generating if needed) the compiled kernel module for ``model``."""
-    if model.fingerprint in _COMPILED:
-        return _COMPILED[model.fingerprint]
-    src = generate_source(model)
-    d = cache_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    # keyed by the whole generated source: a change to the kernel or to the code generator gets a fresh module
-    modname = f"imiqsim_gen_{model.fingerprint}_{hashlib.sha256(src.encode()).hexdigest()[:8]}"
-    path = d / f"{modname}.py"
-    if not path.exists() or path.read_text() != src:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(src)
-        os.replace(tmp, path)  # atomic: parallel workers never see half a file
-    if modname in sys.modules:
-        return sys.modules[modname]
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
-    _COMPILED[model.fingerprint] = mod
-    return mod
+    if model.fingerprint not in _COMPILED:
+        # keyed by the whole generated source: a change to the kernel, the steppers, the policy or
+        # the code generator gets a fresh module
+        _COMPILED[model.fingerprint] = load_generated(
+            f"imiqsim_gen_{model.fingerprint}", generate_source(model)
+        )
+    return _COMPILED[model.fingerprint]

@@ -22,7 +22,8 @@ __all__ = [
 ]
 
 #: ``method="auto"``: a patient also switches to Rodas4 once DP5 has made this many step attempts
-#: (a backstop to the stiffness test; a typical patient needs 3,000 to 7,000 for a course and a year)
+#: (a backstop to the stiffness test; a typical patient needs 3,000 to 7,000 for a course and a
+#: year)
 AUTO_SWITCH_STEPS = 50_000
 
 #: observables whose maximum over time is tracked at every accepted step
