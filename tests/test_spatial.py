@@ -27,7 +27,7 @@ from imiqsim.spatial import (
 )
 from imiqsim.spatial.outputs import plot_key_days
 from imiqsim.spatial.simulate import FieldIntegrator
-from imiqsim.vocabulary import APPLY, FOOTER
+from imiqsim.vocabulary import APPLY, FOOTER, FREEZE
 
 MODEL = get_model()
 
@@ -69,6 +69,40 @@ def test_single_lesion_over_whole_field_without_diffusion_is_the_single_site_mod
     assert serum.max() > 0 and burden[0] == pytest.approx(1e5)
     np.testing.assert_allclose(field_burden, burden, rtol=1e-6)
     np.testing.assert_allclose(field_serum, serum, rtol=1e-6, atol=1e-6 * serum.max())
+
+
+@pytest.mark.parametrize(
+    "preset, side_mm, days",
+    [("ak-5pct", 50.0, 60), ("egw-3.75pct", 20.0, 70), ("ak-cryo", 50.0, 60)],
+)
+def test_a_one_site_field_takes_exactly_the_patient_engines_steps(preset, side_mm, days):
+    """One stepper core, one dose policy, one event code: a 1-site field is run_batch, bit for bit.
+
+    Cream until clear (egw) exercises the gates and the rest rule, ak-cryo the model's FREEZE.
+    """
+    spec = FieldSpec(
+        preset,
+        resolution_mm=side_mm,
+        days=days,
+        output_every_hours=24,
+        map_every_days=1,
+        diffusion_enabled=False,
+        group_tol=None,
+        lesions=(LesionPlacement(1, side_mm / 2, side_mm / 2, 100.0, cells=1e5),),
+    )
+    res = simulate_field(spec)
+    assert res.info["n_sites"] == 1
+    t_h = res.timecourses["time"].values * 24.0
+    P = res.layout.single_site_parameters
+    ref = run_batch(MODEL, P[None, :], spec.scenario_obj.events(), t_h, method="dp5")
+    assert ref.status[0] == 0
+    cells = ref.Y[0][:, MODEL.state_index("lesion_1")]
+    assert np.array_equal(res.timecourses["lesion_cells"].values[:, 0], cells)
+    serum = ref.observables[0, :, MODEL.observable_index("serum_conc_ng_ml")]
+    assert np.array_equal(res.timecourses["serum_conc_ng_ml"].values, serum)
+    assert res.info["integrator_steps"] == ref.steps[0]
+    assert res.info["applications_given"] == ref.applications_given[0]
+    assert res.info["doses_skipped_for_rest"] == ref.doses_skipped_for_rest[0]
 
 
 def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model(ak_field):
@@ -201,6 +235,27 @@ def test_freeze_events_use_the_models_cryotherapy_on_visible_lesions_only():
             assert a > 0.8 * b  # subclinical lesions are not frozen
 
 
+def test_a_registered_handler_replaces_the_models_effect_of_a_kind():
+    """FREEZE acts through cryo.py's declaration unless a handler replaces it (until removed)."""
+    spec = {"resolution_mm": 5.0, "days": 2, "output_every_hours": 6, "seed": 2}
+    calls = []
+    before = register_site_event(FREEZE, lambda state, event, mask: calls.append(state.t_h))
+    try:
+        assert before is None  # no handler by default: the model's own effect
+        untouched = simulate_field(FieldSpec("ak-cryo", **spec))
+    finally:
+        unregister_site_event(FREEZE)
+    frozen = simulate_field(FieldSpec("ak-cryo", **spec))
+    assert len(calls) >= 1
+    lc_u = untouched.timecourses["lesion_cells"].isel(time=-1).values
+    lc_f = frozen.timecourses["lesion_cells"].isel(time=-1).values
+    vis = untouched.lesions["visible_baseline"].values
+    assert np.all(lc_f[vis] < 0.5 * lc_u[vis])  # the model's freeze kills, the no-op did not
+    assert float(untouched.maps["peak_pigment_loss"].max()) < float(
+        frozen.maps["peak_pigment_loss"].max()
+    )
+
+
 def test_registered_site_event_handler_changes_masked_sites_only():
     seen = []
 
@@ -313,6 +368,8 @@ def test_extra_site_events_and_unknown_kinds():
         ({"diffusion": {"film": 1.0}}, "diffusion.film"),
         ({"application": "everywhere"}, "application"),
         ({"shared_states": ("film",)}, "shared_states"),
+        ({"shared_states": ("washed_off",)}, "shared_states"),  # written by WASH, from a dose
+        ({"extra_events": (SiteEvent(1.0, 99),)}, "extra_events[0].kind"),
         ({"seed": -1}, "seed"),
     ],
 )

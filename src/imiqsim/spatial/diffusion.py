@@ -124,23 +124,19 @@ def allowed_override_keys() -> list[str]:
 
 
 @njit(cache=True)
-def _column_spreads(Y, cols, out):
-    """max - min of the given columns, in one row-major pass."""
+def column_range(Y, cols, lo, hi):
+    """Min (into ``lo``) and max (into ``hi``) of the given columns of Y, in one row-major pass."""
     nc = cols.shape[0]
-    lo = np.empty(nc)
-    hi = np.empty(nc)
     for q in range(nc):
-        lo[q] = Y[0, cols[q]]
-        hi[q] = lo[q]
-    for s in range(1, Y.shape[0]):
+        lo[q] = np.inf
+        hi[q] = -np.inf
+    for s in range(Y.shape[0]):
         for q in range(nc):
             v = Y[s, cols[q]]
             if v < lo[q]:
                 lo[q] = v
-            elif v > hi[q]:
+            if v > hi[q]:
                 hi[q] = v
-    for q in range(nc):
-        out[q] = hi[q] - lo[q]
 
 
 @njit(cache=True)
@@ -226,8 +222,9 @@ def diffusion_step(
     if Y.shape[0] <= 1 or dt_h <= 0 or columns.size == 0:
         return 0
     if spread is None:
-        spread = np.empty(columns.size)
-        _column_spreads(Y, columns, spread)
+        lo, hi = np.empty(columns.size), np.empty(columns.size)
+        column_range(Y, columns, lo, hi)
+        spread = hi - lo
     u = np.empty(Y.shape[0])
     tmp = np.empty(Y.shape[0])
     done = 0

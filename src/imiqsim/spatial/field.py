@@ -5,8 +5,9 @@ Research and teaching software, not a medical device.
 How a site relates to the single-site model
 -------------------------------------------
 Every site is advanced by the *same* compiled right-hand side as one patient
-(:mod:`imiqsim.engine.codegen`), with the engine's Dormand-Prince 5(4) tableau
-and step-size controller; nothing of the mechanism is re-implemented here. A
+(:mod:`imiqsim.engine.codegen`), with the engine's stepper core (Dormand-Prince
+5(4), error norm and step-size controller of :mod:`imiqsim.engine.steppers`);
+nothing of the mechanism or of the integrator is re-implemented here. A
 site's state vector is kept in *whole-field equivalents*: each site runs the
 model with ``treated_area_cm2`` equal to the whole field's area and holds the
 amounts (mg of drug, lesion cells) that the whole field would hold if all of
@@ -88,12 +89,20 @@ make more groups. ``group_tol=None`` integrates every site (reference mode).
 
 Site events (extension point)
 -----------------------------
-Dose events act on a *mask* of sites. APPLY (cream at the same mg/cm2 on the
-masked sites), WASH and CHECK are built in. Any other kind is handed to a
-handler registered with :func:`register_site_event`, which may change the
-site states in place. ``imiqsim.vocabulary.FREEZE`` has a default handler that
-applies the model's own freeze assignments (model/cryo.py) to the masked
-sites; no cryotherapy biology is written here.
+Dose events act on a *mask* of sites. What an event does to a site is the
+model's own declaration (``ModuleSpec.event``: pk.py's APPLY puts the cream
+on at the same mg/cm2 on every masked site, WASH empties the film, cryo.py's
+FREEZE, any kind a new stage declares), run on the masked sites with each
+site's parameters; no treatment biology is written here. Doses (the model's
+gated-dose kinds) are given only when the engine's dose policy
+(:func:`imiqsim.engine.policy.dose_decision`) allows: the gates read the
+field's visible lesions (judged per lesion from its total cells), the rest
+rule the field mean of the model's rest score. A handler registered with
+:func:`register_site_event` replaces the model's effect of one kind, or
+gives a kind the model does not declare a meaning on the field. After an
+event that may change a shared pool on some sites (FREEZE adds frozen cells
+to ``apoptotic_cells``; any handler), each shared pool is set to its mean
+over the field again.
 
 Where it is written
 -------------------

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from imiqsim.engine.codegen import compiled
+from imiqsim.engine.policy import dose_decision
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.model import Model, get_model
 from imiqsim.model.lesions import N_SLOTS, slot_names
@@ -28,9 +29,8 @@ from imiqsim.spatial.site_events import FieldState, apply_event, build_masks, ev
 from imiqsim.spatial.spec import FieldSpec
 from imiqsim.vocabulary import (
     CHECK,
-    GATE_NOT_CLEAR_AT_CHECK,
-    GATE_UNTIL_CLEAR,
     HOURS_PER_DAY,
+    STATUS_OK,
     STATUS_TEXT,
     WASH,
 )
@@ -100,6 +100,8 @@ class FieldIntegrator:
         self.g = self.Y[:, self.sys_idx].mean(axis=0)
         self.Y[:, self.sys_idx] = self.g
         self.atol = np.array([st.scale for st in model.states]) * float(spec.atol_factor)
+        # states in the step-size error norm: a stage inert without this schedule's kinds stays out
+        self.norm_idx = model.error_norm_states([e.kind for e in event_list(spec)])
         self.rtol = float(spec.rtol)
         # shared step size of the lock-step integrator (reset at events, as run_batch does)
         self.h = 0.01
@@ -151,7 +153,7 @@ class FieldIntegrator:
     # ---------------------------------------------------------------- grouping
     def _stats(self) -> tuple[np.ndarray | None, np.ndarray]:
         """(grouping widths or None, spread of each diffusing column), one pass over the states."""
-        self.kern.column_stats(self.Y, self.all_cols, self._mn, self._mx)
+        _diff.column_range(self.Y, self.all_cols, self._mn, self._mx)
         spread = (self._mx - self._mn)[self.diff_cols]
         tol = self.spec.group_tol
         if tol is None:
@@ -239,6 +241,7 @@ class FieldIntegrator:
             float(t1),
             self.rtol,
             self.atol,
+            self.norm_idx,
             H_MAX,
             MAX_STEPS_PER_COUPLING,
             YL_old,
@@ -248,7 +251,7 @@ class FieldIntegrator:
             self.track_idx,
             TM,
         )
-        if status != 0:
+        if status != STATUS_OK:
             worst = int(leaders[int(np.argmax(enorms))])
             why = STATUS_TEXT.get(int(status), status)
             raise FieldSimulationFailed(
@@ -379,20 +382,17 @@ def simulate_field(spec: FieldSpec) -> FieldResult:
             e, mask = events[ie], ev_masks[ie]
             give = True
             if e.kind in gated:
-                if e.gate == GATE_UNTIL_CLEAR:
-                    if stopped:
-                        give = False
-                    elif eng.visible_count() == 0:
-                        stopped, give = True, False
-                elif e.gate == GATE_NOT_CLEAR_AT_CHECK and not not_clear_at_check:
-                    give = False
-                if give:
-                    vals, _ = eng.site_observables((gating.rest_score,))
-                    if vals[gating.rest_score].mean() >= rest_threshold:
-                        give = False
-                        n_skipped += 1
-                if give:
-                    n_applied += 1
+                vals, _ = eng.site_observables((gating.rest_score,))
+                give, rested, stopped = dose_decision(
+                    e.gate,
+                    eng.visible_count() == 0,
+                    not_clear_at_check,
+                    stopped,
+                    float(vals[gating.rest_score].mean()),
+                    rest_threshold,
+                )
+                n_skipped += int(rested)
+                n_applied += int(give)
             elif e.kind == CHECK:
                 not_clear_at_check = eng.visible_count() > 0
                 give = False
