@@ -1,22 +1,22 @@
-"""The engine's integration methods on normal and on made-stiff patients: patients/s, steps, status codes.
+"""The engine's integration methods on normal and made-stiff patients: patients/s, steps, statuses.
 
 Usage (from the repository root, with .venv):
 
-    .venv/bin/python benchmarks/bench_stiff.py                          # 200 + 200 patients of ak-5pct
+    .venv/bin/python benchmarks/bench_stiff.py            # 200 + 200 patients of ak-5pct
     .venv/bin/python benchmarks/bench_stiff.py --patients 50 --followup-years 0
     .venv/bin/python benchmarks/bench_stiff.py --stiff k_irf7_off=1e6 --json
 
 Samples ``--patients`` virtual patients of the preset (trial seed ``--seed``), once as sampled
 ("normal") and once with ``--stiff`` parameter overrides applied to every patient ("stiff"; default
 ``k_nfkb_off=1e5``: NF-kB inactivation 10^5 /h instead of 1 /h, an eigenvalue near -1e5 /h). Each
-population is run through :func:`imiqsim.engine.run.run_batch` with ``method`` dp5, rosenbrock and auto
-over the preset's course, assessment and ``--followup-years`` of follow-up (daily outputs), with
-``max_steps`` = ``--max-steps`` for every run: small enough that DP5 gives up on a stiff patient (status
-1) in seconds instead of grinding through millions of steps, ample for a normal one (3,000-7,000).
-Each method is called once on two patients first, so compilation (or loading the on-disk cache) is not
-timed. Printed per population and method: wall time, patients/s, median and maximum step attempts
-(accepted + rejected), status counts (0 ok / 1 too many steps / 2 non-finite / 3 step underflow) and
-how many patients ran implicit steps (switched_at_h >= 0).
+population is run through :func:`imiqsim.engine.run.run_batch` with ``method`` dp5, rosenbrock and
+auto over the preset's course, assessment and ``--followup-years`` of follow-up (daily outputs),
+with ``max_steps`` = ``--max-steps`` for every run: small enough that DP5 gives up on a stiff
+patient (status 1) in seconds instead of grinding through millions of steps, ample for a normal one
+(3,000-7,000). Each method is called once on two patients first, so compilation (or loading the
+on-disk cache) is not timed. Printed per population and method: wall time, patients/s, median and
+maximum step attempts (accepted + rejected), status counts (0 ok / 1 too many steps / 2 non-finite /
+3 step underflow) and how many patients ran implicit steps (switched_at_h >= 0).
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"stiff = {stiff}; max_steps {args.max_steps}; {os.cpu_count()} CPUs"
         )
         print(
-            f"{'population':10s} {'method':10s} {'wall s':>8s} {'patients/s':>10s} {'steps med':>10s} "
+            f"{'population':10s} {'method':10s} {'wall s':>8s} {'patients/s':>10s} "
+            f"{'steps med':>10s} "
             f"{'steps max':>10s}  status 0/1/2/3   implicit"
         )
     for label, P in (("normal", pop.P), ("stiff", P_stiff)):
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
             if not args.json:
                 sc_ = "/".join(str(c) for c in row["status_counts"])
                 print(
-                    f"{label:10s} {m:10s} {wall:8.2f} {row['patients_per_s']:10.1f} {row['steps_median']:10.0f} "
+                    f"{label:10s} {m:10s} {wall:8.2f} {row['patients_per_s']:10.1f} "
+                    f"{row['steps_median']:10.0f} "
                     f"{row['steps_max']:10d}  {sc_:15s} {row['implicit']:8d}",
                     flush=True,
                 )

@@ -5,14 +5,15 @@ Usage (from the repository root, after `make demo` or `make test` created .venv)
     .venv/bin/python benchmarks/bench_vs_roadrunner.py                 # N = 1,000 and 10,000
     .venv/bin/python benchmarks/bench_vs_roadrunner.py --sizes 200     # quick look
 
-For each N: the ak-5pct preset (16 weeks of treatment + 8 weeks to assessment), a virtual population of N
-patients (seed 1) exported by SBML id, and the exported SBML model. imiqsim integrates all patients with
-its compiled batched engine (2 threads); libRoadRunner integrates the exported SBML patient by patient in
-2 processes (CVODE; its BDF mode stalls on this model's dosing events, so Adams, the faster of the two
-that work; rtol 1e-6 like imiqsim, absolute tolerance 1e-8). Both report the state at the assessment
-visit. Printed: patients/second for both, the ratio, the maximum relative difference in final lesion
-burden, the fraction of patients whose clearance classification (no visible lesion) agrees, and scipy's
-solve_ivp per patient (LSODA, with the compiled right-hand side) as the naive baseline.
+For each N: the ak-5pct preset (16 weeks of treatment + 8 weeks to assessment), a virtual population
+of N patients (seed 1) exported by SBML id, and the exported SBML model. imiqsim integrates all
+patients with its compiled batched engine (2 threads); libRoadRunner integrates the exported SBML
+patient by patient in 2 processes (CVODE; its BDF mode stalls on this model's dosing events, so
+Adams, the faster of the two that work; rtol 1e-6 like imiqsim, absolute tolerance 1e-8). Both
+report the state at the assessment visit. Printed: patients/second for both, the ratio, the maximum
+relative difference in final lesion burden, the fraction of patients whose clearance classification
+(no visible lesion) agrees, and scipy's solve_ivp per patient (LSODA, with the compiled right-hand
+side) as the naive baseline.
 """
 
 from __future__ import annotations
@@ -108,11 +109,6 @@ def bench(n: int, procs: int = 2) -> dict:
     mod = compiled(m)
     n_sp = min(20, n)
     y0s = initial_states(m, pop.P[:n_sp])
-    i_film, i_app, i_wash = (
-        m.state_index("film"),
-        m.state_index("applied"),
-        m.state_index("washed_off"),
-    )
     t0 = time.perf_counter()
     for i in range(n_sp):
         p = pop.P[i]
@@ -124,16 +120,11 @@ def bench(n: int, procs: int = 2) -> dict:
             mod.rhs(tt, yy, p, dy)
             return dy.copy()
 
-        for te, kind, amt in zip(ev.times_h, ev.kinds, ev.amounts_mg):
+        for te, kind, amt in zip(ev.times_h, ev.kinds, ev.amounts_mg, strict=True):
             if te > t:
                 y = solve_ivp(f, (t, te), y, method="LSODA", rtol=RTOL, atol=1e-8).y[:, -1]
                 t = te
-            if kind == 1:
-                y[i_film] += amt
-                y[i_app] += amt
-            elif kind == 2:
-                y[i_wash] += y[i_film]
-                y[i_film] = 0.0
+            mod.event_effect(int(kind), y, p, float(amt))  # the model's own event (no gates here)
         solve_ivp(f, (t, t_end), y, method="LSODA", rtol=RTOL, atol=1e-8)
     t_sp = (time.perf_counter() - t0) / n_sp
 
@@ -164,25 +155,30 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2)
     args = ap.parse_args()
     print(
-        f"machine: {os.cpu_count()} cores; imiqsim threads: NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}"
+        f"machine: {os.cpu_count()} cores; imiqsim threads: "
+        f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}"
     )
     for n in args.sizes:
         r = bench(n, args.procs)
         print(f"\nN = {n}")
         print(
-            f"  imiqsim       {r['imiqsim_s']:8.2f} s   {r['imiqsim_patients_per_s']:9.1f} patients/s"
+            f"  imiqsim       {r['imiqsim_s']:8.2f} s   "
+            f"{r['imiqsim_patients_per_s']:9.1f} patients/s"
         )
         print(
-            f"  libRoadRunner {r['roadrunner_s']:8.2f} s   {r['roadrunner_patients_per_s']:9.1f} patients/s"
+            f"  libRoadRunner {r['roadrunner_s']:8.2f} s   "
+            f"{r['roadrunner_patients_per_s']:9.1f} patients/s"
             f"  ({args.procs} processes, {r['roadrunner_failed']} failed)"
         )
         print(f"  ratio (imiqsim speed-up)           {r['ratio']:.1f}x")
         print(
-            f"  scipy solve_ivp (LSODA)           {r['scipy_patients_per_s']:9.1f} patients/s (1 process)"
+            f"  scipy solve_ivp (LSODA)           "
+            f"{r['scipy_patients_per_s']:9.1f} patients/s (1 process)"
         )
         print(
             f"  final lesion burden: max rel diff {r['max_rel_diff_final_lesion_burden']:.2e}, "
-            f"99th pct {r['p99_rel_diff_final_lesion_burden']:.2e}, within 1e-3: {r['fraction_within_1e-3']:.4f}"
+            f"99th pct {r['p99_rel_diff_final_lesion_burden']:.2e}, "
+            f"within 1e-3: {r['fraction_within_1e-3']:.4f}"
         )
         print(f"  clearance classification agreement {r['clearance_agreement']:.4f}")
 

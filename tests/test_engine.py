@@ -19,8 +19,15 @@ from imiqsim.engine.codegen import compiled
 from imiqsim.engine.run import STATUS_TEXT, initial_states, run_batch
 from imiqsim.errors import ModelDefinitionError
 from imiqsim.export.sbml import to_sbml
-from imiqsim.model import MODULES, assemble_model, get_model
-from imiqsim.model._dsl import ModuleSpec, diff_python, parse_expr, to_python
+from imiqsim.model import (
+    MODULES,
+    ModuleSpec,
+    assemble_model,
+    diff_python,
+    get_model,
+    parse_expr,
+    to_python,
+)
 from imiqsim.regimen import APPLY, WASH
 from imiqsim.scenario import load_preset
 from imiqsim.simulation import simulate

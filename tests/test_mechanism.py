@@ -125,8 +125,11 @@ def test_wash_off_empties_the_film_and_longer_leave_on_delivers_more():
 
 
 def test_penetration_follows_ficks_law_strength_and_area_not_film_thickness():
-    """Flux = kp x area x film concentration: a thicker film on the same area adds little, the same
-    film spread over twice the area delivers about twice the drug, and a weaker cream delivers less."""
+    """Flux = kp x area x film concentration.
+
+    A thicker film on the same area adds little, the same film spread over twice the area delivers
+    about twice the drug, and a weaker cream delivers less.
+    """
     from imiqsim.regimen import Amount
 
     sc = load_preset("ak-5pct")
@@ -158,10 +161,12 @@ def test_mass_balance_at_all_times(ak):
 
 
 def test_serum_cmax_within_3x_of_label_and_urine_below_1pct():
-    """Aldara PI (Australia): 12.5/25/75 mg 3x/week for 16 weeks on face/scalp/arms (calibration.csv pk rows).
+    """Aldara PI (Australia): 12.5/25/75 mg 3x/week for 16 weeks on face/scalp/arms.
 
-    The label reports mean Cmax over patients, so the comparison is with the mean over 60 virtual patients
-    (the typical patient sits ~13% below the mean: log-normal skin permeability)."""
+    The calibration.csv pk rows. The label reports mean Cmax over patients, so the comparison is
+    with the mean over 60 virtual patients (the typical patient sits ~13% below the mean:
+    log-normal skin permeability).
+    """
     from imiqsim.calibration_report import _pk_population
 
     pk = _pk_population(60, 11)
@@ -183,7 +188,7 @@ def test_non_negative_and_deterministic(ak):
         np.testing.assert_array_equal(ds[name].values, again.dataset[name].values)
 
 
-# ----------------------------------------------------------------------------- kinetics (targets/README qualitative facts)
+# ------------------------------------------------------ kinetics (targets/README qualitative facts)
 
 
 def test_ifn_alpha_appears_within_hours_of_first_application():

@@ -47,7 +47,7 @@ class Events:
 def make_events(rows: list[tuple[float, int, float, int]]) -> Events:
     """Events from ``(time_h, kind, amount_mg, gate)`` rows, sorted by time then kind."""
     rows = sorted(rows, key=lambda r: (r[0], r[1]))
-    t, k, a, g = zip(*rows)
+    t, k, a, g = zip(*rows, strict=True)
     return Events(
         np.array(t, float), np.array(k, np.int64), np.array(a, float), np.array(g, np.int64)
     )
@@ -156,7 +156,7 @@ def test_every_model_element_appears_by_id(typical_case):
 def test_species_initial_values_and_initial_assignments(typical_case):
     p, _, text = typical_case
     m = libsbml.readSBMLFromString(text).getModel()
-    pv = dict(zip(MODEL.parameter_names, p))
+    pv = dict(zip(MODEL.parameter_names, p, strict=True))
     sp = m.getSpecies("ifn_alpha")
     assert sp.getHasOnlySubstanceUnits() and not sp.getBoundaryCondition()
     assert sp.getInitialAmount() == pv["ifn_alpha_baseline"]

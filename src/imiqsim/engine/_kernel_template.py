@@ -58,7 +58,8 @@ def record_step(t, y, p, rec):
 @njit(parallel=True, cache=True)
 def integrate_batch(y0, P, ev_t, ev_kind, ev_amt, ev_gate, t_out, rtol, atol, h_max, max_steps,
                     norm_idx, track_idx, method, switch_steps,
-                    Y, status, track_max, cleared_at, applied_count, skipped_rest, steps_out, switched_out):
+                    Y, status, track_max, cleared_at, applied_count, skipped_rest, steps_out,
+                    switched_out):
     N = y0.shape[0]
     S = y0.shape[1]
     E = ev_t.shape[0]
@@ -70,8 +71,10 @@ def integrate_batch(y0, P, ev_t, ev_kind, ev_amt, ev_gate, t_out, rtol, atol, h_
         k1 = np.empty(S); k2 = np.empty(S); k3 = np.empty(S); k4 = np.empty(S)
         k5 = np.empty(S); k6 = np.empty(S); k7 = np.empty(S)
         ytmp = np.empty(S); ynew = np.empty(S); err = np.empty(S)
-        S_imp = S if method != METHOD_DP5 else 0  # Jacobian, iteration matrix, pivots: implicit steps only
-        J = np.empty((S_imp, S_imp)); W = np.empty((S_imp, S_imp)); piv = np.empty(S_imp, dtype=np.int64)
+        # Jacobian, iteration matrix, pivots: implicit steps only
+        S_imp = S if method != METHOD_DP5 else 0
+        J = np.empty((S_imp, S_imp)); W = np.empty((S_imp, S_imp))
+        piv = np.empty(S_imp, dtype=np.int64)
         mstate = np.zeros(4, dtype=np.int64)
         sw = np.full(1, -1.0)
         if method == METHOD_ROSENBROCK:

@@ -122,7 +122,8 @@ def _jacobian_lines(model: Model, preamble: list[str]) -> list[str]:
     """
     sidx = {n: i for i, n in enumerate(model.state_names)}
     oidx = {n: k for k, n in enumerate(model.observable_names)}
-    # states each observable depends on, through other observables too (observables are topologically sorted)
+    # states each observable depends on, through other observables too (observables are
+    # topologically sorted)
     deps: dict[str, set[int]] = {}
     for o in model.observables:
         d: set[int] = set()
@@ -180,10 +181,10 @@ def _jacobian_lines(model: Model, preamble: list[str]) -> list[str]:
             if src is None:
                 continue
             lines.append(f"    dr{j}_{s} = {src}")
-            for i in np.flatnonzero(stoich[:, j]):
-                c = stoich[i, j]
+            for row in np.flatnonzero(stoich[:, j]):
+                c = stoich[row, j]
                 term = f"dr{j}_{s}" if abs(c) == 1 else f"{abs(c)!r} * dr{j}_{s}"
-                entries.setdefault((int(i), s), []).append(f"{'+' if c > 0 else '-'} {term}")
+                entries.setdefault((int(row), s), []).append(f"{'+' if c > 0 else '-'} {term}")
     for (i, s), terms in sorted(entries.items()):
         lines.append(f"    J[{i}, {s}] = {' '.join(terms)}")
     lines.append("")

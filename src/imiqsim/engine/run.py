@@ -8,12 +8,11 @@ import numpy as np
 
 from imiqsim.engine.codegen import compiled
 from imiqsim.errors import InputError
-from imiqsim.model import Model
+from imiqsim.model import TRACKED_PEAKS, Model
 from imiqsim.vocabulary import METHODS, STATUS_TEXT
 
 __all__ = [
     "AUTO_SWITCH_STEPS",
-    "DEFAULT_TRACKED",
     "METHODS",
     "STATUS_TEXT",
     "BatchResult",
@@ -25,32 +24,6 @@ __all__ = [
 #: (a backstop to the stiffness test; a typical patient needs 3,000 to 7,000 for a course and a
 #: year)
 AUTO_SWITCH_STEPS = 50_000
-
-#: observables whose maximum over time is tracked at every accepted step
-DEFAULT_TRACKED = (
-    "serum_conc_ng_ml",
-    "skin_conc_ug_ml",
-    "tlr7_activation",
-    "ifn_alpha",
-    "tnf_alpha",
-    "il1",
-    "il6",
-    "il8",
-    "il12",
-    "ifn_alpha_serum",
-    "il6_serum",
-    "lsr_score",
-    "erythema_score",
-    "oedema_score",
-    "weeping_score",
-    "erosion_score",
-    "crusting_score",
-    "flaking_score",
-    "flu_like_probability",
-    "systemic_cytokine_index",
-    "blister_score",
-    "pain_score",
-)
 
 
 @dataclass(frozen=True)
@@ -106,7 +79,7 @@ def run_batch(
     atol_factor: float = 1e-8,
     h_max: float = 12.0,
     max_steps: int = 2_000_000,
-    tracked: tuple[str, ...] = DEFAULT_TRACKED,
+    tracked: tuple[str, ...] = TRACKED_PEAKS,
     y0: np.ndarray | None = None,
     method: str = "auto",
 ) -> BatchResult:

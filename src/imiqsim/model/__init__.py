@@ -27,8 +27,13 @@ from imiqsim.model._dsl import (
     Parameter,
     Reaction,
     State,
+    diff_python,
     names_in,
+    parse_expr,
     read_parameter_table,
+    to_python,
+    to_sbml_infix,
+    to_text,
     topo_sort_observables,
 )
 from imiqsim.vocabulary import CHECK, EVENT_KINDS
@@ -74,6 +79,34 @@ KNOCKOUTS: dict[str, dict[str, float]] = {
     "tnf_alpha": {"tnf_alpha_present": 0.0},
     "il12": {"il12_present": 0.0},
 }
+
+
+#: states and observables whose maximum over time the engine tracks at every accepted step (serum
+#: Cmax, cytokine peaks, the worst local skin reaction and systemic symptoms: outcomes read them)
+TRACKED_PEAKS: tuple[str, ...] = (
+    "serum_conc_ng_ml",
+    "skin_conc_ug_ml",
+    "tlr7_activation",
+    "ifn_alpha",
+    "tnf_alpha",
+    "il1",
+    "il6",
+    "il8",
+    "il12",
+    "ifn_alpha_serum",
+    "il6_serum",
+    "lsr_score",
+    "erythema_score",
+    "oedema_score",
+    "weeping_score",
+    "erosion_score",
+    "crusting_score",
+    "flaking_score",
+    "flu_like_probability",
+    "systemic_cytokine_index",
+    "blister_score",
+    "pain_score",
+)
 
 
 #: what the dose gates and the rest rule read: clear = no visible lesion; rest while the local skin
@@ -360,6 +393,9 @@ def _validate(model: Model) -> None:
                 raise ModelDefinitionError(
                     f"stage {mod.name} is declared inert but {s.name} starts at {s.initial}"
                 )
+    missing = set(TRACKED_PEAKS) - states - obs
+    if missing:
+        raise ModelDefinitionError(f"TRACKED_PEAKS names unknown quantities {sorted(missing)}")
     g = model.gating
     for name, group in (
         (g.clear_observable, obs),
@@ -469,11 +505,24 @@ __all__ = [
     "DOSE_GATING",
     "INDICATIONS",
     "KNOCKOUTS",
+    "MODULES",
     "SITES",
     "SKIN_CELLS",
+    "TRACKED_PEAKS",
     "DoseGating",
-    "assemble_model",
     "EventEffect",
     "Model",
+    "ModuleSpec",
+    "Observable",
+    "Parameter",
+    "Reaction",
+    "State",
+    "assemble_model",
+    "diff_python",
     "get_model",
+    "names_in",
+    "parse_expr",
+    "to_python",
+    "to_sbml_infix",
+    "to_text",
 ]

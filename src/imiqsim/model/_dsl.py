@@ -14,6 +14,7 @@ import csv
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import cast
 
 from imiqsim.errors import ModelDefinitionError
 
@@ -45,7 +46,8 @@ class State:
     scale: float = 1.0
     #: part of the drug mass balance (mg)
     drug_mass: bool = False
-    #: a whole-body pool (blood, serum, lymph node, circulating T cells) rather than a local skin quantity;
+    #: a whole-body pool (blood, serum, lymph node, circulating T cells) rather than a local skin
+    #: quantity;
     #: in the spatial field model these are shared by all sites
     systemic: bool = False
 
@@ -164,12 +166,22 @@ class ModuleSpec:
     #: (killed by the treatment itself, e.g. freezing); outcomes and plots read this
     kill_tallies: dict = field(default_factory=dict)
 
-    def state(self, name, unit, initial, description, scale=1.0, drug_mass=False, systemic=False):
+    def state(
+        self,
+        name: str,
+        unit: str,
+        initial: str | float,
+        description: str,
+        scale: float = 1.0,
+        drug_mass: bool = False,
+        systemic: bool = False,
+    ) -> None:
+        """Add a state (``initial``: a number or an expression of parameters)."""
         self.states.append(
             State(name, unit, str(initial), description, self.name, scale, drug_mass, systemic)
         )
 
-    def kill_tally(self, state_name, label, kind):
+    def kill_tally(self, state_name: str, label: str, kind: str) -> None:
         """Declare ``state_name`` a cumulative tally of lesion cells killed by one mechanism."""
         if kind not in KILL_KINDS:
             raise ModelDefinitionError(
@@ -204,10 +216,19 @@ class ModuleSpec:
             EventEffect(kind, dict(assignments), amount, unit, gated_dose, description, self.name)
         )
 
-    def obs(self, name, expr, unit, description):
+    def obs(self, name: str, expr: str, unit: str, description: str) -> None:
+        """Add an observable (an SBML assignment rule)."""
         self.observables.append(Observable(name, expr, unit, description, self.name))
 
-    def rxn(self, name, rate, reactants=None, products=None, description=""):
+    def rxn(
+        self,
+        name: str,
+        rate: str,
+        reactants: str | Mapping[str, float] | None = None,
+        products: str | Mapping[str, float] | None = None,
+        description: str = "",
+    ) -> None:
+        """Add a flux ``rate`` from ``reactants`` to ``products`` (name, or name -> coefficient)."""
         if isinstance(reactants, str):
             reactants = {reactants: 1.0}
         if isinstance(products, str):
@@ -263,6 +284,13 @@ def _check(node: ast.AST, src: str) -> None:
         raise ModelDefinitionError(f"construct {type(node).__name__} not allowed in {src!r}")
 
 
+def _call(node: ast.expr) -> tuple[str, list[ast.expr]]:
+    """Function name and arguments of a call node (:func:`parse_expr` admits no other construct)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise ModelDefinitionError(f"unexpected construct {ast.dump(node)}")  # pragma: no cover
+    return node.func.id, node.args
+
+
 def names_in(expr: str) -> set[str]:
     tree = parse_expr(expr)
     funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
@@ -285,11 +313,11 @@ def to_python(node: ast.expr, rename=lambda s: s) -> str:
             else to_python(node.operand, rename)
         )
     if isinstance(node, ast.Constant):
-        return _num(node.value)
+        return _num(cast(float, node.value))
     if isinstance(node, ast.Name):
         return rename(node.id)
-    args = [to_python(a, rename) for a in node.args]
-    f = node.func.id
+    f, call_args = _call(node)
+    args = [to_python(a, rename) for a in call_args]
     if f in ("exp", "log", "sqrt"):
         return f"_{f}({args[0]})"
     if f == "hill":
@@ -387,11 +415,11 @@ def diff_python(
                     _d_mul(f"({u} ** {v} * _log({u}))", dv),
                 )
         if isinstance(n, ast.Call):
-            f = n.func.id
-            da = [d(a) for a in n.args]
+            f, call_args = _call(n)
+            da = [d(a) for a in call_args]
             if all(x is None for x in da):
                 return None
-            a = [py(x) for x in n.args]
+            a = [py(x) for x in call_args]
             if f == "exp":
                 return _d_mul(f"_exp({a[0]})", da[0])
             if f == "log":
@@ -407,7 +435,7 @@ def diff_python(
             if f == "hill":
                 args = ", ".join(a)
                 out = None
-                for part, dx in zip(("dx", "dk", "dn"), da):
+                for part, dx in zip(("dx", "dk", "dn"), da, strict=True):
                     out = _d_add(out, _d_mul(f"_dhill_{part}({args})", dx))
                 return out
         raise ModelDefinitionError(
@@ -438,11 +466,11 @@ def to_sbml_infix(node: ast.expr, rename=lambda s: s, smooth: bool = False) -> s
         inner = r(node.operand)
         return f"(-{inner})" if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Constant):
-        return _num(node.value)
+        return _num(cast(float, node.value))
     if isinstance(node, ast.Name):
         return rename(node.id)
-    a = [r(x) for x in node.args]
-    f = node.func.id
+    f, call_args = _call(node)
+    a = [r(x) for x in call_args]
     if f in ("exp", "sqrt"):
         return f"{f}({a[0]})"
     if f == "log":

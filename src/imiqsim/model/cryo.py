@@ -63,7 +63,8 @@ def build() -> ModuleSpec:
     )
     m.rxn(
         "post_inflammatory_pigment_loss",
-        "k_post_inflammatory_pigment_loss * hill(epidermal_damage, pigment_damage_half, 2) * (1 - pigment_loss)",
+        "k_post_inflammatory_pigment_loss * hill(epidermal_damage, pigment_damage_half, 2)"
+        " * (1 - pigment_loss)",
         None,
         "pigment_loss",
         "melanocyte loss in intensely inflamed, eroded skin",
@@ -82,8 +83,8 @@ def build() -> ModuleSpec:
     kills = []
     for i, s in enumerate(slot_names(N_SLOTS), start=1):
         surv = (
-            f"exp(-{LN10!r} * cryo_log_kill_max * hill(freeze_s, cryo_t50_s * lesion_thickness_{i}, "
-            f"cryo_hill))"
+            f"exp(-{LN10!r} * cryo_log_kill_max"
+            f" * hill(freeze_s, cryo_t50_s * lesion_thickness_{i}, cryo_hill))"
         )
         kill = f"step({s} - visible_threshold_cells) * (1 - {surv}) * {s}"
         assign[s] = f"{s} - {kill}"

@@ -33,7 +33,7 @@ def build() -> ModuleSpec:
             systemic=name in ("blood", "urine", "metabolised"),
         )
 
-    # the cream's events: a dose lands in the film (and the running total); wash-off empties the film
+    # the cream's events: a dose lands in the film (and the running total); wash-off empties it
     m.event(
         "APPLY",
         {"film": "film + dose_mg", "applied": "applied + dose_mg"},
@@ -87,7 +87,8 @@ def build() -> ModuleSpec:
         "cream_strength * cream_density_mg_cm3 * film / (film + film_exhaustion_mg_cm2"
         " * treated_area_cm2)",
         "mg/cm3",
-        "imiquimod concentration driving penetration: the cream's strength while the film lasts, falling as the"
+        "imiquimod concentration driving penetration: the cream's strength while the film lasts,"
+        " falling as the"
         " film is used up",
     )
     m.rxn(
@@ -96,7 +97,8 @@ def build() -> ModuleSpec:
         " * film_drug_conc_mg_cm3",
         "film",
         "stratum_corneum",
-        "Fickian flux from the cream film into the stratum corneum: permeability x area x concentration",
+        "Fickian flux from the cream film into the stratum corneum: permeability x area x"
+        " concentration",
     )
     m.rxn(
         "sc_release",
