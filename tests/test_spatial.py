@@ -11,27 +11,30 @@ import xarray as xr
 
 from imiqsim.engine.run import run_batch
 from imiqsim.errors import InputError
-from imiqsim.model import get_model
-from imiqsim.plots import FOOTER
-from imiqsim.regimen import APPLY
+from imiqsim.model import CYTOKINES, SKIN_CELLS, get_model
 from imiqsim.spatial import (
+    DIFFUSION_TABLE,
     FieldSpec,
     LesionPlacement,
     SiteEvent,
     build_layout,
     diffuse_2d,
     diffusion_step,
+    register_site_event,
     simulate_field,
+    unregister_site_event,
     write_field_outputs,
 )
 from imiqsim.spatial.outputs import plot_key_days
+from imiqsim.spatial.simulate import FieldIntegrator
+from imiqsim.vocabulary import APPLY, FOOTER, FREEZE
 
 MODEL = get_model()
 
 
 @pytest.fixture(scope="module")
 def ak_field():
-    """Typical AK patient, imiquimod 5% over the whole 25 cm2 field, 5 mm grid, to the end of treatment."""
+    """Typical AK patient, 5% cream on the whole 25 cm2 field, 5 mm grid, to end of treatment."""
     return simulate_field(FieldSpec("ak-5pct", resolution_mm=5.0, seed=2, days=16 * 7))
 
 
@@ -68,8 +71,42 @@ def test_single_lesion_over_whole_field_without_diffusion_is_the_single_site_mod
     np.testing.assert_allclose(field_serum, serum, rtol=1e-6, atol=1e-6 * serum.max())
 
 
+@pytest.mark.parametrize(
+    "preset, side_mm, days",
+    [("ak-5pct", 50.0, 60), ("egw-3.75pct", 20.0, 70), ("ak-cryo", 50.0, 60)],
+)
+def test_a_one_site_field_takes_exactly_the_patient_engines_steps(preset, side_mm, days):
+    """One stepper core, one dose policy, one event code: a 1-site field is run_batch, bit for bit.
+
+    Cream until clear (egw) exercises the gates and the rest rule, ak-cryo the model's FREEZE.
+    """
+    spec = FieldSpec(
+        preset,
+        resolution_mm=side_mm,
+        days=days,
+        output_every_hours=24,
+        map_every_days=1,
+        diffusion_enabled=False,
+        group_tol=None,
+        lesions=(LesionPlacement(1, side_mm / 2, side_mm / 2, 100.0, cells=1e5),),
+    )
+    res = simulate_field(spec)
+    assert res.info["n_sites"] == 1
+    t_h = res.timecourses["time"].values * 24.0
+    P = res.layout.single_site_parameters
+    ref = run_batch(MODEL, P[None, :], spec.scenario_obj.events(), t_h, method="dp5")
+    assert ref.status[0] == 0
+    cells = ref.Y[0][:, MODEL.state_index("lesion_1")]
+    assert np.array_equal(res.timecourses["lesion_cells"].values[:, 0], cells)
+    serum = ref.observables[0, :, MODEL.observable_index("serum_conc_ng_ml")]
+    assert np.array_equal(res.timecourses["serum_conc_ng_ml"].values, serum)
+    assert res.info["integrator_steps"] == ref.steps[0]
+    assert res.info["applications_given"] == ref.applications_given[0]
+    assert res.info["doses_skipped_for_rest"] == ref.doses_skipped_for_rest[0]
+
+
 def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model(ak_field):
-    """Lesions as patches, cream everywhere, antigen shared: per-lesion cells as in the single-site model."""
+    """Lesions as patches, cream everywhere, antigen shared: each lesion as in one-site model."""
     P = ak_field.layout.single_site_parameters
     t_h = ak_field.timecourses["time"].values * 24.0
     ref = run_batch(MODEL, P[None, :], ak_field.spec.scenario_obj.events(), t_h)
@@ -105,6 +142,25 @@ def test_diffusion_alone_conserves_mass_and_flattens_a_peak():
     assert np.all(Y[:, 0] == 0.0) and np.all(Y[:, 2] == 7.0)
 
 
+def test_every_cytokine_and_skin_cell_of_the_model_diffuses():
+    """The diffusion table's groups are the model's vocabulary, not a list kept in spatial/."""
+    spec = FieldSpec("ak-5pct", resolution_mm=10.0, days=1)
+    integ = FieldIntegrator(spec, MODEL, build_layout(spec))
+    diffused = {MODEL.states[i].name for i in integ.diff_cols}
+    assert set(CYTOKINES) | set(SKIN_CELLS) <= diffused
+    assert {"epidermis", "dermis", "stratum_corneum"} <= diffused
+    local = {st.name for st in MODEL.states if not st.systemic}
+    for group, entry in DIFFUSION_TABLE.items():
+        assert set(entry.states) <= local, group  # no typo, nothing systemic
+    assert not diffused & {"film", "applied", "apoptotic_cells", "lesion_1"}
+    off = FieldIntegrator(
+        FieldSpec("ak-5pct", resolution_mm=10.0, days=1, diffusion={"cytokines": 0.0}),
+        MODEL,
+        build_layout(spec),
+    )
+    assert not {MODEL.states[i].name for i in off.diff_cols} & set(CYTOKINES)
+
+
 def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_every_site():
     kw = {
         "resolution_mm": 5.0,
@@ -128,7 +184,8 @@ def test_lesion_directed_cream_gradients_conserve_drug_and_grouping_matches_ever
     # drug only where the cream went: outside the masks the skin sees far less
     conc = every.maps["skin_conc_ug_ml"]
     assert float(conc.max()) > 0 and float(conc.min()) < 0.5 * float(conc.max())
-    # drug mass balance over the field (film + skin + washed off + blood + excreted = applied), with diffusion on
+    # drug mass balance over the field (film + skin + washed off + blood + excreted = applied),
+    # with diffusion on
     tc = every.timecourses
     applied = tc["drug_applied_mg"].values[-1]
     assert 0 < applied < 12.5 * 3  # less than whole-field doses: cream only on the lesions
@@ -178,16 +235,35 @@ def test_freeze_events_use_the_models_cryotherapy_on_visible_lesions_only():
             assert a > 0.8 * b  # subclinical lesions are not frozen
 
 
-def test_registered_site_event_handler_changes_masked_sites_only():
-    from imiqsim.spatial.field import _HANDLERS, register_site_event
+def test_a_registered_handler_replaces_the_models_effect_of_a_kind():
+    """FREEZE acts through cryo.py's declaration unless a handler replaces it (until removed)."""
+    spec = {"resolution_mm": 5.0, "days": 2, "output_every_hours": 6, "seed": 2}
+    calls = []
+    before = register_site_event(FREEZE, lambda state, event, mask: calls.append(state.t_h))
+    try:
+        assert before is None  # no handler by default: the model's own effect
+        untouched = simulate_field(FieldSpec("ak-cryo", **spec))
+    finally:
+        unregister_site_event(FREEZE)
+    frozen = simulate_field(FieldSpec("ak-cryo", **spec))
+    assert len(calls) >= 1
+    lc_u = untouched.timecourses["lesion_cells"].isel(time=-1).values
+    lc_f = frozen.timecourses["lesion_cells"].isel(time=-1).values
+    vis = untouched.lesions["visible_baseline"].values
+    assert np.all(lc_f[vis] < 0.5 * lc_u[vis])  # the model's freeze kills, the no-op did not
+    assert float(untouched.maps["peak_pigment_loss"].max()) < float(
+        frozen.maps["peak_pigment_loss"].max()
+    )
 
+
+def test_registered_site_event_handler_changes_masked_sites_only():
     seen = []
 
     def mark(state, event, mask):
         seen.append((state.t_h, int(mask.sum())))
         state.column("scaling")[mask.ravel()] += event.amount_mg
 
-    register_site_event(77, mark)
+    assert register_site_event(77, mark) is None
     try:
         mask = np.zeros((5, 5), dtype=bool)
         mask[1:3, 2] = True
@@ -201,7 +277,7 @@ def test_registered_site_event_handler_changes_masked_sites_only():
             )
         )
     finally:
-        _HANDLERS.pop(77, None)
+        assert unregister_site_event(77) is mark
     assert seen == [(3.0, 2)]
     with pytest.raises(InputError):
         register_site_event(APPLY, mark)  # built-ins cannot be replaced
@@ -253,12 +329,47 @@ def test_extra_site_events_and_unknown_kinds():
         ({"followup_days": -1.0}, "followup_days"),
         ({"lesions": (LesionPlacement(1, 60.0, 10.0, 2.0),)}, "lesions[0].x_mm"),
         ({"lesions": (LesionPlacement(1, 10.0, -3.0, 2.0),)}, "lesions[0].y_mm"),
-        ({"lesions": (LesionPlacement(99, 10.0, 10.0, 2.0),)}, "lesions[0].slot"),
-        ({"lesions": (LesionPlacement(1, 10.0, 10.0, 0.0),)}, "lesions[0].radius_mm"),
+        (
+            {"lesions": ({"slot": 99, "x_mm": 10.0, "y_mm": 10.0, "radius_mm": 2.0},)},
+            "lesions[0].slot",
+        ),
+        (
+            {"lesions": ({"slot": 1, "x_mm": 10.0, "y_mm": 10.0, "radius_mm": 0.0},)},
+            "lesions[0].radius_mm",
+        ),
+        (
+            {"lesions": (LesionPlacement(1, 10.0, 10.0, 2.0), LesionPlacement(1, 20.0, 20.0, 2.0))},
+            "lesions[1].slot",
+        ),
+        (
+            {"lesions": ({"slot": 1, "x_mm": 10.0, "y_mm": 10.0, "radius_mm": 1.0, "r": 2.0},)},
+            "lesions[0].r",
+        ),
+        ({"diffusion": {"cytokines": True}}, "diffusion.cytokines"),
+        ({"group_tol": -1.0}, "group_tol"),
+        ({"group_tol": True}, "group_tol"),
+        ({"rtol": 1.0}, "rtol"),
+        ({"days": 0.0}, "days"),
+        ({"patient": -2}, "patient"),
+        ({"seed": 1.5}, "seed"),
+        ({"shared_states": "apoptotic_cells"}, "shared_states"),
+        ({"scenario": "no-such-preset"}, "scenario"),
+        ({"parameters": {"no_such_parameter": 1.0}}, "parameters.no_such_parameter"),
+        (
+            {"extra_events": (SiteEvent(1.0, APPLY, mask=np.ones((3, 3), bool)),)},
+            "extra_events[0].mask",
+        ),
+        (
+            {"extra_events": ({"time_h": 1.0, "kind": APPLY, "mask": "face"},)},
+            "extra_events[0].mask",
+        ),
+        ({"resolution_mmm": 1.0}, "resolution_mmm"),
         ({"diffusion": {"cytokines": -5.0}}, "diffusion.cytokines"),
         ({"diffusion": {"film": 1.0}}, "diffusion.film"),
         ({"application": "everywhere"}, "application"),
         ({"shared_states": ("film",)}, "shared_states"),
+        ({"shared_states": ("washed_off",)}, "shared_states"),  # written by WASH, from a dose
+        ({"extra_events": (SiteEvent(1.0, 99),)}, "extra_events[0].kind"),
         ({"seed": -1}, "seed"),
     ],
 )
@@ -267,6 +378,28 @@ def test_bad_input_names_the_field(kwargs, field):
         FieldSpec("ak-5pct", **{"resolution_mm": 1.0, **kwargs})
     assert e.value.field == field
     assert field in str(e.value)
+
+
+def test_inputs_validate_themselves_and_take_positional_fields():
+    les = LesionPlacement(2, 20.0, 20.0, 3.0, cells=5e4)
+    assert (les.slot, les.x_mm, les.radius_mm, les.cells) == (2, 20.0, 3.0, 5e4)
+    assert les == LesionPlacement(slot=2, x_mm=20, y_mm=20, radius_mm=3, cells=5e4)
+    with pytest.raises(InputError) as e:
+        LesionPlacement(99, 10.0, 10.0, 2.0)
+    assert e.value.field == "slot"
+    with pytest.raises(InputError) as e:
+        SiteEvent(-1.0, APPLY)
+    assert e.value.field == "time_h"
+    with pytest.raises(InputError) as e:
+        SiteEvent(1.0, APPLY, 1.0, "field", 9)
+    assert e.value.field == "gate"
+    with pytest.raises(InputError):
+        LesionPlacement(1, 2.0, x_mm=3.0, y_mm=1.0, radius_mm=1.0)  # x_mm given twice
+    spec = FieldSpec("ak-5pct", resolution_mm=10)
+    assert spec.scenario == "ak-5pct" and spec.scenario_obj.name == "ak-5pct"
+    assert isinstance(spec.resolution_mm, float) and spec.n_sites == 25
+    with pytest.raises(ValueError):  # frozen, as before
+        spec.seed = 3  # type: ignore[misc]
 
 
 def test_layout_scales_per_lesion_parameters():

@@ -23,6 +23,7 @@ from imiqsim.spatial.field import (
     build_layout,
     register_site_event,
     simulate_field,
+    unregister_site_event,
 )
 from imiqsim.spatial.outputs import write_field_outputs
 
@@ -42,5 +43,6 @@ __all__ = [
     "diffusion_step",
     "register_site_event",
     "simulate_field",
+    "unregister_site_event",
     "write_field_outputs",
 ]

@@ -1,6 +1,6 @@
 """Lateral transport between grid sites: coefficients with units and provenance, and the solver.
 
-Drug in the skin layers, the six local cytokines and the migrating immune
+Drug in the skin layers, the local cytokines and the migrating immune
 cells spread sideways through the treated field. Immune-cell migration is
 modelled as a random-motility diffusion with its own coefficient. Everything
 else (the cream film, lesion cells, dying cells, the LSR tissue processes)
@@ -13,21 +13,31 @@ so that ``r = D * dt_sub / dx**2 <= 0.2`` (forward Euler in 2-D is stable and
 positivity-preserving for ``r <= 1/4``).
 
 Coefficient table (``DIFFUSION_TABLE``; override per group or per state with
-``FieldSpec(diffusion={...})`` in um2/min):
+``FieldSpec(diffusion={...})`` in um2/min). The cytokine and immune-cell
+groups are the model's own vocabulary (:data:`imiqsim.model.CYTOKINES`,
+:data:`imiqsim.model.SKIN_CELLS`): a cytokine or skin cell added to the
+model diffuses with its group without a change here.
 
-===================  ===========================================  ==========  ===================================
-group                states                                       um2/min     provenance
-===================  ===========================================  ==========  ===================================
-drug_viable_skin     epidermis, dermis                            600         assumed: D ~ 1e-7 cm2/s, the value
-                                                                              behind k_epidermis_to_dermis
-stratum_corneum      stratum_corneum                              0.6         assumed: lateral diffusion in the
-                                                                              lipid matrix ~1e-10 cm2/s
-cytokines            ifn_alpha, tnf_alpha, il1, il6, il8, il12    555.56      PhysiCell default tissue diffusion
-                                                                              (shared/targets/parameters.csv)
-immune_cells         macrophage, pdc, nk_cells, cd4_th1,          20          assumed: random motility, speed a
-                     cd8_ctl, dendritic_cells                                 few um/min, persistence ~5 min:
-                                                                              D = v^2 tau / 2 ~ 10-50 um2/min
-===================  ===========================================  ==========  ===================================
+=================  ==========================  =======  =========================================
+group              states                      um2/min  provenance
+=================  ==========================  =======  =========================================
+drug_viable_skin   epidermis, dermis           600      assumed: D ~ 1e-7 cm2/s, the value behind
+                                                        k_epidermis_to_dermis
+stratum_corneum    stratum_corneum             0.6      assumed: lateral diffusion in the lipid
+                                                        matrix ~1e-10 cm2/s
+cytokines          the model's ``CYTOKINES``   555.56   PhysiCell default tissue diffusion
+                                                        (shared/targets/parameters.csv)
+immune_cells       the model's ``SKIN_CELLS``  20       assumed: random motility, speed a few
+                                                        um/min, persistence ~5 min:
+                                                        D = v^2 tau / 2 ~ 10-50 um2/min
+=================  ==========================  =======  =========================================
+
+Examples
+--------
+>>> DIFFUSION_TABLE["cytokines"].states == CYTOKINES
+True
+>>> round(DIFFUSION_TABLE["cytokines"].mm2_per_h, 4)
+0.0333
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+
+from imiqsim.model import CYTOKINES, SKIN_CELLS
 
 #: um2/min -> mm2/h
 UM2_PER_MIN_TO_MM2_PER_H = 1e-6 * 60.0
@@ -61,23 +73,23 @@ DIFFUSION_TABLE: dict[str, DiffusionEntry] = {
     "drug_viable_skin": DiffusionEntry(
         ("epidermis", "dermis"),
         600.0,
-        "assumed: small lipophilic molecule in hydrated tissue, D ~ 1e-7 cm2/s (= 600 um2/min); the same value "
-        "underlies k_epidermis_to_dermis in parameters.csv",
+        "assumed: small lipophilic molecule in hydrated tissue, D ~ 1e-7 cm2/s (= 600 um2/min); "
+        "the same value underlies k_epidermis_to_dermis in parameters.csv",
     ),
     "stratum_corneum": DiffusionEntry(
         ("stratum_corneum",),
         0.6,
-        "assumed: lateral diffusion in the stratum-corneum lipid matrix ~1e-10 cm2/s, ~1000x slower than in "
-        "viable tissue",
+        "assumed: lateral diffusion in the stratum-corneum lipid matrix ~1e-10 cm2/s, ~1000x "
+        "slower than in viable tissue",
     ),
     "cytokines": DiffusionEntry(
-        ("ifn_alpha", "tnf_alpha", "il1", "il6", "il8", "il12"),
+        CYTOKINES,
         555.56,
-        "PhysiCell default tissue diffusion coefficient 555.56 um2/min (shared/targets/parameters.csv, "
-        "tissue_cytokine_decay_generic)",
+        "PhysiCell default tissue diffusion coefficient 555.56 um2/min "
+        "(shared/targets/parameters.csv, tissue_cytokine_decay_generic)",
     ),
     "immune_cells": DiffusionEntry(
-        ("macrophage", "pdc", "nk_cells", "cd4_th1", "cd8_ctl", "dendritic_cells"),
+        SKIN_CELLS,
         20.0,
         "assumed: leukocyte random motility in tissue, speed a few um/min with ~5 min persistence, "
         "D = v^2 tau / 2 ~ 10-50 um2/min",
@@ -101,6 +113,7 @@ def coefficient_table(overrides: dict[str, float] | None = None) -> dict[str, fl
 
 
 def allowed_override_keys() -> list[str]:
+    """The names ``FieldSpec(diffusion=...)`` accepts: the groups, then every state in them."""
     keys = list(DIFFUSION_TABLE)
     for entry in DIFFUSION_TABLE.values():
         keys += list(entry.states)
@@ -111,23 +124,19 @@ def allowed_override_keys() -> list[str]:
 
 
 @njit(cache=True)
-def _column_spreads(Y, cols, out):
-    """max - min of the given columns, in one row-major pass."""
+def column_range(Y, cols, lo, hi):
+    """Min (into ``lo``) and max (into ``hi``) of the given columns of Y, in one row-major pass."""
     nc = cols.shape[0]
-    lo = np.empty(nc)
-    hi = np.empty(nc)
     for q in range(nc):
-        lo[q] = Y[0, cols[q]]
-        hi[q] = lo[q]
-    for s in range(1, Y.shape[0]):
+        lo[q] = np.inf
+        hi[q] = -np.inf
+    for s in range(Y.shape[0]):
         for q in range(nc):
             v = Y[s, cols[q]]
             if v < lo[q]:
                 lo[q] = v
-            elif v > hi[q]:
+            if v > hi[q]:
                 hi[q] = v
-    for q in range(nc):
-        out[q] = hi[q] - lo[q]
 
 
 @njit(cache=True)
@@ -213,8 +222,9 @@ def diffusion_step(
     if Y.shape[0] <= 1 or dt_h <= 0 or columns.size == 0:
         return 0
     if spread is None:
-        spread = np.empty(columns.size)
-        _column_spreads(Y, columns, spread)
+        lo, hi = np.empty(columns.size), np.empty(columns.size)
+        column_range(Y, columns, lo, hi)
+        spread = hi - lo
     u = np.empty(Y.shape[0])
     tmp = np.empty(Y.shape[0])
     done = 0
