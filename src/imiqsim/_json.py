@@ -1,4 +1,7 @@
-"""Strict-JSON conversion shared by the writers (NaN/inf become null, numpy scalars become Python)."""
+"""Strict-JSON conversion shared by the writers.
+
+NaN/inf become null, numpy scalars become Python scalars.
+"""
 
 from __future__ import annotations
 

@@ -3,20 +3,20 @@
 Each calibrated parameter has a biological meaning and is paired with the
 published figure that constrains it most directly:
 
-=====================  ==========  ==========================  =======================================
-parameter              scope       target row                  meaning
-=====================  ==========  ==========================  =======================================
-baseline_surveillance  AK          ak5-2x16-cc-veh             background immune killing (vehicle arm)
-baseline_surveillance  EGW         egw5-3x16-cc-veh            background immune killing (vehicle arm)
-lesion_immune_susceptibility    AK          ak5-2x16-cc                 how visible AK cells are to CTLs
-lesion_immune_susceptibility    sBCC        sbcc5-5x6-composite         how visible BCC cells are to CTLs
-lesion_immune_susceptibility    EGW         egw5-3x16-cc                how visible HPV-infected cells are to CTLs
-k_memory_kill          global      egw5-3x16-recur             memory T-cell surveillance strength
-erythema_half          global      ak5-2x16-severe-erythema    inflammation needed for visible erythema
-lsr_rest_threshold     global      ak5-2x16-rest               LSR at which patients take a rest period
-flu_index_half         global      ak5-2x16-headache           systemic cytokine exposure for symptoms
-cryo_t50_s             global      cryo-ak-lesion-cr-gt5s      freeze time for half the maximal log kill
-=====================  ==========  ==========================  =======================================
+============================  ======  ========================  ====================================
+parameter                     scope   target row                meaning
+============================  ======  ========================  ====================================
+baseline_surveillance         AK      ak5-2x16-cc-veh           background immune killing (vehicle)
+baseline_surveillance         EGW     egw5-3x16-cc-veh          background immune killing (vehicle)
+lesion_immune_susceptibility  AK      ak5-2x16-cc               how visible AK cells are to CTLs
+lesion_immune_susceptibility  sBCC    sbcc5-5x6-composite       how visible BCC cells are to CTLs
+lesion_immune_susceptibility  EGW     egw5-3x16-cc              how visible HPV+ cells are to CTLs
+k_memory_kill                 global  egw5-3x16-recur           memory T-cell surveillance strength
+erythema_half                 global  ak5-2x16-severe-erythema  inflammation for visible erythema
+lsr_rest_threshold            global  ak5-2x16-rest             LSR at which patients take a rest
+flu_index_half                global  ak5-2x16-headache         systemic exposure for flu symptoms
+cryo_t50_s                    global  cryo-ak-lesion-cr-gt5s    freeze time for half-maximal kill
+============================  ======  ========================  ====================================
 
 The fit is coordinate-wise: each step solves one monotone 1-D problem
 (Illinois regula falsi on a log scale) on a reduced virtual trial with common
@@ -294,7 +294,7 @@ def calibrate(
             vkey = s.parameter if s.indication is None else f"{s.parameter}@{s.indication}"
             target = target_value(s.target)
 
-            def f(x, s=s, vkey=vkey):
+            def f(x, s=s, vkey=vkey, r=r, i=i, target=target):
                 vals = dict(state["values"])
                 vals[vkey] = x
                 y = simulate_endpoint(s, vals, patients, seed)
@@ -345,7 +345,7 @@ def _rewrite_csv(path: Path, match: Callable[[dict], bool], value: float, source
             header = row
             out.append(ln)
             continue
-        d = dict(zip(header, row))
+        d = dict(zip(header, row, strict=True))
         if match(d):
             d["value"] = f"{value:.6g}"
             d["source"] = source

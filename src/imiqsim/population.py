@@ -46,7 +46,8 @@ from imiqsim.model.lesions import N_SLOTS
 VARIABILITY = {
     "permeability": (
         0.5,
-        "assumed: inter-individual skin permeability CV ~50% (Potts & Guy order-of-magnitude spread)",
+        "assumed: inter-individual skin permeability CV ~50%"
+        " (Potts & Guy order-of-magnitude spread)",
     ),
     "tlr7_sensitivity": (
         0.8,
@@ -150,8 +151,9 @@ def _lesion_layout(
             rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0])
         )
         out[f"lesion_thickness_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_thickness"][0]))
-        # memory is raised mainly against the visible lesions (the bulk of the antigen); it recognises a
-        # subclinical or new lesion only through shared antigens (AK: other UV clones; warts: the same HPV)
+        # memory is raised mainly against the visible lesions (the bulk of the antigen); it
+        # recognises a subclinical or new lesion only through shared antigens (AK: other UV
+        # clones; warts: the same HPV)
         out[f"lesion_memory_overlap_{k}"] = (
             1.0 if k <= n_vis else float(base[pidx("memory_cross_protection")])
         )
@@ -190,7 +192,8 @@ def sample_patient(
     f_imm *= 1.0 - 0.005 * max(age - 60.0, 0.0)
     p[pidx("kp_cream_cm_h")] *= f_perm
     if indication == "EGW" and female:
-        # assumed: vulvar/mucosal warts are less keratinised than penile ones (women clear more: Edwards 1998)
+        # assumed: vulvar/mucosal warts are less keratinised than penile ones (women clear
+        # more: Edwards 1998)
         p[pidx("site_permeability")] *= 2.0
     p[pidx("tlr7_ec50_ug_ml")] *= f_ec50
     for name in model.parameter_names:

@@ -41,7 +41,7 @@ __all__ = [
     "WASH",
 ]
 
-# --------------------------------------------------------------------------- time (engine unit: hours)
+# ------------------------------------------------------------------------ time (engine unit: hours)
 HOURS_PER_DAY = 24.0
 HOURS_PER_WEEK = 168.0
 HOURS_PER_YEAR = 8766.0  # 365.25 days
@@ -91,7 +91,8 @@ DISCLAIMER_SHORT = "research and teaching software, not a medical device"
 #: the full sentence, for reports and summaries
 DISCLAIMER = (
     "imiqsim is research and teaching software, not a medical device: "
-    "its outputs are model predictions, not clinical evidence and not treatment advice for any patient."
+    "its outputs are model predictions, not clinical evidence and not treatment advice"
+    " for any patient."
 )
 #: the line under every figure
 FOOTER = f"imiqsim \u2014 {DISCLAIMER_SHORT}"

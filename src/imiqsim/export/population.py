@@ -16,8 +16,11 @@ from imiqsim.scenario import Scenario, resolve
 def population_table(
     scenario: str | Scenario, patients: int, seed: int, immunosuppressed_fraction: float = 0.0
 ) -> pd.DataFrame:
-    """One row per patient (column ``patient``): every parameter that varies between patients and every
-    state's initial amount (species id), named by SBML id (= model name)."""
+    """One row per patient (column ``patient``).
+
+    Every parameter that varies between patients and every state's initial amount
+    (species id), named by SBML id (= model name).
+    """
     sc = scenario if isinstance(scenario, Scenario) else resolve(scenario)
     m = get_model()
     base = sc.model_parameters(m)

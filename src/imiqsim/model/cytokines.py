@@ -15,7 +15,8 @@ PRODUCTION = {
         "pDCs via IRF7 (dominant), monocytes/macrophages via NF-kB",
     ),
     "tnf_alpha": (
-        "q_tnf_alpha_macrophage * macrophage * macrophage_nfkb + q_tnf_alpha_dc * dendritic_cells * dc_activation"
+        "q_tnf_alpha_macrophage * macrophage * macrophage_nfkb"
+        " + q_tnf_alpha_dc * dendritic_cells * dc_activation"
         " + q_tnf_alpha_pdc * pdc * pdc_irf7",
         "macrophages, dendritic cells, pDCs",
     ),
@@ -28,11 +29,13 @@ PRODUCTION = {
         "macrophages; keratinocytes and fibroblasts under IL-1",
     ),
     "il8": (
-        "q_il8_macrophage * macrophage * macrophage_nfkb + q_il8_keratinocyte * (tnf_alpha_signal + il1_signal)",
+        "q_il8_macrophage * macrophage * macrophage_nfkb"
+        " + q_il8_keratinocyte * (tnf_alpha_signal + il1_signal)",
         "macrophages; keratinocytes under TNF-alpha and IL-1",
     ),
     "il12": (
-        "q_il12_dc * dendritic_cells * dc_activation + q_il12_macrophage * macrophage * macrophage_nfkb",
+        "q_il12_dc * dendritic_cells * dc_activation"
+        " + q_il12_macrophage * macrophage * macrophage_nfkb",
         "matured dendritic cells, macrophages",
     ),
 }
@@ -115,13 +118,14 @@ def build() -> ModuleSpec:
         "systemic_cytokine_index",
         excess,
         "1",
-        "serum IFN-alpha, IL-6, TNF-alpha and IL-1 above baseline, each relative to a level known to cause "
-        "flu-like symptoms when given systemically",
+        "serum IFN-alpha, IL-6, TNF-alpha and IL-1 above baseline, each relative to a level "
+        "known to cause flu-like symptoms when given systemically",
     )
     m.obs(
         "flu_like_probability",
         "hill(systemic_cytokine_index, flu_index_half, flu_hill)",
         "1",
-        "probability of flu-like symptoms (fatigue, fever, headache, myalgia) at this systemic exposure",
+        "probability of flu-like symptoms (fatigue, fever, headache, myalgia)"
+        " at this systemic exposure",
     )
     return m

@@ -60,14 +60,16 @@ def build() -> ModuleSpec:
 
     m.obs(
         "baseline_surveillance_hazard",
-        "baseline_surveillance * (surveillance_weight_nk * nk_present + surveillance_weight_cd8 * cd8_present"
+        "baseline_surveillance * (surveillance_weight_nk * nk_present"
+        " + surveillance_weight_cd8 * cd8_present"
         " + (1 - surveillance_weight_nk - surveillance_weight_cd8) * macrophage_present)",
         "1/h",
         "background immune surveillance by resident NK, T cells and macrophages",
     )
     m.obs(
         "nk_hazard",
-        "nk_present * k_nk_kill * lesion_immune_susceptibility * hill(nk_cells * nk_activation, nk_kill_half, 1)",
+        "nk_present * k_nk_kill * lesion_immune_susceptibility"
+        " * hill(nk_cells * nk_activation, nk_kill_half, 1)",
         "1/h",
         "NK-cell killing (no prior sensitisation)",
     )
@@ -96,8 +98,9 @@ def build() -> ModuleSpec:
         "effector_function_basal + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal"
         " + ifn_sensitisation * ifn_alpha_signal",
         "1",
-        "effector killing in the lesion needs the inflamed milieu: without it lesion cells show little MHC-I and"
-        " death-receptor priming (basal), TNF-alpha and IFN-alpha (MHC-I/Fas upregulation) raise it",
+        "effector killing in the lesion needs the inflamed milieu: without it lesion cells show"
+        " little MHC-I and death-receptor priming (basal), TNF-alpha and IFN-alpha"
+        " (MHC-I/Fas upregulation) raise it",
     )
     m.obs(
         "effector_hazard",
@@ -128,8 +131,8 @@ def build() -> ModuleSpec:
     m.obs(
         "memory_accessible_burden",
         " + ".join(
-            f"lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1} * {s} * visible_threshold_cells"
-            f" / (visible_threshold_cells + {s})"
+            f"lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1} * {s}"
+            f" * visible_threshold_cells / (visible_threshold_cells + {s})"
             for i, s in enumerate(slots)
         ),
         "cells",
@@ -158,7 +161,8 @@ def build() -> ModuleSpec:
         m.state(s, "cells", f"lesion_initial_cells_{i}", f"abnormal cells in lesion slot {i}", 10.0)
         m.rxn(
             f"{s}_growth",
-            f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells) * (1 - growth_inhibition)",
+            f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells)"
+            " * (1 - growth_inhibition)",
             None,
             s,
             "proliferation of lesion cells (logistic, slowed by IFN-alpha)",
@@ -166,10 +170,12 @@ def build() -> ModuleSpec:
         m.rxn(
             f"{s}_killing",
             f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
-            f" * lesion_memory_overlap_{i} * visible_threshold_cells / (visible_threshold_cells + {s})) * {s}",
+            f" * lesion_memory_overlap_{i} * visible_threshold_cells"
+            f" / (visible_threshold_cells + {s})) * {s}",
             s,
             "apoptotic_cells",
-            "immune-mediated death; memory T-cell surveillance is evaded once a lesion is clinically visible",
+            "immune-mediated death; memory T-cell surveillance is evaded once a lesion is"
+            " clinically visible",
         )
         m.rxn(
             f"{s}_seeding",

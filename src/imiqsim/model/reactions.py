@@ -109,7 +109,8 @@ def build() -> ModuleSpec:
     )
     m.obs(
         "lsr_score",
-        "erythema_score + oedema_score + weeping_score + erosion_score + crusting_score + flaking_score",
+        "erythema_score + oedema_score + weeping_score + erosion_score + crusting_score"
+        " + flaking_score",
         "0-18",
         "local skin reaction sum score",
     )

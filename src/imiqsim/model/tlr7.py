@@ -33,7 +33,8 @@ def build() -> ModuleSpec:
 
     m.obs(
         "tlr7_occupancy",
-        "tlr7_expression * hill(skin_unbound_fraction * skin_conc_ug_ml, tlr7_ec50_ug_ml, tlr7_hill)",
+        "tlr7_expression"
+        " * hill(skin_unbound_fraction * skin_conc_ug_ml, tlr7_ec50_ug_ml, tlr7_hill)",
         "1",
         "fraction of TLR7 engaged by unbound imiquimod (saturable concentration response)",
     )
@@ -82,7 +83,8 @@ def build() -> ModuleSpec:
     )
     m.rxn(
         "dc_maturation",
-        "k_dc_maturation * min(tlr7_activation + dc_tnf_weight * tnf_alpha_signal + dc_damp_weight * cryo_danger_signal, 1)"
+        "k_dc_maturation * min(tlr7_activation + dc_tnf_weight * tnf_alpha_signal"
+        " + dc_damp_weight * cryo_danger_signal, 1)"
         " * (1 - dc_activation)",
         None,
         "dc_activation",
