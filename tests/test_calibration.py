@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imiqsim.calibration_report import CLINICAL, PK, _arm_scenario, _pk_population
+from imiqsim.calibration_report import CLINICAL, PK, arm_scenario, pk_population
 from imiqsim.trial import run_trial
 
 N = 300
@@ -59,7 +59,7 @@ def endpoints():
     out = {}
     for arm in arms:
         tr = run_trial(
-            [_arm_scenario(arm)],
+            [arm_scenario(arm)],
             patients=N,
             seed=SEED,
             followup_years=0.3 if arm.startswith("egw") else 0.0,
@@ -88,7 +88,7 @@ def test_known_miss_keeps_its_documented_direction(row, endpoints):
 
 def test_pk_rows_within_3_fold_and_urine_below_1_percent():
     """Aldara PI: Cmax 0.1 / 0.2 / 1.6 ng/mL (face / scalp / arms); urine < 0.6% (row), < 1%."""
-    pk = _pk_population(40, SEED)
+    pk = pk_population(40, SEED)
     published = {"pk-face-cmax": 0.1, "pk-scalp-cmax": 0.2, "pk-arms-cmax": 1.6}
     for rid in PK:
         mean = float(np.mean(pk[rid]))

@@ -167,9 +167,9 @@ def test_serum_cmax_within_3x_of_label_and_urine_below_1pct():
     with the mean over 60 virtual patients (the typical patient sits ~13% below the mean:
     log-normal skin permeability).
     """
-    from imiqsim.calibration_report import _pk_population
+    from imiqsim.calibration_report import pk_population
 
-    pk = _pk_population(60, 11)
+    pk = pk_population(60, 11)
     for rid, target in (("pk-face-cmax", 0.1), ("pk-scalp-cmax", 0.2), ("pk-arms-cmax", 1.6)):
         cmax = float(np.mean(pk[rid]))
         assert target / 3 <= cmax <= target * 3, (rid, cmax, target)

@@ -24,6 +24,7 @@ import numpy as np
 from imiqsim import __version__
 from imiqsim.calibrate import STEPS, load_targets
 from imiqsim.trial.stats import clopper_pearson_ci
+from imiqsim.vocabulary import DISCLAIMER
 
 #: row id -> (arm preset, endpoint)
 CLINICAL = {
@@ -72,8 +73,21 @@ class RowResult:
     note: str
 
 
-def _arm_scenario(arm: str):
-    """A preset, or ``preset@<seconds>s`` for a cryotherapy preset at another freeze time."""
+def arm_scenario(arm: str):
+    """Resolve a calibration arm name to its scenario.
+
+    Parameters
+    ----------
+    arm : str
+        A preset name (e.g. ``"ak-5pct"``), or ``"<preset>@<seconds>s"`` for a
+        cryotherapy preset at another freeze time (e.g. ``"ak-cryo@3s"``).
+
+    Returns
+    -------
+    Scenario
+        The preset, or for ``preset@<seconds>s`` a copy of it named ``arm`` whose
+        cryotherapy freeze time is ``<seconds>``.
+    """
     from imiqsim.scenario import load_preset
 
     if "@" not in arm:
@@ -89,7 +103,26 @@ def _n_of(row: dict) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _pk_population(patients: int, seed: int) -> dict:
+def pk_population(patients: int, seed: int) -> dict:
+    """Simulate the PK-study regimens of :data:`PK` on a virtual AK population.
+
+    Each regimen is the ``ak-5pct`` preset applied 3x/week with the row's number
+    of sachets, site and treated area (off-label allowed).
+
+    Parameters
+    ----------
+    patients : int
+        Virtual patients per regimen.
+    seed : int
+        Seed of the population sample (the same for every regimen).
+
+    Returns
+    -------
+    dict
+        Row id (each key of :data:`PK`) -> per-patient peak serum concentration
+        (ng/mL, ndarray of length ``patients``), plus ``"pk-urine"`` -> per-patient
+        fraction of the applied dose recovered in urine, from the first regimen.
+    """
     from imiqsim.engine.run import run_batch
     from imiqsim.model import get_model
     from imiqsim.population import sample_population
@@ -133,11 +166,11 @@ def build_rows(
         if progress:
             progress(f"simulating {arm} ({patients} patients)")
         fu = 0.3 if arm.startswith("egw") else 0.0
-        tr = run_trial([_arm_scenario(arm)], patients=patients, seed=seed, followup_years=fu)
+        tr = run_trial([arm_scenario(arm)], patients=patients, seed=seed, followup_years=fu)
         results[arm] = tr.arms[0].endpoints
     if progress:
         progress(f"simulating PK study regimens ({pk_patients} patients each)")
-    pk = _pk_population(pk_patients, seed)
+    pk = pk_population(pk_patients, seed)
     rows = []
     for r in targets:
         rid = r["id"]
@@ -301,32 +334,49 @@ def write_report(rows: list[RowResult], out: Path, *, patients: int, seed: int) 
                 else f"{100 * r.miss:+.1f} points"
             )
         trs.append(
-            f"<tr class='{status.split()[0].lower()}'><td>{html.escape(r.id)}{' *' if r.calibrated else ''}</td>"
+            f"<tr class='{status.split()[0].lower()}'>"
+            f"<td>{html.escape(r.id)}{' *' if r.calibrated else ''}</td>"
             f"<td>{html.escape(r.endpoint)}</td><td>{html.escape(r.arm)}</td>"
-            f"<td>{_fmt(r.published, r.published_ci, pct)}</td><td>{_fmt(r.simulated, r.simulated_ci, pct)}</td>"
+            f"<td>{_fmt(r.published, r.published_ci, pct)}</td>"
+            f"<td>{_fmt(r.simulated, r.simulated_ci, pct)}</td>"
             f"<td>{status}</td><td>{miss}</td><td>{html.escape(r.tolerance)}</td>"
             f"<td class='note'>{html.escape(r.note)}</td></tr>"
         )
     n_hit = sum(1 for r in rows if r.hit)
     n_sim = sum(1 for r in rows if r.hit is not None)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>imiqsim calibration report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}}tr.miss td{{background:#fde2e2}}
-tr.hit td{{background:#e7f5e7}}td.note{{font-size:11px;color:#555;max-width:280px}}
-.disclaimer{{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}}</style></head><body>
-<h1>imiqsim calibration report</h1>
-<p>imiqsim {__version__}, generated {_dt.datetime.now().strftime("%Y-%m-%d %H:%M")}; {patients} virtual patients
-per arm, seed {seed}. Calibrated rows are marked *: each constrains one parameter (see README). All other rows
-are predictions of the calibrated mechanism.</p>
-<div class="disclaimer">Research and teaching software, not a medical device. Simulated values are model
-predictions, not clinical evidence or treatment advice.</div>
-<p><b>{n_hit} of {n_sim} simulated rows hit their target</b>; misses are shown in red with their size.</p>
-<table><tr><th>row</th><th>endpoint</th><th>arm</th><th>published (95% CI)</th><th>simulated (95% CI)</th>
-<th>result</th><th>miss</th><th>criterion</th><th>note</th></tr>{"".join(trs)}</table>
-<h2>Forest plot</h2><img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="forest plot">
-<p>Published CIs: Clopper-Pearson from the row's n. Simulated CIs: Wilson score intervals (clinical rows) or
-mean +/- 1.96 SE over virtual patients (PK rows). Sources are in the table's notes and in
-<code>shared/targets/calibration.csv</code>.</p></body></html>"""
+    generated = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    rows_html = "".join(trs)
+    png_b64 = base64.b64encode(png).decode()
+    page = "\n".join(
+        [
+            '<!doctype html><html><head><meta charset="utf-8">'
+            "<title>imiqsim calibration report</title>",
+            "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+            "table{border-collapse:collapse;font-size:13px}",
+            "td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top}"
+            "tr.miss td{background:#fde2e2}",
+            "tr.hit td{background:#e7f5e7}td.note{font-size:11px;color:#555;max-width:280px}",
+            ".disclaimer{border:2px solid #b00;padding:.6em;background:#fff4f4;margin:1em 0}"
+            "</style></head><body>",
+            "<h1>imiqsim calibration report</h1>",
+            f"<p>imiqsim {__version__}, generated {generated}; {patients} virtual patients",
+            f"per arm, seed {seed}. Calibrated rows are marked *: each constrains one parameter"
+            " (see README). All other rows",
+            "are predictions of the calibrated mechanism.</p>",
+            f'<div class="disclaimer">{html.escape(DISCLAIMER)}</div>',
+            f"<p><b>{n_hit} of {n_sim} simulated rows hit their target</b>;"
+            " misses are shown in red with their size.</p>",
+            "<table><tr><th>row</th><th>endpoint</th><th>arm</th><th>published (95% CI)</th>"
+            "<th>simulated (95% CI)</th>",
+            f"<th>result</th><th>miss</th><th>criterion</th><th>note</th></tr>{rows_html}</table>",
+            f'<h2>Forest plot</h2><img src="data:image/png;base64,{png_b64}" alt="forest plot">',
+            "<p>Published CIs: Clopper-Pearson from the row's n. Simulated CIs: Wilson score"
+            " intervals (clinical rows) or",
+            "mean +/- 1.96 SE over virtual patients (PK rows). Sources are in the table's notes"
+            " and in",
+            "<code>shared/targets/calibration.csv</code>.</p></body></html>",
+        ]
+    )
     path = out / "calibration_report.html"
     path.write_text(page, encoding="utf-8")
     return path
