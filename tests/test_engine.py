@@ -457,7 +457,8 @@ def test_the_stepper_core_integrates_a_coupled_system_with_its_own_rhs():
     steps_seen = np.zeros(1, dtype=np.int64)
     norms = np.empty(G)
     status, _h, steps = mod.integrate(
-        y, p, steps_seen, 0.0, t1, 0.01, 1e-6, atol, np.arange(S), norms, 12.0, 100_000, 0,
+        y, p, steps_seen, 0.0, t1, 0.01, 1e-6, atol, MODEL.error_norm_states(none), norms,
+        12.0, 100_000, 0,
         *work, np.empty((0, 0)), np.empty((0, 0)), np.empty(0, dtype=np.int64),
         METHODS["dp5"], 50_000, np.zeros(4, dtype=np.int64), np.full(1, -1.0),
     )  # fmt: skip

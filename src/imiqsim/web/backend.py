@@ -38,8 +38,8 @@ import xarray as xr
 
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.model import CYTOKINES, KNOCKOUTS, SKIN_CELLS, get_model
-from imiqsim.regimen import PRODUCTS
 from imiqsim.scenario import Scenario, list_presets, load_preset, load_scenario
+from imiqsim.treatments import product_keys, treatment_class_for
 from imiqsim.vocabulary import APPLY, DISCLAIMER, DISCLAIMER_SHORT, FOOTER
 
 __all__ = [
@@ -80,8 +80,10 @@ __all__ = [
 
 #: knockout names, in the model's order
 KNOCKOUT_NAMES: tuple[str, ...] = tuple(KNOCKOUTS)
-#: cream products (the cryotherapy comparator is chosen through its presets)
-PRODUCT_NAMES: tuple[str, ...] = tuple(PRODUCTS)
+#: cream products: every treatment dosed by a ``[regimen]`` (cryotherapy is chosen by its presets)
+PRODUCT_NAMES: tuple[str, ...] = tuple(
+    k for k in product_keys() if "regimen" in treatment_class_for(k).table_keys()
+)
 #: the editable fields of the patient form, as (key, scenario path)
 FORM_FIELDS: tuple[tuple[str, str], ...] = (
     ("product", "product"),
@@ -352,7 +354,7 @@ def run_trial_job(
     report takes seconds more: :func:`trial_report_job`).
     """
     from imiqsim.compare import comparison_dict, comparison_rows
-    from imiqsim.report import outcomes_frame
+    from imiqsim.outputs.trial import outcomes_frame
     from imiqsim.trial import run_trial
 
     tr = run_trial(
@@ -394,7 +396,7 @@ def run_trial_job(
 
 def trial_report_job(run: TrialRun) -> bytes:
     """The self-contained ``report.html`` of a trial, as ``imiqsim trial --out`` writes it."""
-    from imiqsim.report import write_trial_report
+    from imiqsim.outputs.trial_report import write_trial_report
 
     with tempfile.TemporaryDirectory(prefix="imiqsim-web-") as tmp:
         return write_trial_report(run.result, tmp, command=run.command).read_bytes()
@@ -460,23 +462,20 @@ def equations_markdown() -> str:
 
 def endpoint_label(key: str) -> str:
     """The report's label of an endpoint key."""
-    from imiqsim.report import ENDPOINT_INFO
+    from imiqsim.trial.endpoints import ENDPOINTS
 
-    for info in ENDPOINT_INFO:
-        if info.key == key:
-            return info.label
-    return key.replace("_", " ")
+    return next((e.label for e in ENDPOINTS if e.name == key), key.replace("_", " "))
 
 
 def format_endpoint(key: str, ep: dict) -> str:
     """An endpoint's table text, as in ``report.html``: ``44.3% (42.1-46.4)``."""
-    from imiqsim.report import format_endpoint as fmt
+    from imiqsim.outputs.trial_report import format_endpoint as fmt
 
     return fmt(key, ep)
 
 
 def format_difference(d: dict) -> str:
     """A between-arm difference's table text, as in ``report.html``."""
-    from imiqsim.report import format_difference as fmt
+    from imiqsim.outputs.formatting import format_difference as fmt
 
     return fmt(d)
