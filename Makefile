@@ -34,8 +34,11 @@ chromium:
 serve: $(STAMP)
 	$(BIN)/imiqsim serve
 
+# style and types (CI runs this before the tests)
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

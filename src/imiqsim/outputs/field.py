@@ -48,7 +48,7 @@ MAX_GIF_FRAMES = 80
 def _norms(maps):
     from matplotlib.colors import LogNorm, Normalize
 
-    out = {}
+    out: dict[str, Normalize] = {}
     for var, _, _, scale in PANELS:
         a = maps[var].values
         if scale == "log":

@@ -414,7 +414,7 @@ def _panel_lsr(ax, ds, t):
         )
     total = _get(ds, "lsr_score")
     if total is None and comps:
-        total = np.sum([y for _, y, _ in comps], axis=0)
+        total = np.sum([y for _, y, _ in comps if y is not None], axis=0)
     top = 3.0
     if total is not None:
         ax.plot(t, total, color="k", lw=1.2, label="LSR sum")

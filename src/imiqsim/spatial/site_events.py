@@ -77,8 +77,8 @@ def dose_states(model: Model) -> tuple[str, ...]:
     Examples
     --------
     >>> from imiqsim.model import get_model
-    >>> dose_states(get_model())
-    ('film', 'washed_off', 'applied')
+    >>> dose_states(get_model())  # imiquimod's cream (pk.py), then 5-FU's (fluorouracil.py)
+    ('film', 'washed_off', 'applied', 'fu_film', 'fu_washed_off', 'fu_applied')
     """
     effects = model.event_effects
     out = {st for k in model.gated_dose_kinds for st in effects[k].assignments}

@@ -540,7 +540,11 @@ def differences(arms: Sequence[ArmEndpoints] | _HasArms) -> list[dict[str, Any]]
         ``{"arms": [name_i, name_j], "endpoints": {name: {"value", "ci95"}}}`` per pair; an
         endpoint is left out of a pair when either arm has an empty denominator.
     """
-    seq: Sequence[ArmEndpoints] = arms.arms if hasattr(arms, "arms") else arms  # type: ignore[union-attr]
+    seq: Sequence[ArmEndpoints]
+    if isinstance(arms, Sequence):
+        seq = arms
+    else:  # a TrialResult
+        seq = arms.arms
     diffed = [e for e in ENDPOINTS if e.difference is not None]
     out = []
     for i, a in enumerate(seq):

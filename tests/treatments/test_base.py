@@ -24,7 +24,7 @@ from imiqsim.treatments import (
 )
 from imiqsim.vocabulary import APPLY, FREEZE, WASH
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "imiqsim"
+SRC = Path(__file__).resolve().parents[2] / "src" / "imiqsim"
 REGIMEN = {
     "weekdays": ["mon", "thu"],
     "max_weeks": 16,

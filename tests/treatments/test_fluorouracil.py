@@ -131,7 +131,7 @@ def test_sbml_export_of_ak_5fu_matches_the_engine():
     rr = roadrunner.RoadRunner(to_sbml(MODEL, p, ev, name="ak_5fu"))
     rr.setIntegrator("cvode")
     it = rr.integrator
-    it.stiff = False  # as in tests/test_sbml.py: CVODE's Adams mode
+    it.stiff = False  # as in tests/export/test_sbml.py: CVODE's Adams mode
     it.relative_tolerance = 1e-10
     it.absolute_tolerance = 1e-14
     it.maximum_time_step = 1.0

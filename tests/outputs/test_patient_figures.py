@@ -147,7 +147,7 @@ def test_cascade_axes_content(runs):
     ds = runs["treated"]
     fig = plot_cascade(ds, title="AK, face, 25 cm2", visible_threshold=5000.0)
     drug, _tlr7, cyto, cells, lesions, lsr, kills, _systemic = fig.axes[:8]
-    assert fig._suptitle.get_text() == "AK, face, 25 cm2"
+    assert fig.get_suptitle() == "AK, face, 25 cm2"
     for ax in (drug, cyto, cells, lesions):
         assert ax.get_yscale() == "log"
         lo, hi = ax.get_ylim()
@@ -216,7 +216,7 @@ def test_cascade_file_is_written_after_the_data(tmp_path, monkeypatch):
 def test_cascade_default_title_uses_attrs(runs):
     ds = runs["treated"].assign_attrs(scenario="ak-5pct", indication="AK")
     fig = plot_cascade(ds)
-    assert "ak-5pct" in fig._suptitle.get_text()
+    assert "ak-5pct" in fig.get_suptitle()
 
 
 @pytest.mark.parametrize("which", ["vehicle", "knockout"])
