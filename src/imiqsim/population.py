@@ -33,13 +33,15 @@ immunosuppressed). All values are assumptions with reasons given in
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from imiqsim.errors import InputError
-from imiqsim.model import Model, get_model
+from imiqsim.errors import InputError, ModelDefinitionError
+from imiqsim.model import INDICATIONS, Model, get_model
 from imiqsim.model.lesions import N_SLOTS
 
 #: name -> (log-SD, reason)
@@ -82,12 +84,60 @@ VARIABILITY = {
 }
 RHO_INFLAMMATION_IMMUNITY = 0.3
 
+
+@dataclass(frozen=True)
+class EnrolmentRule:
+    """Who an indication's trials enrol (one row of ``model/populations.csv``)."""
+
+    female_fraction: float
+    age_mean: float
+    age_sd: float
+    visible_law: str
+    visible_a: float
+    visible_b: float
+    large_area_cm2: float
+    visible_a_large: float
+    visible_b_large: float
+    subclinical_mean: float
+    size_reference: str
+    field_sd: float
+    female_permeability_factor: float
+    source: str
+
+
+VISIBLE_LAWS = ("uniform", "one_plus_poisson", "fixed")
+SIZE_REFERENCES = ("typical", "slot1")
+
+
+def _read_enrolment() -> dict[str, EnrolmentRule]:
+    text = resources.files("imiqsim.model").joinpath("populations.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and line[0] != "#")
+    out = {}
+    for r in rows:
+        num = {
+            k: float(v) if v else float("nan")
+            for k, v in r.items()
+            if k not in ("indication", "visible_law", "size_reference", "source")
+        }
+        rule = EnrolmentRule(
+            visible_law=r["visible_law"],
+            size_reference=r["size_reference"],
+            source=r["source"],
+            **num,
+        )
+        if rule.visible_law not in VISIBLE_LAWS or rule.size_reference not in SIZE_REFERENCES:
+            raise ModelDefinitionError(f"populations.csv ({r['indication']}): unknown law or size")
+        out[r["indication"]] = rule
+    missing = set(INDICATIONS) - set(out)
+    if missing:
+        raise ModelDefinitionError(f"populations.csv has no row for {sorted(missing)}")
+    return out
+
+
+#: per indication: the enrolled population (demography, lesions at entry), from the table
+ENROLMENT: dict[str, EnrolmentRule] = _read_enrolment()
 #: fraction female, age mean/sd, by indication (trial populations)
-DEMOGRAPHY = {
-    "AK": (0.15, 66.0, 9.0),  # Lebwohl 2004: mostly older men
-    "sBCC": (0.4, 60.0, 11.0),  # Geisse 2004
-    "EGW": (0.5, 33.0, 9.0),  # Edwards 1998
-}
+DEMOGRAPHY = {k: (r.female_fraction, r.age_mean, r.age_sd) for k, r in ENROLMENT.items()}
 IMMUNOSUPPRESSION = {  # organ-transplant recipients on calcineurin inhibitors (assumed factors)
     "k_t_priming": 0.3,
     "k_ctl_kill": 0.5,
@@ -121,24 +171,30 @@ def _lesion_layout(
     pidx = model.parameter_index
     typ = base[pidx("lesion_capacity_cells")] * 0.5
     out: dict[str, float] = {}
-    if indication == "AK":
-        if base[pidx("treated_area_cm2")] <= 50.0:
-            n_vis = int(rng.integers(4, 9))  # Lebwohl 2004 inclusion: 4-8 AKs in a 25 cm2 field
+    rule = ENROLMENT[indication]
+    if rule.visible_law == "uniform":
+        if base[pidx("treated_area_cm2")] <= rule.large_area_cm2:
+            lo, hi = int(rule.visible_a), int(rule.visible_b)
         else:
-            n_vis = int(
-                rng.integers(5, 13)
-            )  # full face/scalp: 5-20 AKs, median 9-10 (Swanson 2010; Hanke 2010)
-        n_sub = int(min(rng.poisson(2.0), N_SLOTS - n_vis - 1))
-        sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
+            lo, hi = int(rule.visible_a_large), int(rule.visible_b_large)
+        n_vis = int(rng.integers(lo, hi + 1))
+    elif rule.visible_law == "one_plus_poisson":
+        n_vis = int(min(1 + rng.poisson(rule.visible_a), N_SLOTS - 2))
+    else:
+        n_vis = int(rule.visible_a)
+    n_sub = (
+        int(min(rng.poisson(rule.subclinical_mean), N_SLOTS - n_vis - 1))
+        if (rule.subclinical_mean > 0)
+        else 0
+    )
+    size_sd = VARIABILITY["lesion_size"][0]
+    if rule.size_reference == "typical":
+        sizes = list(typ * rng.lognormal(0.0, size_sd, n_vis))
+    else:  # the indication's own reference size, one draw per lesion
+        ref = base[pidx("lesion_initial_cells_1")]
+        sizes = [ref * rng.lognormal(0.0, size_sd) for _ in range(n_vis)]
+    if n_sub:
         sizes += list(base[pidx("visible_threshold_cells")] * rng.uniform(0.05, 0.5, n_sub))
-    elif indication == "EGW":
-        n_vis = int(min(1 + rng.poisson(5.0), N_SLOTS - 2))  # Edwards 1998: median ~6 warts
-        sizes = list(typ * rng.lognormal(0.0, VARIABILITY["lesion_size"][0], n_vis))
-    else:  # sBCC: one tumour (Geisse 2004: 0.5-2 cm2)
-        n_vis = 1
-        sizes = [
-            base[pidx("lesion_initial_cells_1")] * rng.lognormal(0.0, VARIABILITY["lesion_size"][0])
-        ]
     n_used = len(sizes)
     seed_total = float(sum(base[pidx(f"lesion_seed_rate_{k}")] for k in range(1, N_SLOTS + 1)))
     n_empty = N_SLOTS - n_used
@@ -191,10 +247,10 @@ def sample_patient(
     # immunosenescence: assumed -0.5% immune competence per year over 60
     f_imm *= 1.0 - 0.005 * max(age - 60.0, 0.0)
     p[pidx("kp_cream_cm_h")] *= f_perm
-    if indication == "EGW" and female:
-        # assumed: vulvar/mucosal warts are less keratinised than penile ones (women clear
-        # more: Edwards 1998)
-        p[pidx("site_permeability")] *= 2.0
+    rule = ENROLMENT[indication]
+    if female and rule.female_permeability_factor != 1.0:
+        # e.g. EGW: vulvar/mucosal warts are less keratinised than penile ones (populations.csv)
+        p[pidx("site_permeability")] *= rule.female_permeability_factor
     p[pidx("tlr7_ec50_ug_ml")] *= f_ec50
     for name in model.parameter_names:
         if name.startswith("q_"):
@@ -205,7 +261,7 @@ def sample_patient(
         for name, f in IMMUNOSUPPRESSION.items():
             p[pidx(name)] *= f
     p[pidx("lesion_growth_rate")] *= f_growth
-    field_sd = {"EGW": 1.0, "AK": 0.5}.get(indication, 0.0)
+    field_sd = rule.field_sd
     p[pidx("field_reservoir_initial")] *= np.exp(field_sd * z[5]) if variability else 1.0
     p[pidx("memory_baseline")] *= np.exp(VARIABILITY["pre_existing_memory"][0] * z[6])
     p[pidx("baseline_surveillance")] *= np.exp(VARIABILITY["spontaneous_control"][0] * z[7])
