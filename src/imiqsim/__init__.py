@@ -16,6 +16,10 @@ def __getattr__(name):
         from imiqsim import scenario as _sc
 
         return getattr(_sc, name)
+    if name in ("sensitivity", "scan", "optimise"):
+        from imiqsim import analysis as _analysis
+
+        return getattr(_analysis, name)
     if name == "get_model":
         from imiqsim.model import get_model
 
@@ -30,5 +34,8 @@ __all__ = [
     "load_scenario",
     "list_presets",
     "get_model",
+    "sensitivity",
+    "scan",
+    "optimise",
     "__version__",
 ]
