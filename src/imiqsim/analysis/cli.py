@@ -23,35 +23,53 @@ def _split(values: list[str] | None) -> list[str]:
     return out
 
 
-def _progress(label: str, quiet: bool) -> tuple[Any, Any]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+class _LazyProgress:
+    """A rich progress bar on stderr that appears with the first point (so an input error
+    found before any simulation prints only its one line)."""
 
-    prog = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
-    task = prog.add_task(label, total=None)
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label, self.quiet, self.prog, self.task = label, quiet, None, None
 
-    def cb(*args: Any) -> None:
+    def __enter__(self) -> _LazyProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.prog is not None:
+            self.prog.stop()
+
+    def __call__(self, *args: Any) -> None:
+        if self.quiet:
+            return
+        if self.prog is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.prog = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self.task = self.prog.add_task(self.label, total=None)
+            self.prog.start()
         *stage, done, total = args
         if stage:
-            prog.update(task, description=str(stage[0]))
-        prog.update(task, completed=done, total=total)
+            self.prog.update(self.task, description=str(stage[0]))
+        self.prog.update(self.task, completed=done, total=total)
 
-    return prog, cb
+
+def _progress(label: str, quiet: bool) -> tuple[_LazyProgress, _LazyProgress]:
+    p = _LazyProgress(label, quiet)
+    return p, p
 
 
 def _echo_files(paths: list[Path]) -> None:

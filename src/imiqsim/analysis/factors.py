@@ -18,7 +18,7 @@ Examples
 >>> r = Range(1.0, 4.0, "log")
 >>> round(r.value(0.5), 6)
 2.0
->>> Range(0.2, 0.8, "logit").value(0.5)
+>>> round(Range(0.2, 0.8, "logit").value(0.5), 12)
 0.5
 """
 

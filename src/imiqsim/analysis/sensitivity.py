@@ -225,7 +225,7 @@ def sensitivity(
 
     Examples
     --------
-    >>>     >>> from imiqsim.analysis.evaluate import FunctionModel
+        >>> from imiqsim.analysis.evaluate import FunctionModel
     >>> f = FunctionModel(lambda p: {"y": 4 * p["a"] + p["b"]}, ["a", "b"])
     >>> r = sensitivity(model=f, method="morris", outputs=["y"], n=4,
     ...                 ranges={"a": Range(0, 1, "linear"), "b": Range(0, 1, "linear")})
