@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import xarray as xr
 
 from imiqsim.cli import main
 
@@ -40,7 +41,7 @@ def test_scan_command_prints_json_and_writes_files(capsys, tmp_path):
     assert (tmp_path / "scan.nc").exists() and (tmp_path / "scan.png").exists()
 
 
-def test_sensitivity_command_table(capsys):
+def test_sensitivity_command_table_and_files(capsys, tmp_path):
     code, out, _ = run(
         [
             "sensitivity",
@@ -55,11 +56,21 @@ def test_sensitivity_command_table(capsys):
             "2",
             "--patients",
             "4",
+            "--trajectory",
+            "lsr_score",
+            "--out",
+            str(tmp_path),
         ],
         capsys,
     )
     assert code == 0
     assert "strongest drivers" in out and "tlr7_ec50_ug_ml" in out
+    ds = xr.load_dataset(tmp_path / "sensitivity.nc", engine="h5netcdf")
+    assert set(ds["parameter"].values) == {"tlr7_ec50_ug_ml", "k_nk_kill"}
+    assert ds["index_over_time"].dims == ("trajectory", "parameter", "time_days")
+    for name in ("sensitivity.json", "sensitivity.csv", "sensitivity.png"):
+        assert (tmp_path / name).exists(), name
+    assert (tmp_path / "sensitivity_over_time.png").exists()
     assert "not a medical device" in out
 
 

@@ -155,9 +155,9 @@ def sensitivity_command(
     ranges = dict(parse_range(r) for r in range_ or [])
     names = _split(parameters) or None
     if module:
-        from imiqsim.analysis.factors import as_scenario
+        from imiqsim.analysis.factors import parameter_table_rows
 
-        rows = be.parameter_rows(as_scenario(scenario))
+        rows = parameter_table_rows(scenario)
         mods = sorted({r["module"] for r in rows})
         wanted = _split(module)
         for m in wanted:

@@ -48,6 +48,7 @@ __all__ = [
     "as_scenario",
     "default_ranges",
     "is_fraction",
+    "parameter_table_rows",
     "parse_range",
     "parse_values",
     "scenario_at",
@@ -121,6 +122,12 @@ def is_fraction(row: Mapping[str, Any]) -> bool:
 def as_scenario(scenario: str | Scenario) -> Scenario:
     """A preset name, a scenario file or a :class:`~imiqsim.scenario.Scenario`."""
     return scenario if isinstance(scenario, Scenario) else resolve(scenario)
+
+
+def parameter_table_rows(scenario: str | Scenario) -> list[dict[str, Any]]:
+    """The parameter table (name, value, unit, module, description, source, status) with each
+    value the nominal one of the scenario's typical patient and the indication's provenance."""
+    return parameter_rows(as_scenario(scenario))
 
 
 def default_ranges(

@@ -70,7 +70,7 @@ def sensitivity_figures(res: Any, out: Path, top: int = 15) -> list[Path]:
                 color="tab:blue",
                 label="mu*",
             )
-            ax.set_xlabel("Morris mu* (change per unit range, 95% bootstrap CI)")
+            ax.set_xlabel("Morris mu* (per unit range, 95% bootstrap CI)")
         ax.set_yticks(y, names, fontsize=8)
         ax.set_title(str(o))
         ax.legend(fontsize=7, loc="lower right")
