@@ -163,7 +163,7 @@ def front_figure(res: Any, path: Path) -> Path:
             t[o],
             s=14,
             c=np.where(t["feasible"], "0.55", "0.85"),
-            label="searched (grey: feasible)",
+            label="searched (dark: meets the limits)",
         )
     fr = res.front
     if not fr.empty:

@@ -437,7 +437,8 @@ class OptimiseResult:
             lines.append(
                 f"{rank}. {r['regimen']}: {o} {_fmt(r, o)}"
                 + "".join(f"; {lim.metric} {_fmt(r, lim.metric)}" for lim in self.limits)
-                + f"{diff}. {flag}."
+                + f"{diff}. {flag}"
+                + (" (the label regimen)." if r["is_label"] else ".")
             )
         lines += ["", "## Front (re-evaluated)", "", _markdown_table(self.front, self)]
         return "\n".join(lines) + "\n"
@@ -677,6 +678,11 @@ def optimise(
     return OptimiseResult(trials, fdf, label_row, objective, lims, attrs)
 
 
+def _span(lohi: tuple[float, float]) -> str:
+    lo, hi = lohi
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+
+
 def _range_text(vr: Mapping[str, Any]) -> str:
     cyc = ", ".join(
         "continuous" if c is None else f"{c[0]} weeks on/{c[1]} off" for c in vr["cycles"]
@@ -685,5 +691,5 @@ def _range_text(vr: Mapping[str, Any]) -> str:
         f"strength {vr['strength'][0]:g}-{vr['strength'][1]:g}%, "
         f"{vr['applications_per_week'][0]}-{vr['applications_per_week'][1]} applications a week, "
         f"courses of {vr['weeks'][0]:g}-{vr['weeks'][1]:g} weeks, "
-        f"leave-on {vr['leave_on_hours'][0]:g}-{vr['leave_on_hours'][1]:g} h, cycles: {cyc}"
+        f"leave-on {_span(vr['leave_on_hours'])} h, cycles: {cyc}"
     )
