@@ -17,9 +17,10 @@ def __getattr__(name):
 
         return getattr(_sc, name)
     if name in ("sensitivity", "scan", "optimise"):
-        from imiqsim import analysis as _analysis
+        # the functions, not the submodules of imiqsim.analysis that share their names
+        from importlib import import_module
 
-        return getattr(_analysis, name)
+        return getattr(import_module(f"imiqsim.analysis.{name}"), name)
     if name == "get_model":
         from imiqsim.model import get_model
 

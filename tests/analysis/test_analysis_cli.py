@@ -99,3 +99,15 @@ def test_help_does_not_import_the_analysis_libraries():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_public_api_names_are_the_functions():
+    import imiqsim
+    from imiqsim.analysis.optimise import optimise
+    from imiqsim.analysis.scan import scan
+    from imiqsim.analysis.sensitivity import sensitivity
+
+    for _ in range(2):  # also once the submodules of the same names are imported
+        assert imiqsim.sensitivity is sensitivity
+        assert imiqsim.scan is scan
+        assert imiqsim.optimise is optimise
