@@ -76,22 +76,21 @@ def test_bad_sensitivity_input_is_refused_with_an_input_error():
 
 
 def test_tlr7_ec50_drives_clearance_on_ak_in_a_morris_screen():
-    # Morris screening on the real engine, over the drug-exposure and TLR7 stages plus every
-    # parameter with a literature, derived or calibrated value (42 parameters, default ranges);
-    # few patients per point, but the same patients at every point.
-    # Issue 13 expected the EC50 among the top 5 drivers; with the default provenance ranges it is
-    # not (11th of these 42 with n=4 and 16 patients: the assumed TLR7 Hill coefficient and NF-kB
-    # deactivation, with ranges x/÷4, lead). What holds and is tested: it is a real driver (above
-    # the median mu*) and in the mechanistic direction (a higher EC50 clears fewer patients).
+    # Morris screening on the real engine, default ranges, over the TLR7 stage plus every
+    # parameter with a literature, derived or calibrated value (35 parameters); few patients per
+    # point, but the same patients at every point.
+    # Issue 13 expected the EC50 among the top 5 drivers of clearance. Here it ranks 5th, but
+    # that is not robust across designs: 11th of 42 (pk and tlr7 stages, n=4, 16 patients), 38th
+    # of all 174 sampled parameters (n=2, 20 patients), where assumed parameters with x/÷4
+    # ranges (tlr7_hill, k_nfkb_off, k_nfkb_on) lead. What is tested: a real driver (top 10 of
+    # 35, mu* above the median) in the mechanistic direction (a higher EC50 clears fewer).
     rows = parameter_table_rows("ak-5pct")
     r, _ = default_ranges("ak-5pct")
     names = [
         x["name"]
         for x in rows
         if x["name"] in r
-        and (
-            x["module"] in ("pk", "tlr7") or x["status"] in ("literature", "derived", "calibrated")
-        )
+        and (x["module"] == "tlr7" or x["status"] in ("literature", "derived", "calibrated"))
     ]
     assert "tlr7_ec50_ug_ml" in names and len(names) >= 30
     res = sensitivity(
@@ -101,7 +100,7 @@ def test_tlr7_ec50_drives_clearance_on_ak_in_a_morris_screen():
         outputs=["complete_clearance"],
         trajectories=["lesion_burden"],
         n=2,
-        patients=16,
+        patients=12,
         seed=1,
         times=6,
         bootstrap=50,
@@ -109,6 +108,7 @@ def test_tlr7_ec50_drives_clearance_on_ak_in_a_morris_screen():
     ds = res.dataset
     ms = ds["mu_star"].sel(output="complete_clearance")
     ec50 = ds.sel(output="complete_clearance", parameter="tlr7_ec50_ug_ml")
+    assert "tlr7_ec50_ug_ml" in res.ranking("complete_clearance")[:10]
     assert float(ec50["mu_star"]) > float(ms.median())
     assert float(ec50["mu"]) < 0
     assert "common random numbers" in ds.attrs["common_random_numbers"]
