@@ -72,6 +72,17 @@ def _progress(label: str, quiet: bool) -> tuple[_LazyProgress, _LazyProgress]:
     return p, p
 
 
+def _write(res: Any, out: Path | None, json_out: bool, default: Any) -> list[Path] | None:
+    """Write the result's files under ``out``; with ``--json`` print it (and return None)."""
+    written = res.write(out) if out is not None else []
+    if json_out:
+        d = res.to_dict()
+        d["files"] = [str(p) for p in written]
+        typer.echo(json.dumps(d, default=default))
+        return None
+    return written
+
+
 def _echo_files(paths: list[Path]) -> None:
     for p in paths:
         typer.echo(f"wrote {p}")
@@ -186,11 +197,8 @@ def sensitivity_command(
             include_switches=include_switches,
             progress=cb,
         )
-    written = res.write(out) if out is not None else []
-    if json_out:
-        d = res.to_dict()
-        d["files"] = [str(p) for p in written]
-        typer.echo(json.dumps(d, default=float))
+    written = _write(res, out, json_out, float)
+    if written is None:
         return
     idx = MAIN_INDEX[res.method]
     tab = res.table()
@@ -264,11 +272,8 @@ def scan_command(
             followup_years=followup_years,
             progress=cb,
         )
-    written = res.write(out) if out is not None else []
-    if json_out:
-        d = res.to_dict()
-        d["files"] = [str(p) for p in written]
-        typer.echo(json.dumps(d, default=float))
+    written = _write(res, out, json_out, float)
+    if written is None:
         return
     df = res.to_dataframe()
     rows = []
@@ -342,11 +347,8 @@ def optimise_command(
             progress=cb,
             **kw,
         )
-    written = res.write(out) if out is not None else []
-    if json_out:
-        d = res.to_dict()
-        d["files"] = [str(p) for p in written]
-        typer.echo(json.dumps(d, default=str))
+    written = _write(res, out, json_out, str)
+    if written is None:
         return
     typer.echo(res.report())
     _echo_files(written)
