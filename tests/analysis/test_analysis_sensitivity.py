@@ -115,3 +115,29 @@ def test_tlr7_ec50_drives_clearance_on_ak_in_a_morris_screen():
     ot = ds["index_over_time"].sel(trajectory="lesion_burden")
     assert ot.sizes["time_days"] == 6
     assert np.isfinite(ot.isel(time_days=-1)).all()
+
+
+def test_sobol_on_the_engine_labels_indices_and_serialises(tmp_path):
+    import json
+
+    import xarray as xr
+
+    res = sensitivity(
+        "sbcc-5pct",
+        method="sobol",
+        parameters=["tlr7_ec50_ug_ml", "k_ctl_kill"],
+        outputs=["complete_clearance", "lsr_max"],
+        n=4,
+        patients=6,
+        seed=2,
+        bootstrap=20,
+    )
+    ds = res.dataset
+    assert ds["ST"].dims == ("output", "parameter") and ds.attrs["points"] == 4 * (2 + 2)
+    assert ds["X"].sel(parameter="tlr7_ec50_ug_ml").min() >= 1.0
+    assert ds["X"].sel(parameter="tlr7_ec50_ug_ml").max() <= 4.0
+    assert set(res.convergence()["n_half"]) == {2}
+    json.dumps(res.to_dict(), default=float)
+    res.write(tmp_path)
+    back = xr.load_dataset(tmp_path / "sensitivity.nc", engine="h5netcdf")
+    assert list(back["parameter"].values) == ["tlr7_ec50_ug_ml", "k_ctl_kill"]
