@@ -16,6 +16,11 @@ def __getattr__(name):
         from imiqsim import scenario as _sc
 
         return getattr(_sc, name)
+    if name in ("sensitivity", "scan", "optimise"):
+        # the functions, not the submodules of imiqsim.analysis that share their names
+        from importlib import import_module
+
+        return getattr(import_module(f"imiqsim.analysis.{name}"), name)
     if name == "get_model":
         from imiqsim.model import get_model
 
@@ -30,5 +35,8 @@ __all__ = [
     "load_scenario",
     "list_presets",
     "get_model",
+    "sensitivity",
+    "scan",
+    "optimise",
     "__version__",
 ]

@@ -735,6 +735,12 @@ def serve(
     run(host=host, port=port, workers=workers, show=show)
 
 
+# analysis commands (issue 13): sensitivity, scan, optimise
+from imiqsim.analysis.cli import register as _register_analysis  # noqa: E402
+
+_register_analysis(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps user errors to exit code 2 without a traceback."""
     try:
