@@ -64,6 +64,24 @@ def trace_variables() -> tuple[str, ...]:
     return tuple(TRACE_VARIABLES)
 
 
+def inert_stages(scenario: Scenario) -> frozenset[str]:
+    """Model stages that do nothing in this scenario's schedule (e.g. 5-FU in an imiquimod one).
+
+    A stage declared inert without certain event kinds (``ModuleSpec.inert_without``) keeps its
+    states at their initial values when the schedule has none of them, so its parameters have no
+    effect on any outcome.
+    """
+    from imiqsim.model import get_model
+
+    model = get_model()
+    present = {int(k) for k in scenario.events().kinds}
+    return frozenset(
+        m.name
+        for m in model.modules
+        if m.inert_without and not present & {model.event_kinds[k] for k in m.inert_without}
+    )
+
+
 def parameter_rows(scenario: Scenario) -> list[dict[str, Any]]:
     """The parameter table with each parameter's nominal value in this scenario.
 

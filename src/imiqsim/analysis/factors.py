@@ -35,6 +35,7 @@ import numpy as np
 from imiqsim.analysis._backend import (
     InputError,
     Scenario,
+    inert_stages,
     parameter_rows,
     product_key,
     resolve,
@@ -188,6 +189,7 @@ def default_ranges(
     names += [n for n in explicit if n not in names]
     out: dict[str, Range] = {}
     excluded: dict[str, str] = {}
+    inert = inert_stages(sc)
     for name in names:
         row = rows[name]
         if name in explicit:
@@ -195,7 +197,9 @@ def default_ranges(
             out[name] = r if isinstance(r, Range) else Range(float(r[0]), float(r[1]), "log")
             continue
         v, status = row["value"], row["status"]
-        if status in _SWITCH_STATUSES:
+        if row["module"] in inert:
+            excluded[name] = f"its stage ({row['module']}) is inert in this schedule: no effect"
+        elif status in _SWITCH_STATUSES:
             if include_switches:
                 out[name] = Range(0.5, 1.0, "linear")
             else:
