@@ -29,7 +29,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imiqsim.outputs.style import (
+    DRUG_LAYERS,
     FOOTER,
+    LSR_COMPONENTS,
+    TLR7_SIGNALS,
     circulating_cells,
     colour,
     cytokines,
@@ -49,30 +52,6 @@ DPI = 120
 # Number of axes in the figures (main panels + twin axes); tests rely on these.
 CASCADE_N_AXES = 12
 LESIONS_N_AXES = 2
-
-_DRUG_LAYERS = [
-    ("film", "film", "#8c564b"),
-    ("stratum_corneum", "stratum corneum", "#ff7f0e"),
-    ("epidermis", "epidermis", "#2ca02c"),
-    ("dermis", "dermis", "#d62728"),
-    ("blood", "blood", "#9467bd"),
-]
-_TLR7 = [
-    ("tlr7_occupancy", "TLR7 occupancy", "#1f77b4", "-"),
-    ("tlr7_activation", "TLR7 activation", "#17becf", "-"),
-    ("tlr7_tolerance", "TLR7 tolerance", "#7f7f7f", "--"),
-    ("pdc_irf7", "pDC IRF7", "#9467bd", "-"),
-    ("macrophage_nfkb", "macrophage NF-\u03baB", "#d62728", "-"),
-    ("dc_activation", "DC activation", "#2ca02c", "-"),
-]
-_LSR = [
-    ("erythema_score", "erythema", "#e377c2"),
-    ("oedema_score", "oedema", "#ffbb78"),
-    ("weeping_score", "weeping", "#9edae5"),
-    ("erosion_score", "erosion", "#d62728"),
-    ("crusting_score", "crusting", "#8c564b"),
-    ("flaking_score", "flaking", "#c7c7c7"),
-]
 
 
 def _series(names: Sequence[str], *, short: bool = False) -> list[tuple[str, str, str]]:
@@ -283,7 +262,7 @@ def _finish(fig, path, title):
 
 def _panel_drug(ax, ds, t):
     series = []
-    for name, lab, color in _DRUG_LAYERS:
+    for name, lab, color in DRUG_LAYERS:
         y = _get(ds, name)
         if y is not None:
             series.append((y, {"color": color, "lw": 1.1, "label": lab}))
@@ -313,7 +292,7 @@ def _panel_drug(ax, ds, t):
 
 
 def _panel_tlr7(ax, ds, t):
-    for name, lab, color, ls in _TLR7:
+    for name, lab, color, ls in TLR7_SIGNALS:
         y = _get(ds, name)
         if y is not None:
             ax.plot(t, y, color=color, ls=ls, lw=1.2, label=lab)
@@ -399,7 +378,7 @@ def _lesion_counts(ax, ds, t, histological: tuple[str, float], visible: tuple[st
 
 
 def _panel_lsr(ax, ds, t):
-    comps = [(lab, _get(ds, name), color) for name, lab, color in _LSR]
+    comps = [(lab, _get(ds, name), color) for name, lab, color in LSR_COMPONENTS]
     comps = [
         (lab, np.nan_to_num(np.maximum(y, 0.0)), color) for lab, y, color in comps if y is not None
     ]

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "DRUG_LAYERS",
     "FOOTER",
+    "LSR_COMPONENTS",
+    "TLR7_SIGNALS",
     "circulating_cells",
     "colour",
     "cytokines",
@@ -84,6 +87,34 @@ _COLOURS = {
 }
 #: colours for names without an entry (Okabe-Ito, then darker shades)
 _FALLBACK = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0072B2", "#D55E00", "#000000", "#8c6d31")
+
+
+#: the drug-by-layer panel: (state, label, colour); the cascade figure and the dashboard draw it
+DRUG_LAYERS = [
+    ("film", "film", "#8c564b"),
+    ("stratum_corneum", "stratum corneum", "#ff7f0e"),
+    ("epidermis", "epidermis", "#2ca02c"),
+    ("dermis", "dermis", "#d62728"),
+    ("blood", "blood", "#9467bd"),
+]
+#: the TLR7-signalling panel: (variable, label, colour, line style)
+TLR7_SIGNALS = [
+    ("tlr7_occupancy", "TLR7 occupancy", "#1f77b4", "-"),
+    ("tlr7_activation", "TLR7 activation", "#17becf", "-"),
+    ("tlr7_tolerance", "TLR7 tolerance", "#7f7f7f", "--"),
+    ("pdc_irf7", "pDC IRF7", "#9467bd", "-"),
+    ("macrophage_nfkb", "macrophage NF-\u03baB", "#d62728", "-"),
+    ("dc_activation", "DC activation", "#2ca02c", "-"),
+]
+#: the six local-skin-reaction components: (observable, label, colour)
+LSR_COMPONENTS = [
+    ("erythema_score", "erythema", "#e377c2"),
+    ("oedema_score", "oedema", "#ffbb78"),
+    ("weeping_score", "weeping", "#9edae5"),
+    ("erosion_score", "erosion", "#d62728"),
+    ("crusting_score", "crusting", "#8c564b"),
+    ("flaking_score", "flaking", "#c7c7c7"),
+]
 
 
 def pretty_unit(unit: str) -> str:

@@ -94,28 +94,21 @@ def _make_products() -> dict[str, Product]:
         (2.5, "pump actuation", 500.0, ("AK",)),
     ]
     out: dict[str, Product] = {}
-    for strength, unit, max_mg, indications in specs:
-        s = f"{strength:g}%"
-        out[f"imiquimod-{s}"] = Product(
-            key=f"imiquimod-{s}",
-            name=f"imiquimod {s} cream",
-            strength_pct=strength,
-            vehicle=False,
-            unit=unit,
-            label_max_cream_mg=max_mg,
-            approved_indications=indications,
-        )
-    for strength, unit, max_mg, indications in specs:
-        s = f"{strength:g}%"
-        out[f"vehicle-{s}"] = Product(
-            key=f"vehicle-{s}",
-            name=f"vehicle cream (imiquimod {s} cream base, no drug)",
-            strength_pct=strength,
-            vehicle=True,
-            unit=unit,
-            label_max_cream_mg=max_mg,
-            approved_indications=indications,
-        )
+    for vehicle in (False, True):  # every imiquimod cream, then its drug-free vehicle twin
+        for strength, unit, max_mg, indications in specs:
+            s = f"{strength:g}%"
+            key = f"vehicle-{s}" if vehicle else f"imiquimod-{s}"
+            out[key] = Product(
+                key=key,
+                name=f"vehicle cream (imiquimod {s} cream base, no drug)"
+                if vehicle
+                else f"imiquimod {s} cream",
+                strength_pct=strength,
+                vehicle=vehicle,
+                unit=unit,
+                label_max_cream_mg=max_mg,
+                approved_indications=indications,
+            )
     return out
 
 

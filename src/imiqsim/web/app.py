@@ -154,6 +154,18 @@ class _Page:
     def on_input_error(self, exc: backend.InputError) -> None:
         self.errors.show("general", str(exc))
 
+    def add_uploaded_scenario(self, event) -> str | None:
+        """Validate an uploaded scenario file and add it to the session; its name, or None."""
+        if not event.new:
+            return None
+        self.errors.clear()
+        try:
+            sc = backend.scenario_from_upload(self.upload.filename, event.new)
+        except backend.InputError as exc:
+            self.errors.show("upload", str(exc))
+            return None
+        return self.dash.add_scenario(sc, f"file:{self.upload.filename}")
+
 
 # --------------------------------------------------------------------------- Patient
 
@@ -259,17 +271,10 @@ class PatientPage(_Page):
         self._fill_form(self.base)
 
     def _on_upload(self, event) -> None:
-        if not event.new:
-            return
-        self.errors.clear()
-        try:
-            sc = backend.scenario_from_upload(self.upload.filename, event.new)
-        except backend.InputError as exc:
-            self.errors.show("upload", str(exc))
-            return
-        name = self.dash.add_scenario(sc, f"file:{self.upload.filename}")
-        self.source.options = self.dash.scenario_names()
-        self.source.value = name
+        name = self.add_uploaded_scenario(event)
+        if name is not None:
+            self.source.options = self.dash.scenario_names()
+            self.source.value = name
 
     def _form_values(self) -> dict[str, Any]:
         return {k: w.value for k, w in self.form.items() if not w.disabled}
@@ -478,16 +483,9 @@ class TrialPage(_Page):
         self.arms.options = self.dash.scenario_names()
 
     def _on_upload(self, event) -> None:
-        if not event.new:
-            return
-        self.errors.clear()
-        try:
-            sc = backend.scenario_from_upload(self.upload.filename, event.new)
-        except backend.InputError as exc:
-            self.errors.show("upload", str(exc))
-            return
-        name = self.dash.add_scenario(sc, f"file:{self.upload.filename}")
-        self.arms.value = [*self.arms.value, name]
+        name = self.add_uploaded_scenario(event)
+        if name is not None:
+            self.arms.value = [*self.arms.value, name]
 
     def on_input_error(self, exc: backend.InputError) -> None:
         key = {"--seed": "seed", "followup_years": "followup"}.get(exc.field, exc.field)

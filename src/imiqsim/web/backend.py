@@ -38,12 +38,16 @@ import xarray as xr
 
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.model import CYTOKINES, KNOCKOUTS, SKIN_CELLS, get_model
+from imiqsim.outputs.style import DRUG_LAYERS, LSR_COMPONENTS, TLR7_SIGNALS
 from imiqsim.scenario import Scenario, list_presets, load_preset, load_scenario
 from imiqsim.treatments import product_keys, treatment_class_for
 from imiqsim.vocabulary import APPLY, DISCLAIMER, DISCLAIMER_SHORT, FOOTER
 
 __all__ = [
     "CYTOKINES",
+    "DRUG_LAYERS",
+    "LSR_COMPONENTS",
+    "TLR7_SIGNALS",
     "DISCLAIMER",
     "DISCLAIMER_SHORT",
     "FOOTER",

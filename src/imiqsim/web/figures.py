@@ -68,27 +68,14 @@ _PANELS: tuple = (
         "1 · Drug by layer",
         "imiquimod (mg)",
         True,
-        [
-            ("film", "film"),
-            ("stratum_corneum", "stratum corneum"),
-            ("epidermis", "epidermis"),
-            ("dermis", "dermis"),
-            ("blood", "blood"),
-        ],
+        [(name, lab) for name, lab, _ in backend.DRUG_LAYERS],
         None,
     ),
     (
         "2 · TLR7 signalling",
         "fraction (0-1)",
         False,
-        [
-            ("tlr7_occupancy", "TLR7 occupancy"),
-            ("tlr7_activation", "TLR7 activation"),
-            ("tlr7_tolerance", "TLR7 tolerance"),
-            ("pdc_irf7", "pDC IRF7"),
-            ("macrophage_nfkb", "macrophage NF-κB"),
-            ("dc_activation", "DC activation"),
-        ],
+        [(name, lab) for name, lab, _, _ in backend.TLR7_SIGNALS],
         None,
     ),
     (
@@ -116,15 +103,8 @@ _PANELS: tuple = (
         "6 · Local skin reactions",
         "score",
         False,
-        [
-            ("lsr_score", "LSR sum (0-18)"),
-            ("erythema_score", "erythema"),
-            ("oedema_score", "oedema"),
-            ("weeping_score", "weeping"),
-            ("erosion_score", "erosion"),
-            ("crusting_score", "crusting"),
-            ("flaking_score", "flaking"),
-        ],
+        [("lsr_score", "LSR sum (0-18)")]
+        + [(name, lab) for name, lab, _ in backend.LSR_COMPONENTS],
         None,
     ),
     (
