@@ -1,6 +1,8 @@
 """Stage 6: the targets. Lesion cells die only by immune mechanisms.
 
-A patient's treated area holds ``N_SLOTS`` lesion slots. A slot is a visible
+A patient's treated area holds ``N_SLOTS`` lesion slots; a slot stands for
+``lesion_count_k`` identical lesions (1 unless a patient has more lesions than
+slots), its state the cells of one of them. A slot is a visible
 lesion when its abnormal-cell count is above ``visible_threshold_cells``, a
 subclinical one when it is below, and empty at zero; empty slots can be
 seeded from the field reservoir (latent HPV in EGW, UV-damaged field clones in
@@ -124,15 +126,17 @@ def build() -> ModuleSpec:
     slots = slot_names()
     m.obs(
         "susceptible_burden",
-        " + ".join(f"lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)),
+        " + ".join(
+            f"lesion_count_{i + 1} * lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)
+        ),
         "cells",
         "lesion cells weighted by their susceptibility",
     )
     m.obs(
         "memory_accessible_burden",
         " + ".join(
-            f"lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1} * {s}"
-            f" * visible_threshold_cells / (visible_threshold_cells + {s})"
+            f"lesion_count_{i + 1} * lesion_susceptibility_{i + 1} * lesion_memory_overlap_{i + 1}"
+            f" * {s} * visible_threshold_cells / (visible_threshold_cells + {s})"
             for i, s in enumerate(slots)
         ),
         "cells",
@@ -140,19 +144,25 @@ def build() -> ModuleSpec:
     )
     m.obs(
         "lesion_burden",
-        " + ".join(slots),
+        " + ".join(f"lesion_count_{i + 1} * {s}" for i, s in enumerate(slots)),
         "cells",
         "total abnormal lesion cells in the treated area",
     )
     m.obs(
         "visible_lesions",
-        " + ".join(f"step({s} - visible_threshold_cells)" for s in slots),
+        " + ".join(
+            f"lesion_count_{i + 1} * step({s} - visible_threshold_cells)"
+            for i, s in enumerate(slots)
+        ),
         "lesions",
         "number of clinically visible lesions",
     )
     m.obs(
         "histological_lesions",
-        " + ".join(f"step({s} - histology_threshold_cells)" for s in slots),
+        " + ".join(
+            f"lesion_count_{i + 1} * step({s} - histology_threshold_cells)"
+            for i, s in enumerate(slots)
+        ),
         "lesions",
         "number of lesions with abnormal cells above the histological detection limit",
     )
@@ -167,15 +177,25 @@ def build() -> ModuleSpec:
             s,
             "proliferation of lesion cells (logistic, slowed by IFN-alpha)",
         )
-        m.rxn(
-            f"{s}_killing",
+        kill = (
             f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
             f" * lesion_memory_overlap_{i} * visible_threshold_cells"
-            f" / (visible_threshold_cells + {s})) * {s}",
+            f" / (visible_threshold_cells + {s})) * {s}"
+        )
+        m.rxn(
+            f"{s}_killing",
+            kill,
             s,
+            None,
+            "immune-mediated death (per lesion of the slot); memory T-cell surveillance is"
+            " evaded once a lesion is clinically visible",
+        )
+        m.rxn(
+            f"{s}_apoptosis",
+            f"lesion_count_{i} * {kill}",
+            None,
             "apoptotic_cells",
-            "immune-mediated death; memory T-cell surveillance is evaded once a lesion is"
-            " clinically visible",
+            "dying cells of the slot's lesions (all lesion_count of them) awaiting clearance",
         )
         m.rxn(
             f"{s}_seeding",
