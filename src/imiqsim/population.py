@@ -15,7 +15,7 @@ inflammatory response     every cytokine production rate q_*           0.4
 immune competence         baseline surveillance, NK/CTL/macrophage/    0.3
                           memory killing, T-cell priming
 lesion growth             lesion_growth_rate                           0.3
-lesion susceptibility     lesion_susceptibility_k (each lesion)        0.4
+lesion susceptibility     lesion_susceptibility_k (each lesion)        lesion_heterogeneity_sd
 lesion size               lesion_initial_cells_k (each lesion)         0.5
 field / latent HPV        field_reservoir_initial                      1.0 (EGW), 0.5 (AK)
 pre-existing memory       memory_baseline                              1.5
@@ -61,10 +61,6 @@ VARIABILITY = {
     ),
     "immune_competence": (0.3, "assumed"),
     "lesion_growth": (0.3, "assumed"),
-    "lesion_susceptibility": (
-        0.4,
-        "assumed: lesions differ in antigen and death-receptor expression",
-    ),
     "lesion_size": (0.5, "assumed"),
     "pre_existing_memory": (
         1.5,
@@ -204,7 +200,7 @@ def _lesion_layout(
             (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
         )
         out[f"lesion_susceptibility_{k}"] = float(
-            rng.lognormal(0.0, VARIABILITY["lesion_susceptibility"][0])
+            rng.lognormal(0.0, base[pidx("lesion_heterogeneity_sd")])
         )
         out[f"lesion_thickness_{k}"] = float(rng.lognormal(0.0, VARIABILITY["lesion_thickness"][0]))
         # memory is raised mainly against the visible lesions (the bulk of the antigen); it

@@ -78,6 +78,7 @@ KNOCKOUTS: dict[str, dict[str, float]] = {
     "ifn_alpha": {"ifn_alpha_present": 0.0},
     "tnf_alpha": {"tnf_alpha_present": 0.0},
     "il12": {"il12_present": 0.0},
+    "ifn_gamma": {"ifn_gamma_present": 0.0},
 }
 
 
@@ -93,6 +94,7 @@ TRACKED_PEAKS: tuple[str, ...] = (
     "il6",
     "il8",
     "il12",
+    "ifn_gamma",
     "ifn_alpha_serum",
     "il6_serum",
     "lsr_score",
@@ -406,8 +408,10 @@ def _validate(model: Model) -> None:
     ):
         if name not in group:
             raise ModelDefinitionError(f"dose gating reads {name}, which the model does not define")
-    # the rest threshold is used by the event logic, not by rate laws
-    unused = params - used - {g.rest_threshold}
+    # the rest threshold is used by the event logic, not by rate laws; module "population"
+    # parameters are read by the virtual-population sampler (imiqsim.population)
+    sampler = {p.name for p in model.parameters if p.module == "population"}
+    unused = params - used - {g.rest_threshold} - sampler
     if unused:
         raise ModelDefinitionError(f"parameters never used: {sorted(unused)}")
     for ind, d in model.indication_parameters.items():

@@ -69,9 +69,18 @@ def build() -> ModuleSpec:
     )
     m.obs(
         "chemokine_signal",
-        "(ifn_alpha_signal + tnf_alpha_signal) / 2",
+        "1 - (1 - (ifn_alpha_signal + tnf_alpha_signal) / 2) * (1 - ifn_gamma_signal)",
         "1",
-        "IFN-induced CXCL9/10/11 and chemerin: recruits pDCs, NK and T cells",
+        "IFN-induced CXCL9/10/11 and chemerin: recruits pDCs, NK and T cells (CXCL9/10 are"
+        " induced by IFN-alpha and most strongly by IFN-gamma, so effector T cells recruit more"
+        " of their kind while they recognise antigen)",
+    )
+    m.obs(
+        "t_skin_retention",
+        "t_retention_max * antigen_recognition",
+        "1",
+        "fraction of T-cell egress from the skin prevented by cognate antigen (effectors that"
+        " keep meeting their antigen stay in the tissue)",
     )
     m.obs(
         "nk_activation",
@@ -217,7 +226,13 @@ def build() -> ModuleSpec:
         "cd8_ctl",
         "CTL homing into the treated skin",
     )
-    m.rxn("cd8_loss", "k_t_skin_loss * cd8_ctl", "cd8_ctl", None, "CTL death and egress")
+    m.rxn(
+        "cd8_loss",
+        "k_t_skin_loss * (1 - t_skin_retention) * cd8_ctl",
+        "cd8_ctl",
+        None,
+        "CTL death and egress (slowed while antigen is present)",
+    )
     m.rxn(
         "cd4_infiltration",
         "k_t_infiltration * (1 - cd8_fraction) * t_effector * t_homing * th1_polarisation",
@@ -225,7 +240,13 @@ def build() -> ModuleSpec:
         "cd4_th1",
         "Th1 homing into the treated skin",
     )
-    m.rxn("cd4_loss", "k_t_skin_loss * cd4_th1", "cd4_th1", None, "Th1 death and egress")
+    m.rxn(
+        "cd4_loss",
+        "k_t_skin_loss * (1 - t_skin_retention) * cd4_th1",
+        "cd4_th1",
+        None,
+        "Th1 death and egress (slowed while antigen is present)",
+    )
     # NK cells
     m.rxn(
         "nk_influx",

@@ -1,9 +1,15 @@
-"""Stage 4: the six cytokines, locally (pg/mL of treated tissue) and in serum (pg/mL).
+"""Stage 4: the seven cytokines, locally (pg/mL of treated tissue) and in serum (pg/mL).
 
 Each cytokine is made by the activated cell types that make it, decays with
 its own half-life, and drains by lymph into blood. Downstream effects read a
 *signal*: the saturable response to the level above baseline, so an
 untreated skin sits exactly at its baseline steady state.
+
+IFN-gamma is the adaptive arm's own cytokine: T cells make it only while they
+recognise lesion antigen (``antigen_recognition``), so it outlasts the drug
+by as long as lesion cells and effector cells remain, and it falls when the
+antigen runs out (Th1/CTL IFN-gamma downstream of IL-12; Groom & Luster 2011
+Immunol Cell Biol 89:207 for the CXCR3-ligand loop it drives).
 """
 
 from imiqsim.model._dsl import ModuleSpec
@@ -38,6 +44,11 @@ PRODUCTION = {
         " + q_il12_macrophage * macrophage * macrophage_nfkb",
         "matured dendritic cells, macrophages",
     ),
+    "ifn_gamma": (
+        "q_ifn_gamma_t * (cd8_ctl + cd4_th1) * antigen_recognition"
+        " + q_ifn_gamma_nk * nk_cells * nk_activation",
+        "lesion-specific CTL and Th1 cells while they recognise lesion antigen; activated NK cells",
+    ),
 }
 
 CYTOKINES = tuple(PRODUCTION)
@@ -48,6 +59,7 @@ LABELS = {
     "il6": "IL-6",
     "il8": "IL-8",
     "il12": "IL-12",
+    "ifn_gamma": "IFN-gamma",
 }
 
 

@@ -12,7 +12,9 @@ slots, each with its own susceptibility.
 Killing = background surveillance + (NK, CTL, activated macrophages) x
 effector function in the lesion (a small basal level in uninflamed skin,
 raised by TNF-alpha death-receptor priming and IFN-alpha MHC-I/Fas
-upregulation) + memory T-cell surveillance (tissue-resident memory cells
+upregulation while the drug acts, and by IFN-gamma that antigen-engaged T
+cells release, which sustains killing for weeks after the last dose until
+the antigen runs out) + memory T-cell surveillance (tissue-resident memory cells
 bring their own IFN-gamma licensing, so they act without the drug). Memory T-cell
 surveillance controls lesions below clinical size but is evaded by
 established lesions (immunosuppressive microenvironment): its hazard is
@@ -98,11 +100,19 @@ def build() -> ModuleSpec:
     m.obs(
         "cytokine_sensitisation",
         "effector_function_basal + tnf_sensitisation * tnf_sensitivity * tnf_alpha_signal"
-        " + ifn_sensitisation * ifn_alpha_signal",
+        " + ifn_sensitisation * ifn_alpha_signal + ifn_gamma_sensitisation * ifn_gamma_signal",
         "1",
         "effector killing in the lesion needs the inflamed milieu: without it lesion cells show"
         " little MHC-I and death-receptor priming (basal), TNF-alpha and IFN-alpha"
-        " (MHC-I/Fas upregulation) raise it",
+        " (MHC-I/Fas upregulation) raise it while the drug acts, IFN-gamma from antigen-engaged"
+        " T cells keeps raising it after the drug is gone",
+    )
+    m.obs(
+        "antigen_recognition",
+        "hill(susceptible_burden, antigen_recognition_half_cells, 1)",
+        "1",
+        "how much lesion antigen the infiltrating T cells meet (live lesion cells weighted by"
+        " their susceptibility); IFN-gamma release and T-cell retention need it",
     )
     m.obs(
         "effector_hazard",

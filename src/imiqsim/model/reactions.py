@@ -25,9 +25,11 @@ def build() -> ModuleSpec:
     m.obs(
         "vascular_drive",
         "(tnf_alpha_signal + il1_signal + il8_signal + ifn_alpha_signal) / 4"
+        " + ifn_gamma_vascular_weight * ifn_gamma_signal"
         " + cryo_vascular_weight * cryo_danger_signal",
         "1",
-        "cytokine (and frozen-tissue) drive of vasodilation, leak and neutrophil influx",
+        "cytokine (and frozen-tissue) drive of vasodilation, leak and neutrophil influx; the"
+        " IFN-gamma of the antigen-driven infiltrate inflames the skin where lesions are",
     )
     m.rxn(
         "vascular_activation",
