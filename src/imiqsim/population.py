@@ -83,17 +83,19 @@ RHO_INFLAMMATION_IMMUNITY = 0.3
 
 @dataclass(frozen=True)
 class EnrolmentRule:
-    """Who an indication's trials enrol (one row of ``model/populations.csv``)."""
+    """Who a trial enrols: one row of ``model/populations.csv``, or a scenario's [population].
+
+    :meth:`imiqsim.scenario.Scenario.enrolment` starts from the indication's row and applies
+    the scenario's ``[population]`` table on top.
+    """
 
     female_fraction: float
+    immunosuppressed_fraction: float
     age_mean: float
     age_sd: float
     visible_law: str
     visible_a: float
     visible_b: float
-    large_area_cm2: float
-    visible_a_large: float
-    visible_b_large: float
     subclinical_mean: float
     size_reference: str
     field_sd: float
@@ -103,6 +105,8 @@ class EnrolmentRule:
 
 VISIBLE_LAWS = ("uniform", "one_plus_poisson", "fixed")
 SIZE_REFERENCES = ("typical", "slot1")
+#: lesion slots a patient's lesions at entry may fill; the others stay empty for new lesions
+ENTRY_SLOTS = N_SLOTS - 2
 
 
 def _read_enrolment() -> dict[str, EnrolmentRule]:
@@ -132,7 +136,7 @@ def _read_enrolment() -> dict[str, EnrolmentRule]:
 
 #: per indication: the enrolled population (demography, lesions at entry), from the table
 ENROLMENT: dict[str, EnrolmentRule] = _read_enrolment()
-#: fraction female, age mean/sd, by indication (trial populations)
+#: fraction female, age mean/sd, by indication (default trial populations)
 DEMOGRAPHY = {k: (r.female_fraction, r.age_mean, r.age_sd) for k, r in ENROLMENT.items()}
 IMMUNOSUPPRESSION = {  # organ-transplant recipients on calcineurin inhibitors (assumed factors)
     "k_t_priming": 0.3,
@@ -160,42 +164,93 @@ class Population:
     patient_index: np.ndarray
 
 
+def slot_plan(n_visible: int, n_subclinical: int) -> tuple[list[int], list[int]]:
+    """How many lesions each slot stands for (``lesion_count_k``), visible slots first.
+
+    While the lesions at entry fit in :data:`ENTRY_SLOTS` slots (two slots stay empty for new
+    lesions), each has its own slot. Beyond that they share the :data:`ENTRY_SLOTS` slots: the
+    slots are split between visible and subclinical lesions in proportion to their numbers
+    (visible rounded up, each kind keeps at least one slot), and each kind's lesions are spread
+    as evenly as possible over its slots (counts differ by at most one, larger first).
+
+    Parameters
+    ----------
+    n_visible, n_subclinical : int
+        Lesions at entry of each kind (>= 0).
+
+    Returns
+    -------
+    visible, subclinical : list of int
+        The lesion count of each slot of that kind (their sums are the inputs).
+
+    Examples
+    --------
+    >>> slot_plan(6, 2)
+    ([1, 1, 1, 1, 1, 1], [1, 1])
+    >>> slot_plan(20, 0)
+    ([2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1], [])
+    >>> slot_plan(18, 4)
+    ([2, 2, 2, 2, 2, 2, 2, 2, 2, 2], [2, 2])
+    """
+    if n_visible + n_subclinical <= ENTRY_SLOTS:
+        return [1] * n_visible, [1] * n_subclinical
+    if n_subclinical == 0:
+        n_vis_slots = ENTRY_SLOTS
+    elif n_visible == 0:
+        n_vis_slots = 0
+    else:
+        share = -(-ENTRY_SLOTS * n_visible // (n_visible + n_subclinical))  # ceiling
+        n_vis_slots = min(max(share, 1), ENTRY_SLOTS - 1, n_visible)
+    n_sub_slots = min(n_subclinical, ENTRY_SLOTS - n_vis_slots)
+    return _spread(n_visible, n_vis_slots), _spread(n_subclinical, n_sub_slots)
+
+
+def _spread(n: int, slots: int) -> list[int]:
+    if slots == 0:
+        return []
+    q, r = divmod(n, slots)
+    return [q + 1] * r + [q] * (slots - r)
+
+
+def lesions_at_entry(rule: EnrolmentRule, rng: np.random.Generator) -> tuple[int, int]:
+    """Visible and subclinical lesion counts of one patient at entry, drawn from ``rule``."""
+    if rule.visible_law == "uniform":
+        n_vis = int(rng.integers(int(rule.visible_a), int(rule.visible_b) + 1))
+    elif rule.visible_law == "one_plus_poisson":
+        n_vis = int(1 + rng.poisson(rule.visible_a))
+    else:
+        n_vis = int(rule.visible_a)
+    n_sub = int(rng.poisson(rule.subclinical_mean)) if rule.subclinical_mean > 0 else 0
+    return n_vis, n_sub
+
+
 def _lesion_layout(
-    indication: str, rng: np.random.Generator, model: Model, base: np.ndarray
+    rule: EnrolmentRule, rng: np.random.Generator, model: Model, base: np.ndarray
 ) -> dict[str, float]:
-    """Per-slot initial sizes and seeding for one patient."""
+    """Per-slot initial sizes, lesion counts and seeding for one patient."""
     pidx = model.parameter_index
     typ = base[pidx("lesion_capacity_cells")] * 0.5
     out: dict[str, float] = {}
-    rule = ENROLMENT[indication]
-    if rule.visible_law == "uniform":
-        if base[pidx("treated_area_cm2")] <= rule.large_area_cm2:
-            lo, hi = int(rule.visible_a), int(rule.visible_b)
-        else:
-            lo, hi = int(rule.visible_a_large), int(rule.visible_b_large)
-        n_vis = int(rng.integers(lo, hi + 1))
-    elif rule.visible_law == "one_plus_poisson":
-        n_vis = int(min(1 + rng.poisson(rule.visible_a), N_SLOTS - 2))
-    else:
-        n_vis = int(rule.visible_a)
-    n_sub = (
-        int(min(rng.poisson(rule.subclinical_mean), N_SLOTS - n_vis - 1))
-        if (rule.subclinical_mean > 0)
-        else 0
-    )
+    n_vis, n_sub = lesions_at_entry(rule, rng)
+    vis_counts, sub_counts = slot_plan(n_vis, n_sub)
+    n_vis_slots = len(vis_counts)
     size_sd = VARIABILITY["lesion_size"][0]
+    # sizes are drawn per slot: the lesions a slot stands for share its size
     if rule.size_reference == "typical":
-        sizes = list(typ * rng.lognormal(0.0, size_sd, n_vis))
-    else:  # the indication's own reference size, one draw per lesion
+        sizes = list(typ * rng.lognormal(0.0, size_sd, n_vis_slots))
+    else:  # the indication's own reference size, one draw per slot
         ref = base[pidx("lesion_initial_cells_1")]
-        sizes = [ref * rng.lognormal(0.0, size_sd) for _ in range(n_vis)]
-    if n_sub:
-        sizes += list(base[pidx("visible_threshold_cells")] * rng.uniform(0.05, 0.5, n_sub))
+        sizes = [ref * rng.lognormal(0.0, size_sd) for _ in range(n_vis_slots)]
+    if sub_counts:
+        thr = base[pidx("visible_threshold_cells")]
+        sizes += list(thr * rng.uniform(0.05, 0.5, len(sub_counts)))
+    counts = vis_counts + sub_counts
     n_used = len(sizes)
     seed_total = float(sum(base[pidx(f"lesion_seed_rate_{k}")] for k in range(1, N_SLOTS + 1)))
     n_empty = N_SLOTS - n_used
     for k in range(1, N_SLOTS + 1):
         out[f"lesion_initial_cells_{k}"] = float(sizes[k - 1]) if k <= n_used else 0.0
+        out[f"lesion_count_{k}"] = float(counts[k - 1]) if k <= n_used else 1.0
         out[f"lesion_seed_rate_{k}"] = (
             (seed_total / n_empty) if (k > n_used and n_empty > 0) else 0.0
         )
@@ -207,7 +262,7 @@ def _lesion_layout(
         # recognises a subclinical or new lesion only through shared antigens (AK: other UV
         # clones; warts: the same HPV)
         out[f"lesion_memory_overlap_{k}"] = (
-            1.0 if k <= n_vis else float(base[pidx("memory_cross_protection")])
+            1.0 if k <= n_vis_slots else float(base[pidx("memory_cross_protection")])
         )
     return out
 
@@ -218,16 +273,45 @@ def sample_patient(
     indication: str,
     seed: int,
     index: int,
-    immunosuppressed_fraction: float = 0.0,
+    immunosuppressed_fraction: float | None = None,
     variability: bool = True,
+    enrolment: EnrolmentRule | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """Parameters and covariates of patient ``index`` (its own random stream)."""
+    """Parameters and covariates of patient ``index`` (its own random stream).
+
+    Parameters
+    ----------
+    model : Model
+    base : ndarray
+        The scenario's parameter vector (:meth:`imiqsim.scenario.Scenario.model_parameters`).
+    indication : str
+        Selects the default enrolment rule (``model/populations.csv``) when ``enrolment`` is
+        None.
+    seed, index : int
+        The patient's stream is ``numpy.random.default_rng([seed, index])``.
+    immunosuppressed_fraction : float, optional
+        Overrides the enrolment rule's share of immunosuppressed patients.
+    variability : bool
+        False: the typical patient (no between-patient variability, the base lesion layout).
+    enrolment : EnrolmentRule, optional
+        Who the trial enrols (:meth:`imiqsim.scenario.Scenario.enrolment`); default the
+        indication's row.
+
+    Returns
+    -------
+    p : ndarray
+        The patient's parameter vector.
+    covariates : dict
+        Sex, age, immune status and the variability factors.
+    """
     rng = np.random.default_rng([int(seed), int(index)])
     p = base.copy()
     pidx = model.parameter_index
-    female_frac, age_mu, age_sd = DEMOGRAPHY[indication]
-    female = bool(rng.random() < female_frac)
-    age = float(np.clip(rng.normal(age_mu, age_sd), 18, 95))
+    rule = enrolment if enrolment is not None else ENROLMENT[indication]
+    if immunosuppressed_fraction is None:
+        immunosuppressed_fraction = rule.immunosuppressed_fraction
+    female = bool(rng.random() < rule.female_fraction)
+    age = float(np.clip(rng.normal(rule.age_mean, rule.age_sd), 18, 95))
     immunosuppressed = bool(rng.random() < immunosuppressed_fraction)
     z = rng.standard_normal(10)
     if not variability:
@@ -243,7 +327,6 @@ def sample_patient(
     # immunosenescence: assumed -0.5% immune competence per year over 60
     f_imm *= 1.0 - 0.005 * max(age - 60.0, 0.0)
     p[pidx("kp_cream_cm_h")] *= f_perm
-    rule = ENROLMENT[indication]
     if female and rule.female_permeability_factor != 1.0:
         # e.g. EGW: vulvar/mucosal warts are less keratinised than penile ones (populations.csv)
         p[pidx("site_permeability")] *= rule.female_permeability_factor
@@ -263,7 +346,7 @@ def sample_patient(
     p[pidx("baseline_surveillance")] *= np.exp(VARIABILITY["spontaneous_control"][0] * z[7])
     p[pidx("melanocyte_t50_s")] *= np.exp(VARIABILITY["melanocyte_sensitivity"][0] * z[8])
     if variability:
-        for name, v in _lesion_layout(indication, rng, model, base).items():
+        for name, v in _lesion_layout(rule, rng, model, base).items():
             p[pidx(name)] = v
     cov = dict(
         patient=int(index),
@@ -286,21 +369,47 @@ def sample_population(
     seed: int,
     *,
     start: int = 0,
-    immunosuppressed_fraction: float = 0.0,
+    immunosuppressed_fraction: float | None = None,
     site: str | None = None,
     model: Model | None = None,
+    enrolment: EnrolmentRule | None = None,
 ) -> Population:
-    """Patients ``start .. start+n-1`` of seed ``seed``."""
+    """Patients ``start .. start+n-1`` of seed ``seed``.
+
+    Parameters
+    ----------
+    base : ndarray
+        The scenario's parameter vector.
+    indication : str
+        Selects the default enrolment rule when ``enrolment`` is None.
+    n, seed : int
+        Number of patients and the trial seed.
+    start : int
+        Index of the first patient.
+    immunosuppressed_fraction : float, optional
+        Overrides the enrolment rule's share of immunosuppressed patients (0..1).
+    site : str, optional
+        Added as a covariate column.
+    model : Model, optional
+    enrolment : EnrolmentRule, optional
+        Who the trial enrols (:meth:`imiqsim.scenario.Scenario.enrolment`).
+
+    Returns
+    -------
+    Population
+    """
     if n <= 0:
         raise InputError("patients", n, "a positive number of patients")
-    if not (0.0 <= immunosuppressed_fraction <= 1.0):
+    if immunosuppressed_fraction is not None and not (0.0 <= immunosuppressed_fraction <= 1.0):
         raise InputError(
             "immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]"
         )
     model = model or get_model()
     rows, covs = [], []
     for i in range(start, start + n):
-        p, c = sample_patient(model, base, indication, seed, i, immunosuppressed_fraction)
+        p, c = sample_patient(
+            model, base, indication, seed, i, immunosuppressed_fraction, enrolment=enrolment
+        )
         if site is not None:
             c["site"] = site
         rows.append(p)

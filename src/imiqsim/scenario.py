@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -33,6 +34,7 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 
 from imiqsim import model as _model
 from imiqsim.errors import InputError
+from imiqsim.population import ENROLMENT, EnrolmentRule
 from imiqsim.treatments import (
     CryoSpec,
     DoseEvents,
@@ -44,15 +46,21 @@ from imiqsim.treatments import (
 )
 from imiqsim.treatments.cream import MAX_DOSE_MULTIPLE, CreamTreatment
 from imiqsim.treatments.products import Product
-from imiqsim.validation import MISSING, InputModel, StrictBool, StrictFloat, fail
-from imiqsim.vocabulary import HOURS_PER_WEEK
+from imiqsim.validation import MISSING, InputModel, StrictBool, StrictFloat, StrictInt, fail
+from imiqsim.vocabulary import HOURS_PER_WEEK, HOURS_PER_YEAR
 
 __all__ = [
+    "ASSESSMENT_LEVELS",
+    "ASSESSMENT_METHODS",
     "INDICATIONS",
     "KNOCKOUTS",
     "LESION_TYPES",
     "MAX_DOSE_MULTIPLE",
+    "MAX_RECURRENCE_MONTHS",
+    "MAX_VISIBLE_LESIONS",
     "SITES",
+    "AssessmentSpec",
+    "PopulationSpec",
     "Scenario",
     "list_presets",
     "load_preset",
@@ -77,6 +85,163 @@ _OFF_LABEL_HINT = "; set off_label_ok = true to simulate it anyway"
 
 _PRESET_PACKAGE = "imiqsim"
 _PRESET_DIR = "presets"
+
+
+# --------------------------------------------------------------------------- trial design tables
+
+#: most visible lesions at entry a [population] table may ask for (trials: up to ~50 on the
+#: forearms and hands; beyond 12 lesions share slots, see imiqsim.population.slot_plan)
+MAX_VISIBLE_LESIONS = 100
+#: longest recurrence follow-up an [assessment] table may ask for, months after clearance
+MAX_RECURRENCE_MONTHS = 120
+#: how clearance is judged at the assessment visit
+ASSESSMENT_METHODS: tuple[str, ...] = ("clinical", "histological", "composite")
+#: what the trial's primary clearance counts
+ASSESSMENT_LEVELS: tuple[str, ...] = ("patient", "lesion")
+
+
+class PopulationSpec(InputModel):
+    """Who the trial enrols: the scenario file's ``[population]`` table.
+
+    Every key is optional; an absent key takes the indication's row of
+    ``model/populations.csv`` (see :meth:`Scenario.enrolment`).
+
+    Parameters
+    ----------
+    visible_lesions : [int, int], optional
+        ``[min, max]`` visible lesions at entry, drawn uniformly (whole numbers,
+        1 <= min <= max <= :data:`MAX_VISIBLE_LESIONS`). Default: the indication's law
+        (AK 4-8 uniform, sBCC 1, EGW 1 + Poisson(5)).
+    subclinical_lesions_mean : float, optional
+        Poisson mean of subclinical (sub-visible) lesions at entry (0..50).
+    female_fraction : float, optional
+        Share of women (0..1).
+    immunosuppressed_fraction : float, optional
+        Share of organ-transplant immunosuppressed patients (0..1). The
+        ``immunosuppressed_fraction`` argument of a trial run overrides it.
+    age_mean, age_sd : float, optional
+        Age at entry, years (normal, clipped to 18..95): mean 18..95, SD 0..30.
+    """
+
+    _error_prefix: ClassVar[str] = "population"
+
+    visible_lesions: list[StrictInt] | None = None
+    subclinical_lesions_mean: StrictFloat | None = Field(default=None, ge=0, le=50)
+    female_fraction: StrictFloat | None = Field(default=None, ge=0, le=1)
+    immunosuppressed_fraction: StrictFloat | None = Field(default=None, ge=0, le=1)
+    age_mean: StrictFloat | None = Field(default=None, ge=18, le=95)
+    age_sd: StrictFloat | None = Field(default=None, ge=0, le=30)
+
+    @field_validator("visible_lesions")
+    @classmethod
+    def _min_max(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        allowed = (
+            "a pair [min, max] of whole numbers of visible lesions at entry with "
+            f"1 <= min <= max <= {MAX_VISIBLE_LESIONS}"
+        )
+        if len(v) != 2 or not 1 <= v[0] <= v[1] <= MAX_VISIBLE_LESIONS:
+            raise fail(allowed, v)
+        return v
+
+    def apply_to(self, rule: EnrolmentRule) -> EnrolmentRule:
+        """``rule`` with this table's keys on top (absent keys keep the rule's values)."""
+        changes: dict[str, Any] = {
+            k: float(v)
+            for k, v in (
+                ("female_fraction", self.female_fraction),
+                ("immunosuppressed_fraction", self.immunosuppressed_fraction),
+                ("age_mean", self.age_mean),
+                ("age_sd", self.age_sd),
+                ("subclinical_mean", self.subclinical_lesions_mean),
+            )
+            if v is not None
+        }
+        if self.visible_lesions is not None:
+            lo, hi = self.visible_lesions
+            changes.update(visible_law="uniform", visible_a=float(lo), visible_b=float(hi))
+        if not changes:
+            return rule
+        return dataclasses.replace(rule, **changes, source=rule.source + "; scenario [population]")
+
+
+class AssessmentSpec(InputModel):
+    """How the trial judges its outcome: the scenario file's ``[assessment]`` table.
+
+    The visit itself is ``weeks_after_last_dose`` in this table or, as before, the top-level
+    ``assessment_weeks_after_last_dose`` (one of the two, not both).
+
+    Parameters
+    ----------
+    method : {"clinical", "histological", "composite"}
+        Clearance judged by inspection (no visible lesion), by histology (no
+        lesion above the histological detection limit: excision or biopsy) or
+        both. Sets the ``assessed_clearance`` endpoints.
+    level : {"patient", "lesion"}
+        The trial's primary clearance: share of patients cleared
+        (``assessed_clearance``) or share of baseline lesions cleared, pooled over
+        patients (``assessed_lesion_clearance``); see :attr:`primary_endpoint`.
+    recurrence_after_months : list of int
+        Follow-up visits after clearance, months (whole, 1..:data:`MAX_RECURRENCE_MONTHS`,
+        each once): each gives the endpoints ``recurrence_<N>mo`` (a visible lesion again N
+        months after clearance, among complete clearers) and ``sustained_clearance_<N>mo``
+        (cleared and no visible lesion N months later). The simulated follow-up extends
+        to cover the longest.
+    """
+
+    _error_prefix: ClassVar[str] = "assessment"
+
+    method: Literal["clinical", "histological", "composite"] = "clinical"
+    level: Literal["patient", "lesion"] = "patient"
+    recurrence_after_months: list[StrictInt] = Field(default_factory=list)
+
+    @field_validator("recurrence_after_months")
+    @classmethod
+    def _months(cls, v: list[int]) -> list[int]:
+        for i, m in enumerate(v):
+            if not 1 <= m <= MAX_RECURRENCE_MONTHS:
+                allowed = f"whole months after clearance from 1 to {MAX_RECURRENCE_MONTHS}"
+                raise fail(allowed, m, field=f"[{i}]")
+        if len(set(v)) != len(v):
+            raise fail("each follow-up month may be listed only once", v)
+        return sorted(v)
+
+    @property
+    def primary_endpoint(self) -> str:
+        """Name of the endpoint this assessment makes primary (see ``level``)."""
+        return "assessed_clearance" if self.level == "patient" else "assessed_lesion_clearance"
+
+    @property
+    def recurrence_columns(self) -> dict[str, float]:
+        """``recurrence_<N>mo`` -> N months in hours, for each follow-up month."""
+        return {
+            f"recurrence_{m}mo": m * HOURS_PER_YEAR / 12.0 for m in self.recurrence_after_months
+        }
+
+    def max_recurrence_h(self) -> float:
+        """Longest follow-up after clearance asked for, hours (0 without any)."""
+        return max(self.recurrence_columns.values(), default=0.0)
+
+
+def _assessment_weeks_from_table(data: dict[str, Any]) -> dict[str, Any]:
+    """Move ``[assessment].weeks_after_last_dose`` to the top-level field (one of the two)."""
+    table = data.get("assessment")
+    if not isinstance(table, dict) or "weeks_after_last_dose" not in table:
+        return data
+    weeks = table["weeks_after_last_dose"]
+    field = "assessment.weeks_after_last_dose"
+    if "assessment_weeks_after_last_dose" in data:
+        raise fail(
+            "give the assessment visit once: either assessment.weeks_after_last_dose or the "
+            "top-level assessment_weeks_after_last_dose",
+            weeks,
+            field=field,
+        )
+    if isinstance(weeks, bool) or not isinstance(weeks, (int, float)) or not 0 <= weeks <= 260:
+        raise fail("a number of weeks from 0 to 260", weeks, field=field)
+    rest = {k: v for k, v in table.items() if k != "weeks_after_last_dose"}
+    return {**data, "assessment": rest, "assessment_weeks_after_last_dose": float(weeks)}
 
 
 class Scenario(InputModel):
@@ -104,7 +269,14 @@ class Scenario(InputModel):
         Treated skin area, cm2 (> 0, <= 500).
     assessment_weeks_after_last_dose : float
         Weeks from the last scheduled application to the assessment visit
-        (0..260; trials: AK 8, sBCC 12, EGW 0).
+        (0..260; trials: AK 8, sBCC 12, EGW 0). In a file it may instead be written
+        ``weeks_after_last_dose`` in the ``[assessment]`` table.
+    population : PopulationSpec
+        Who the trial enrols (``[population]``: lesions at entry, sex, age,
+        immunosuppression); absent keys take the indication's defaults.
+    assessment : AssessmentSpec
+        How the outcome is judged (``[assessment]``: clinical/histological/composite,
+        patient or lesion level, recurrence follow-up visits).
     days : float, optional
         Simulated horizon in days (> 0, <= 3650). Default: until the
         assessment visit (see :meth:`horizon_hours`).
@@ -127,6 +299,8 @@ class Scenario(InputModel):
     treatment: TreatmentChoice
     area_cm2: StrictFloat = Field(gt=0, le=500)
     assessment_weeks_after_last_dose: StrictFloat = Field(default=0.0, ge=0, le=260)
+    population: PopulationSpec = Field(default_factory=PopulationSpec)
+    assessment: AssessmentSpec = Field(default_factory=AssessmentSpec)
     days: StrictFloat | None = Field(default=None, gt=0, le=3650)
     knockouts: list[str] = Field(default_factory=list)
     parameters: dict[str, StrictFloat] = Field(default_factory=dict)
@@ -140,6 +314,12 @@ class Scenario(InputModel):
             raise _in_file_terms(exc) from None
 
     # ------------------------------------------------------------------ validators
+
+    @model_validator(mode="before")
+    @classmethod
+    def _assessment_visit(cls, data: Any) -> Any:
+        """Accept the visit as ``[assessment].weeks_after_last_dose`` (the top-level key's twin)."""
+        return _assessment_weeks_from_table(data) if isinstance(data, dict) else data
 
     @model_validator(mode="before")
     @classmethod
@@ -276,6 +456,17 @@ class Scenario(InputModel):
             kos,
         )
 
+    def enrolment(self) -> EnrolmentRule:
+        """Who this scenario's trial enrols: the indication's default row with ``[population]``.
+
+        Examples
+        --------
+        >>> r = load_preset("ak-3.75pct").enrolment()
+        >>> r.visible_law, r.visible_a, r.visible_b
+        ('uniform', 5.0, 20.0)
+        """
+        return self.population.apply_to(ENROLMENT[self.indication])
+
     def events(self) -> DoseEvents:
         """Timed events of the treatment: applications/wash-offs, freezes, ..."""
         return self.treatment.events()
@@ -326,6 +517,14 @@ class Scenario(InputModel):
             text += (
                 f"; assessed {self.assessment_weeks_after_last_dose:g} weeks after the last dose"
             )
+        if self.population.visible_lesions is not None:
+            lo, hi = self.population.visible_lesions
+            text += f"; {lo}-{hi} visible lesions at entry"
+        if self.assessment.method != "clinical" or self.assessment.level != "patient":
+            text += f"; {self.assessment.method} clearance per {self.assessment.level}"
+        if self.assessment.recurrence_after_months:
+            months = ", ".join(str(m) for m in self.assessment.recurrence_after_months)
+            text += f"; recurrence looked for {months} months after clearance"
         if self.knockouts:
             text += f"; knocked out: {', '.join(self.knockouts)}"
         return text

@@ -14,7 +14,11 @@ patient who did not clear, or was not followed long enough). So the column
 alone decides who counts; the ``denominator`` text says it in words.
 
 A new endpoint is one :class:`Endpoint` entry here plus its outcome column in
-:func:`imiqsim.trial.outcomes.simulate_chunk`.
+:func:`imiqsim.trial.outcomes.simulate_chunk`. Recurrence follow-up visits are
+scenario data (``[assessment].recurrence_after_months``): an arm whose outcomes
+hold ``recurrence_<N>mo`` and ``sustained_clearance_<N>mo`` columns for a month
+N the registry does not list gets those two endpoints too
+(:func:`recurrence_endpoints`), after the registered ones.
 
 Examples
 --------
@@ -30,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -49,6 +54,7 @@ __all__ = [
     "differences",
     "endpoint",
     "endpoints",
+    "recurrence_endpoints",
     "report_endpoints",
 ]
 
@@ -331,6 +337,51 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         compare_label="sustained clearance at 12 months",
     ),
     Endpoint(
+        "recurrence_16mo",
+        "Recurrence at 16 months",
+        "proportion",
+        "recurrence_16mo",
+        "complete clearers followed 16 months after clearance",
+        "As above, 16 months after clearance, among complete clearers followed that long "
+        "(Lee et al. 2005: median 16 months after the post-treatment visit of the AK trials). "
+        "A scenario with [assessment] recurrence_after_months = [16] follows patients that long.",
+        difference="newcombe",
+    ),
+    Endpoint(
+        "sustained_clearance_16mo",
+        "Sustained clearance at 16 months",
+        "proportion",
+        "sustained_clearance_16mo",
+        "all patients whose outcome is known (clearers followed 16 months)",
+        "Complete clearance and still no visible lesion 16 months later. Denominator: all patients "
+        "whose outcome is known (clearers need 16 months of follow-up).",
+        difference="newcombe",
+    ),
+    Endpoint(
+        "assessed_clearance",
+        "Clearance as assessed (scenario's method)",
+        "proportion",
+        "assessed_clearance",
+        "all patients",
+        "Patients cleared by the scenario's [assessment] method: clinical (complete clearance), "
+        "histological (no lesion above the histological detection limit) or composite (both). "
+        'The primary endpoint of a scenario with level = "patient".',
+        difference="newcombe",
+    ),
+    Endpoint(
+        "assessed_lesion_clearance",
+        "Lesion clearance as assessed (scenario's method)",
+        "pooled_proportion",
+        "assessed_lesions_cleared",
+        "visible lesions at baseline, pooled over patients",
+        "Share of the lesions visible at baseline that are cleared by the scenario's [assessment] "
+        "method at the assessment visit (clinical: no longer visible; histological or "
+        "composite: below the histological detection limit), pooled over patients. The primary "
+        'endpoint of a scenario with level = "lesion".',
+        counts="lesions",
+        count_column="baseline_visible_lesion_count",
+    ),
+    Endpoint(
         "severe_erythema",
         "Severe erythema",
         "proportion",
@@ -440,8 +491,64 @@ if len(_BY_NAME) != len(ENDPOINTS):  # pragma: no cover - caught at import by ev
     raise ValueError("duplicate endpoint names in ENDPOINTS")
 
 
+_FOLLOW_UP_NAME = re.compile(r"^(recurrence|sustained_clearance)_([1-9][0-9]*)mo$")
+
+
+def recurrence_endpoints(months: int) -> tuple[Endpoint, Endpoint]:
+    """The recurrence and sustained-clearance endpoints of a follow-up visit ``months`` later.
+
+    The registered entry when the registry has that month (12, 16), otherwise built
+    here: ``recurrence_<N>mo`` (a visible lesion again N months after clearance, among
+    complete clearers followed that long) and ``sustained_clearance_<N>mo`` (cleared
+    and no visible lesion N months later). Their columns come from a scenario's
+    ``[assessment].recurrence_after_months``.
+
+    Examples
+    --------
+    >>> rec, sus = recurrence_endpoints(24)
+    >>> rec.name, rec.denominator
+    ('recurrence_24mo', 'complete clearers followed 24 months after clearance')
+    >>> recurrence_endpoints(16)[0] is endpoint("recurrence_16mo")
+    True
+    """
+    rec_name, sus_name = f"recurrence_{months}mo", f"sustained_clearance_{months}mo"
+    if rec_name in _BY_NAME and sus_name in _BY_NAME:
+        return _BY_NAME[rec_name], _BY_NAME[sus_name]
+    rec = Endpoint(
+        rec_name,
+        f"Recurrence at {months} months",
+        "proportion",
+        rec_name,
+        f"complete clearers followed {months} months after clearance",
+        _RECURRENCE.format(when=f"{months} months"),
+        difference="newcombe",
+    )
+    sus = Endpoint(
+        sus_name,
+        f"Sustained clearance at {months} months",
+        "proportion",
+        sus_name,
+        f"all patients whose outcome is known (clearers followed {months} months)",
+        f"Complete clearance and still no visible lesion {months} months later. Denominator: "
+        f"all patients whose outcome is known (clearers need {months} months of follow-up).",
+        difference="newcombe",
+    )
+    return rec, sus
+
+
+def _follow_up_endpoints(columns: Sequence[str]) -> list[Endpoint]:
+    """Recurrence endpoints of follow-up months that ``columns`` hold and the registry lacks."""
+    months = sorted(
+        {int(m.group(2)) for c in columns if (m := _FOLLOW_UP_NAME.match(c)) and c not in _BY_NAME}
+    )
+    out: list[Endpoint] = []
+    for n in months:
+        out += [e for e in recurrence_endpoints(n) if e.column in columns]
+    return out
+
+
 def endpoint(name: str) -> Endpoint:
-    """The registry entry of endpoint ``name``.
+    """The registry entry of endpoint ``name`` (or a follow-up month's, ``recurrence_<N>mo``).
 
     Raises
     ------
@@ -452,11 +559,20 @@ def endpoint(name: str) -> Endpoint:
     --------
     >>> endpoint("time_to_clearance_days").unit
     'days'
+    >>> endpoint("sustained_clearance_24mo").label
+    'Sustained clearance at 24 months'
     """
-    try:
+    if name in _BY_NAME:
         return _BY_NAME[name]
-    except KeyError:
-        raise InputError("endpoint", name, f"one of {', '.join(_BY_NAME)}") from None
+    m = _FOLLOW_UP_NAME.match(name)
+    if m:
+        rec, sus = recurrence_endpoints(int(m.group(2)))
+        return rec if m.group(1) == "recurrence" else sus
+    raise InputError(
+        "endpoint",
+        name,
+        f"one of {', '.join(_BY_NAME)}, or recurrence_<N>mo / sustained_clearance_<N>mo",
+    )
 
 
 def report_endpoints() -> tuple[Endpoint, ...]:
@@ -504,10 +620,11 @@ def endpoints(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     -------
     dict
         endpoint name -> ``{"value", "ci95", "n", ...}`` (see :meth:`Endpoint.compute`),
-        in :data:`ENDPOINTS` order.
+        in :data:`ENDPOINTS` order, then the recurrence endpoints of any further follow-up
+        months whose columns ``df`` holds (:func:`recurrence_endpoints`).
     """
     ok = df[df["status"] == 0]
-    return {e.name: e.compute(ok) for e in ENDPOINTS}
+    return {e.name: e.compute(ok) for e in (*ENDPOINTS, *_follow_up_endpoints(list(df.columns)))}
 
 
 class ArmEndpoints(Protocol):
@@ -550,7 +667,8 @@ def differences(arms: Sequence[ArmEndpoints] | _HasArms) -> list[dict[str, Any]]
     for i, a in enumerate(seq):
         for b in seq[i + 1 :]:
             row: dict[str, Any] = {"arms": [a.name, b.name], "endpoints": {}}
-            for e in diffed:
+            both = [n for n in a.endpoints if n in b.endpoints and n not in _BY_NAME]
+            for e in (*diffed, *(e for e in _follow_up_endpoints(both) if e.difference)):
                 ea, eb = a.endpoints[e.name], b.endpoints[e.name]
                 if ea["n"] and eb["n"]:
                     d, lo, hi = newcombe_diff_ci(ea["k"], ea["n"], eb["k"], eb["n"])

@@ -31,6 +31,7 @@ __all__ = [
     "HEADACHE_BACKGROUND",
     "HEADACHE_SHARE_OF_FLU_LIKE",
     "KILL_KINDS",
+    "RECURRENCE_AFTER_H",
     "TRACE_VARIABLES",
     "kill_tally_sums",
     "output_grid",
@@ -61,19 +62,25 @@ KILL_KINDS: tuple[str, ...] = ("background", "immune", "direct")
 
 #: daily output times up to this long after the assessment visit, weekly after it
 _DENSE_AFTER_ASSESSMENT_H = 13 * HOURS_PER_WEEK
-#: recurrence outcome columns: time after clearance at which a visible lesion is looked for
-_RECURRENCE_AFTER_H = {
+#: recurrence outcome columns of every arm: time after clearance at which a visible lesion is
+#: looked for (NaN unless the run follows patients that long; a scenario's
+#: ``[assessment].recurrence_after_months`` adds its own and extends the follow-up to them)
+RECURRENCE_AFTER_H = {
     "recurrence_12wk": 12 * HOURS_PER_WEEK,
     "recurrence_12mo": HOURS_PER_YEAR,
+    "recurrence_16mo": 16 * HOURS_PER_YEAR / 12,
     "recurrence_5y": 5 * HOURS_PER_YEAR,
 }
+#: the recurrence columns that also get a ``sustained_clearance_*`` column in every arm
+_SUSTAINED_FOR = ("recurrence_12mo", "recurrence_16mo")
 
 
 def output_grid(sc: Scenario, followup_years: float) -> tuple[np.ndarray, float]:
     """Output times (hours) of an arm and its assessment time.
 
     Daily until 13 weeks after the assessment visit, weekly after that, to the
-    end of treatment or assessment plus ``followup_years``.
+    end of treatment or assessment plus ``followup_years``, and at least to the
+    longest recurrence visit of the scenario's ``[assessment]`` table.
 
     Examples
     --------
@@ -84,6 +91,7 @@ def output_grid(sc: Scenario, followup_years: float) -> tuple[np.ndarray, float]
     """
     t_assess = sc.assessment_time_h()
     end = max(sc.horizon_hours(), t_assess) + followup_years * HOURS_PER_YEAR
+    end = max(end, t_assess + sc.assessment.max_recurrence_h())
     dense_end = min(end, t_assess + _DENSE_AFTER_ASSESSMENT_H)
     t = np.arange(0.0, dense_end + 1e-9, HOURS_PER_DAY)
     if end > dense_end:
@@ -154,9 +162,28 @@ def simulate_chunk(
     n: int,
     followup_years: float,
     overrides: dict | None = None,
-    immunosuppressed_fraction: float = 0.0,
+    immunosuppressed_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Simulate patients ``start..start+n-1`` of one arm.
+
+    Parameters
+    ----------
+    sc : Scenario
+        The arm; its ``[population]`` says who is enrolled and its ``[assessment]`` how
+        clearance is judged and when recurrence is looked for.
+    seed, start, n : int
+        Trial seed, first patient and number of patients.
+    followup_years : float
+        Follow-up after the end of treatment or the assessment visit (extended to the
+        scenario's longest recurrence visit).
+    overrides : dict, optional
+        Parameter values replacing the model's for every patient.
+    immunosuppressed_fraction : float, optional
+        Overrides the scenario's ``[population].immunosuppressed_fraction`` (None: the
+        scenario's value).
+
+    Lesion-level columns count lesions, not slots: a slot that stands for
+    ``lesion_count_k`` lesions counts that many.
 
     Returns
     -------
@@ -176,6 +203,7 @@ def simulate_chunk(
         model=model,
         immunosuppressed_fraction=immunosuppressed_fraction,
         site=sc.site,
+        enrolment=sc.enrolment(),
     )
     t, t_assess = output_grid(sc, followup_years)
     res = run_batch(model, pop.P, sc.events(), t)
@@ -199,7 +227,8 @@ def simulate_chunk(
         vis_a = vis[:, k_a]
     with np.errstate(invalid="ignore", divide="ignore"):
         reduction = np.where(vis0 > 0, (vis0 - vis_a) / vis0, np.nan)
-    rec = {key: _visible_at(t, vis, ref + dt) for key, dt in _RECURRENCE_AFTER_H.items()}
+    rec_after = {**RECURRENCE_AFTER_H, **sc.assessment.recurrence_columns}
+    rec = {key: _visible_at(t, vis, ref + dt) for key, dt in rec_after.items()}
     # per-patient Bernoulli draws from the simulated probabilities, on the patient's own stream
     pk = {name: j for j, name in enumerate(res.tracked)}
     flu_p = res.peak[:, pk["flu_like_probability"]]
@@ -213,10 +242,23 @@ def simulate_chunk(
     thr = pop.P[:, model.parameter_index("visible_threshold_cells")][:, None]
     hthr = pop.P[:, model.parameter_index("histology_threshold_cells")][:, None]
     slots = [model.state_index(f"lesion_{k}") for k in range(1, N_SLOTS + 1)]
+    counts = pop.P[:, [model.parameter_index(f"lesion_count_{k}") for k in range(1, N_SLOTS + 1)]]
     L0 = res.Y[:, 0][:, slots]
     La = res.Y[:, k_a][:, slots]
     base_vis = L0 >= thr
     base_sub = (L0 > 0) & (L0 < thr)
+
+    def lesions(flags: np.ndarray) -> np.ndarray:  # slots -> lesions they stand for
+        return np.rint((counts * flags).sum(axis=1)).astype(np.int64)
+
+    histo_clear = hist[:, k_a] < 0.5
+    method = sc.assessment.method
+    assessed = {
+        "clinical": complete,
+        "histological": histo_clear,
+        "composite": complete & histo_clear,
+    }[method]
+    lesion_gone = La < (thr if method == "clinical" else hthr)
     killed, killed_total = kill_tally_sums(model, res.Y[:, k_a])
     df = pd.DataFrame(
         {
@@ -227,8 +269,9 @@ def simulate_chunk(
             "complete_clearance": complete,
             "partial_clearance": np.where(vis0 > 0, vis_a <= 0.25 * vis0, np.nan),
             "lesion_reduction": reduction,
-            "histological_clearance": hist[:, k_a] < 0.5,
-            "composite_clearance": complete & (hist[:, k_a] < 0.5),
+            "histological_clearance": histo_clear,
+            "composite_clearance": complete & histo_clear,
+            "assessed_clearance": assessed,
             "time_to_clearance_days": ttc,
             **{k: np.where(complete, v, np.nan) for k, v in rec.items()},
             "severe_erythema": res.peak[:, pk["erythema_score"]] >= 2.5,
@@ -252,10 +295,11 @@ def simulate_chunk(
                 (killed_total - killed["direct"]) / np.maximum(killed_total, 1e-300),
                 np.nan,
             ),
-            "baseline_visible_lesion_count": base_vis.sum(axis=1),
-            "visible_lesions_cleared": (base_vis & (La < thr)).sum(axis=1),
-            "baseline_subclinical_lesion_count": base_sub.sum(axis=1),
-            "subclinical_lesions_cleared": (base_sub & (La < hthr)).sum(axis=1),
+            "baseline_visible_lesion_count": lesions(base_vis),
+            "visible_lesions_cleared": lesions(base_vis & (La < thr)),
+            "assessed_lesions_cleared": lesions(base_vis & lesion_gone),
+            "baseline_subclinical_lesion_count": lesions(base_sub),
+            "subclinical_lesions_cleared": lesions(base_sub & (La < hthr)),
             "hypopigmentation": obs[:, -1, oi("hypopigmented")] > 0.5,
             "scarring": obs[:, -1, oi("scarred")] > 0.5,
             "blistering": res.peak[:, pk["blister_score"]] >= 1.5,
@@ -263,10 +307,12 @@ def simulate_chunk(
             "moderate_pain": res.peak[:, pk["pain_score"]] >= 1.5,
         }
     )
-    r12 = df["recurrence_12mo"].to_numpy(dtype=float)
-    df["sustained_clearance_12mo"] = np.where(
-        complete, np.where(np.isfinite(r12), (r12 == 0.0).astype(float), np.nan), 0.0
-    )
+    sustained = list(dict.fromkeys([*_SUSTAINED_FOR, *sc.assessment.recurrence_columns]))
+    for key in sustained:
+        r = df[key].to_numpy(dtype=float)
+        df[key.replace("recurrence_", "sustained_clearance_")] = np.where(
+            complete, np.where(np.isfinite(r), (r == 0.0).astype(float), np.nan), 0.0
+        )
     failed = res.status != 0
     if failed.any():  # a failed patient keeps its row and status; its outcomes are unknown
         for c in df.columns:
