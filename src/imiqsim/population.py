@@ -100,6 +100,7 @@ class EnrolmentRule:
     size_reference: str
     field_sd: float
     female_permeability_factor: float
+    female_susceptibility_factor: float
     source: str
 
 
@@ -330,6 +331,10 @@ def sample_patient(
     if female and rule.female_permeability_factor != 1.0:
         # e.g. EGW: vulvar/mucosal warts are less keratinised than penile ones (populations.csv)
         p[pidx("site_permeability")] *= rule.female_permeability_factor
+    if female and rule.female_susceptibility_factor != 1.0:
+        # e.g. EGW: lesion cells of moist, non-keratinised epithelium are more accessible to
+        # the infiltrate (populations.csv)
+        p[pidx("lesion_immune_susceptibility")] *= rule.female_susceptibility_factor
     p[pidx("tlr7_ec50_ug_ml")] *= f_ec50
     for name in model.parameter_names:
         if name.startswith("q_"):

@@ -69,7 +69,8 @@ def build() -> ModuleSpec:
     )
     m.obs(
         "chemokine_signal",
-        "1 - (1 - (ifn_alpha_signal + tnf_alpha_signal) / 2) * (1 - ifn_gamma_signal)",
+        "1 - (1 - (ifn_alpha_signal + tnf_alpha_signal) / 2)"
+        " * (1 - ifn_gamma_chemokine_weight * ifn_gamma_signal)",
         "1",
         "IFN-induced CXCL9/10/11 and chemerin: recruits pDCs, NK and T cells (CXCL9/10 are"
         " induced by IFN-alpha and most strongly by IFN-gamma, so effector T cells recruit more"

@@ -209,7 +209,7 @@ def build() -> ModuleSpec:
         )
         m.rxn(
             f"{s}_seeding",
-            f"lesion_seed_rate_{i} * field_reservoir"
+            f"field_seed_scale * lesion_seed_rate_{i} * field_reservoir"
             f" * (1 - memory_protection * memory_signal * memory_cross_protection)",
             None,
             s,
