@@ -238,7 +238,9 @@ def parse_overrides(text: str, where: str = "overrides") -> tuple[tuple[str, Any
         try:
             val = json.loads(v.strip())
         except json.JSONDecodeError:
-            raise InputError(where, part.strip(), "a JSON value after '=' (3, 3.0, \"face\", true)")
+            raise InputError(
+                where, part.strip(), "a JSON value after '=' (3, 3.0, \"face\", true)"
+            ) from None
         out.append((k.strip(), val))
     return tuple(out)
 
@@ -667,9 +669,7 @@ class Problem:
                 continue
             e = arm_results[r.arm].get(r.endpoint)
             if e is None:
-                raise InputError(
-                    f"row {r.id}: endpoint", r.endpoint, f"an endpoint of arm {r.arm}"
-                )
+                raise InputError(f"row {r.id}: endpoint", r.endpoint, f"an endpoint of arm {r.arm}")
             out[r.id] = e["value"]
         return out
 
@@ -770,7 +770,9 @@ class Evaluator:
                 mp_context=mp.get_context("spawn"),
                 initializer=_worker_init,
             )
-        pending = {self._pool.submit(_single_threaded, _arm_task, it): i for i, it in enumerate(items)}
+        pending = {
+            self._pool.submit(_single_threaded, _arm_task, it): i for i, it in enumerate(items)
+        }
         try:
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -844,7 +846,9 @@ def _json_default(o: Any) -> Any:
 
 def _read_checkpoint(path: Path | None, problem: Problem, what: str) -> dict:
     if path is None or not path.exists():
-        raise InputError("--resume", str(path), f"an existing {what} checkpoint from an earlier run")
+        raise InputError(
+            "--resume", str(path), f"an existing {what} checkpoint from an earlier run"
+        )
     try:
         state = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -943,7 +947,6 @@ def fit(
 
     stages = _validate_stages(stages)
     exclude = sorted(set(exclude))
-    n = len(problem.params)
     if resume:
         state = _read_checkpoint(checkpoint, problem, "fit")
     else:
@@ -1056,7 +1059,9 @@ def fit(
             pend = state["pending"]
             todo = [i for i in range(len(X)) if str(i) not in pend["f"]]
 
-            def got(j: int, arm_results: dict, todo=todo, X=X, pend=pend, patients=patients) -> None:
+            def got(
+                j: int, arm_results: dict, todo=todo, X=X, pend=pend, patients=patients, si=si
+            ) -> None:
                 i = todo[j]
                 f, sims = score(X[i], arm_results, patients)
                 pend["f"][str(i)] = f
@@ -1361,9 +1366,7 @@ def write_posterior(
 # ----------------------------------------------------------------------------- writing back
 
 
-def _rewrite_csv(
-    path: Path, match: Callable[[dict], bool], value: float, source: str
-) -> bool:
+def _rewrite_csv(path: Path, match: Callable[[dict], bool], value: float, source: str) -> bool:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     header = None
     out, hit = [], False
