@@ -1,176 +1,411 @@
-"""Calibration of the few parameters the literature does not pin down.
+"""Joint calibration: every calibrated parameter fitted at once against every published row.
 
-Each calibrated parameter has a biological meaning and is paired with the
-published figure that constrains it most directly:
+What is fitted to what is data, not code:
 
-============================  ======  ========================  ====================================
-parameter                     scope   target row                meaning
-============================  ======  ========================  ====================================
-baseline_surveillance         AK      ak5-2x16-cc-veh           background immune killing (vehicle)
-baseline_surveillance         EGW     egw5-3x16-cc-veh          background immune killing (vehicle)
-lesion_immune_susceptibility  AK      ak5-2x16-cc               how visible AK cells are to CTLs
-lesion_immune_susceptibility  sBCC    sbcc5-5x6-composite       how visible BCC cells are to CTLs
-lesion_immune_susceptibility  EGW     egw5-3x16-cc              how visible HPV+ cells are to CTLs
-k_memory_kill                 global  egw5-3x16-recur           memory T-cell surveillance strength
-erythema_half                 global  ak5-2x16-severe-erythema  inflammation for visible erythema
-lsr_rest_threshold            global  ak5-2x16-rest             LSR at which patients take a rest
-flu_index_half                global  ak5-2x16-headache         systemic exposure for flu symptoms
-cryo_t50_s                    global  cryo-ak-lesion-cr-gt5s    freeze time for half-maximal kill
-============================  ======  ========================  ====================================
+* ``data/calibration.csv``: the published rows (copy of ``shared/targets/calibration.csv``);
+* ``data/calibration_arms.csv``: for each row, the virtual arm that reproduces it (a preset, or a
+  preset with scenario overrides, and a follow-up), the simulated endpoint compared with it and
+  its likelihood; rows that are not independent checks of another row say so;
+* ``model/calibrated.csv``: the calibrated parameters (global, or one indication's value), each
+  with its search box, scale and biological meaning.
 
-The fit is coordinate-wise: each step solves one monotone 1-D problem
-(Illinois regula falsi on a log scale) on a reduced virtual trial with common
-random numbers, and the sequence is repeated for a few rounds because the
-steps interact. Progress is checkpointed after every evaluation so an
-interrupted run resumes where it stopped. Every other row of the targets
-(partial clearance, median reduction, histology, PK, and the trials not in
-the targets) is a prediction, reported by ``imiqsim calibration-report``.
+The objective is the negative log-likelihood (half the deviance) summed over rows:
+
+* ``binomial``: the row's n (or an effective n from a 95% CI quoted in its note); the simulated
+  proportion is clipped to ``[0.5/(N+1), 1 - 0.5/(N+1)]`` for ``N`` virtual patients;
+* ``absolute`` (a proportion without n): a Gaussian penalty whose 95% band is +/-0.10;
+* ``fold`` (PK figures): a Gaussian penalty on ln(simulated/published) whose 95% band is 2-fold;
+* ``upper_bound``: zero below the published bound, the ``fold`` penalty above it;
+
+plus a weak Gaussian prior on every parameter (on its search scale: centred on the box, standard
+deviation half the box width), so a parameter no row constrains stays put. A row is a *hit* when
+the simulated value is inside its published 95% CI, within +/-0.10, within 2-fold or below the
+bound: the same tolerances in the fit, the report (:mod:`imiqsim.calibration_report`) and the
+tests. Each row's signed residual ``r`` (``r**2 / 2`` is its term) is what the Laplace
+approximation and the cross-validation emulator (:mod:`imiqsim.cv`) linearise.
+
+The optimiser is CMA-ES (:mod:`cma`) on the parameters scaled to ``[0, 1]`` over their boxes
+(log scale for ``log_scale`` parameters), with common random numbers (every evaluation simulates
+the same virtual patients: same seed, same indices), staged patient counts (e.g. 100 patients per
+arm, then 300), a wall-clock budget, and a checkpoint after every evaluation so an interrupted
+run resumes exactly where it stopped (same numbers as an uninterrupted run when the budget does
+not bind). Arms are simulated in worker processes. After the fit, a finite-difference Jacobian of
+every row at the fitted values gives the Laplace posterior (mean, covariance on the search scale)
+written to ``data/posterior.json`` with the fitted values written back to the parameter tables.
+
+Examples
+--------
+>>> p = Problem.from_package()
+>>> len(p.rows), len(p.params)
+(34, 13)
+>>> normalise_source("Lebwohl et al. 2004, J Am Acad Dermatol 50:714")
+'Lebwohl et al. 2004'
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import json
 import math
+import os
+import pickle
+import re
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
 
 from imiqsim.errors import InputError
-from imiqsim.model import get_model
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "FIT_SEED",
+    "LIKELIHOODS",
+    "NO_N_TOLERANCE",
+    "PK_FOLD",
+    "ArmSpec",
+    "CalibratedParameter",
+    "Evaluator",
+    "ModelSimulator",
+    "Problem",
+    "RowSpec",
+    "Simulator",
+    "Target",
+    "calibrate",
+    "fit",
+    "jacobian",
+    "laplace",
+    "load_arms",
+    "load_parameters",
+    "load_targets",
+    "normalise_source",
+    "posterior_path",
+    "write_posterior",
+    "write_values",
+]
+
+#: seed of the calibration population (the report uses 7, the tests 99, validation 11)
+FIT_SEED = 2024
+#: absolute tolerance for a proportion published without n
+NO_N_TOLERANCE = 0.10
+#: fold tolerance for PK figures
+PK_FOLD = 2.0
+Z95 = 1.959963984540054
+#: (virtual patients per arm, at most this many CMA-ES generations) per stage
+DEFAULT_STAGES: tuple[tuple[int, int], ...] = ((100, 24), (300, 6))
+#: row likelihoods of data/calibration_arms.csv
+LIKELIHOODS = ("binomial", "absolute", "fold", "upper_bound")
+ARM_KINDS = ("trial", "pk")
+#: residual given to a row whose simulated value is undefined (no clearers to recur, ...)
+NAN_RESIDUAL = 10.0
+#: prior standard deviation as a fraction of the box width (search scale)
+PRIOR_SD_FRACTION = 0.5
+CHECKPOINT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- published rows
+
+
+def normalise_source(source: str) -> str:
+    """One name per published document: the part of ``source`` before a comma or parenthesis.
+
+    Examples
+    --------
+    >>> normalise_source("Aldara label section 6.1")
+    'Aldara label'
+    >>> normalise_source("Aldara product information (Australia)")
+    'Aldara product information'
+    """
+    s = re.split(r"[,(]", source.strip())[0]
+    s = re.split(r"\s+section\s+", s)[0]
+    return " ".join(s.split())
+
+
+def _n_of(text: str) -> int | None:
+    m = re.match(r"\s*(\d+)", text or "")
+    return int(m.group(1)) if m else None
 
 
 @dataclass(frozen=True)
-class Step:
-    parameter: str
-    indication: str | None  # None: global parameter (parameters.csv)
-    target: str  # calibration.csv row id
-    arm: str  # preset simulated
-    endpoint: str  # trial endpoint compared with the row's value
-    lo: float
-    hi: float
-    increasing: bool  # endpoint increases with the parameter
-    followup_years: float = 0.0
+class Target:
+    """One published row of ``data/calibration.csv``."""
+
+    id: str
+    indication: str
+    arm: str
+    endpoint: str
+    value: float
+    n: int | None
+    source: str
+    note: str
+
+    @property
+    def fold(self) -> str:
+        """The normalised source: a leave-one-trial-out fold."""
+        return normalise_source(self.source)
+
+    @property
+    def quoted_ci(self) -> tuple[float, float] | None:
+        """A 95% CI quoted in the note (``95% CI 60.4-74.1%``), as proportions."""
+        m = re.search(r"95% CI ([0-9.]+)-([0-9.]+)%", self.note)
+        return (float(m.group(1)) / 100, float(m.group(2)) / 100) if m else None
+
+    def published_ci(self) -> tuple[float, float] | None:
+        """The published 95% CI: quoted in the note, else Clopper-Pearson from n, else None."""
+        if self.quoted_ci is not None:
+            return self.quoted_ci
+        if self.n:
+            from imiqsim.trial.stats import clopper_pearson_ci
+
+            return clopper_pearson_ci(round(self.value * self.n), self.n)
+        return None
+
+    def effective_n(self) -> float | None:
+        """n for the binomial likelihood: from a quoted CI (clustered data) or the row's n."""
+        ci = self.quoted_ci
+        if ci is not None:
+            se = (ci[1] - ci[0]) / (2 * Z95)
+            return self.value * (1 - self.value) / (se * se)
+        return float(self.n) if self.n else None
 
 
-STEPS: tuple[Step, ...] = (
-    Step(
-        "baseline_surveillance",
-        "AK",
-        "ak5-2x16-cc-veh",
-        "ak-5pct-vehicle",
-        "complete_clearance",
-        5e-5,
-        2e-3,
-        True,
-    ),
-    Step(
-        "baseline_surveillance",
-        "EGW",
-        "egw5-3x16-cc-veh",
-        "egw-5pct-vehicle",
-        "complete_clearance",
-        2e-4,
-        5e-3,
-        True,
-    ),
-    Step(
-        "lesion_immune_susceptibility",
-        "AK",
-        "ak5-2x16-cc",
-        "ak-5pct",
-        "complete_clearance",
-        0.02,
-        5.0,
-        True,
-    ),
-    Step(
-        "lesion_immune_susceptibility",
-        "sBCC",
-        "sbcc5-5x6-composite",
-        "sbcc-5pct",
-        "composite_clearance",
-        0.02,
-        5.0,
-        True,
-    ),
-    Step(
-        "lesion_immune_susceptibility",
-        "EGW",
-        "egw5-3x16-cc",
-        "egw-5pct",
-        "complete_clearance",
-        0.02,
-        5.0,
-        True,
-    ),
-    Step(
-        "k_memory_kill",
-        None,
-        "egw5-3x16-recur",
-        "egw-5pct",
-        "recurrence_12wk",
-        1e-4,
-        0.5,
-        False,
-        0.3,
-    ),
-    Step(
-        "erythema_half",
-        None,
-        "ak5-2x16-severe-erythema",
-        "ak-5pct",
-        "severe_erythema",
-        0.01,
-        1.0,
-        False,
-    ),
-    Step("lsr_rest_threshold", None, "ak5-2x16-rest", "ak-5pct", "rest_needed", 4.0, 17.9, False),
-    Step("flu_index_half", None, "ak5-2x16-headache", "ak-5pct", "headache", 1e-4, 1.0, False),
-    Step(
-        "cryo_t50_s",
-        None,
-        "cryo-ak-lesion-cr-gt5s",
-        "ak-cryo",
-        "lesion_complete_response",
-        1.0,
-        60.0,
-        False,
-    ),
-)
+def _read_table(text: str) -> list[dict[str, str]]:
+    return list(
+        csv.DictReader(
+            line for line in text.splitlines() if line.strip() and not line.startswith("#")
+        )
+    )
+
+
+def _package_text(package: str, name: str) -> str:
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 def load_targets() -> list[dict]:
-    """The published figures (package copy of shared/targets/calibration.csv)."""
-    text = resources.files("imiqsim").joinpath("data/calibration.csv").read_text(encoding="utf-8")
-    return list(csv.DictReader(io.StringIO(text)))
+    """The published figures (package copy of shared/targets/calibration.csv), as dicts."""
+    return _read_table(_package_text("imiqsim", "data/calibration.csv"))
 
 
-def target_value(row_id: str) -> float:
-    for r in load_targets():
-        if r["id"] == row_id:
-            return float(r["value"])
-    raise InputError("target", row_id, "a row id of calibration.csv")
-
-
-def current_values() -> dict[str, float]:
-    """Current value of every calibrated parameter, keyed ``param`` or ``param@INDICATION``."""
-    m = get_model()
+def _targets() -> dict[str, Target]:
     out = {}
-    for s in STEPS:
-        if s.indication is None:
-            out[s.parameter] = m.parameter(s.parameter).value
-        else:
-            out[f"{s.parameter}@{s.indication}"] = m.indication_parameters[s.indication][
-                s.parameter
-            ].value
+    for r in load_targets():
+        out[r["id"]] = Target(
+            r["id"],
+            r["indication"],
+            r["arm"],
+            r["endpoint"],
+            float(r["value"]),
+            _n_of(r.get("n", "")),
+            r["source"],
+            r.get("note", "") or "",
+        )
     return out
 
 
-def _overrides_for(values: dict[str, float], indication: str) -> dict[str, float]:
+def target_value(row_id: str) -> float:
+    """Published value of one row of ``data/calibration.csv``."""
+    t = _targets()
+    if row_id not in t:
+        raise InputError("target", row_id, "a row id of calibration.csv")
+    return t[row_id].value
+
+
+# ----------------------------------------------------------------------------- arms and rows
+
+
+def parse_overrides(text: str, where: str = "overrides") -> tuple[tuple[str, Any], ...]:
+    """``"field=value; ..."`` (values JSON) -> ``((field, value), ...)``.
+
+    Examples
+    --------
+    >>> parse_overrides('regimen.max_weeks=12.0; site="scalp"')
+    (('regimen.max_weeks', 12.0), ('site', 'scalp'))
+    """
+    out = []
+    for part in (text or "").split(";"):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(where, part.strip(), "field=value pairs separated by ';'")
+        k, v = part.split("=", 1)
+        try:
+            val = json.loads(v.strip())
+        except json.JSONDecodeError:
+            raise InputError(
+                where, part.strip(), "a JSON value after '=' (3, 3.0, \"face\", true)"
+            ) from None
+        out.append((k.strip(), val))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """A virtual arm: a preset, scenario overrides, a follow-up and a kind (trial or pk)."""
+
+    name: str
+    preset: str
+    overrides: tuple[tuple[str, Any], ...]
+    followup_years: float
+    kind: str
+
+    def scenario(self):
+        """The arm's :class:`~imiqsim.scenario.Scenario`, named after the arm."""
+        from imiqsim.scenario import load_preset
+
+        sc = load_preset(self.preset)
+        ch = dict(self.overrides)
+        if not ch and self.name == sc.name:
+            return sc
+        return sc.with_overrides(name=self.name, **ch)
+
+    @property
+    def indication(self) -> str:
+        """Indication of the arm's preset."""
+        return self.scenario().indication
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """How one published row is simulated and scored."""
+
+    id: str
+    arm: str
+    endpoint: str
+    likelihood: str
+    weight: float = 1.0
+    independent: str = ""
+    approximation: str = ""
+
+
+def load_arms(text: str | None = None) -> tuple[dict[str, ArmSpec], tuple[RowSpec, ...]]:
+    """Read ``data/calibration_arms.csv`` (or ``text``): the arms and the row specs.
+
+    Raises
+    ------
+    InputError
+        A row with an unknown likelihood or kind, or two rows naming one arm differently.
+    """
+    text = text if text is not None else _package_text("imiqsim", "data/calibration_arms.csv")
+    arms: dict[str, ArmSpec] = {}
+    rows = []
+    for r in _read_table(text):
+        where = f"calibration_arms.csv row {r['id']}"
+        if r["likelihood"] not in LIKELIHOODS:
+            raise InputError(f"{where}: likelihood", r["likelihood"], f"one of {LIKELIHOODS}")
+        if r["kind"] not in ARM_KINDS:
+            raise InputError(f"{where}: kind", r["kind"], f"one of {ARM_KINDS}")
+        arm = ArmSpec(
+            r["arm"],
+            r["preset"],
+            parse_overrides(r["overrides"], f"{where}: overrides"),
+            float(r["followup_years"] or 0.0),
+            r["kind"],
+        )
+        if arm.name in arms and arms[arm.name] != arm:
+            raise InputError(
+                f"{where}: arm",
+                arm.name,
+                "the same preset, overrides, follow-up and kind as the other rows of this arm",
+            )
+        arms[arm.name] = arm
+        rows.append(
+            RowSpec(
+                r["id"],
+                r["arm"],
+                r["endpoint"],
+                r["likelihood"],
+                float(r.get("weight") or 1.0),
+                r.get("independent", "") or "",
+                r.get("approximation", "") or "",
+            )
+        )
+    return arms, tuple(rows)
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class CalibratedParameter:
+    """One calibrated parameter: ``name`` (model parameter), ``scope`` (global or indication)."""
+
+    name: str
+    scope: str
+    lower: float
+    upper: float
+    log_scale: bool
+    meaning: str
+
+    @property
+    def key(self) -> str:
+        """``name`` for a global parameter, ``name@INDICATION`` for an indication's value."""
+        return self.name if self.scope == "global" else f"{self.name}@{self.scope}"
+
+    def to_theta(self, x: float) -> float:
+        """Value -> search scale (ln for log-scale parameters)."""
+        return math.log(x) if self.log_scale else float(x)
+
+    def from_theta(self, t: float) -> float:
+        """Search scale -> value."""
+        return math.exp(t) if self.log_scale else float(t)
+
+    @property
+    def theta_bounds(self) -> tuple[float, float]:
+        return self.to_theta(self.lower), self.to_theta(self.upper)
+
+
+def load_parameters(text: str | None = None) -> tuple[CalibratedParameter, ...]:
+    """Read ``model/calibrated.csv`` (or ``text``).
+
+    Raises
+    ------
+    InputError
+        A box that is empty or not positive on a log scale, or a repeated key.
+    """
+    text = text if text is not None else _package_text("imiqsim.model", "calibrated.csv")
+    out: list[CalibratedParameter] = []
+    for r in _read_table(text):
+        lo, hi = float(r["lower"]), float(r["upper"])
+        log = r["log_scale"].strip().lower() in ("true", "1", "yes")
+        p = CalibratedParameter(r["name"], r["scope"], lo, hi, log, r.get("meaning", ""))
+        if not lo < hi or (log and lo <= 0):
+            raise InputError(
+                f"calibrated.csv {p.key}: lower, upper",
+                (lo, hi),
+                "lower < upper (and lower > 0 on a log scale)",
+            )
+        if not p.meaning.strip():
+            raise InputError(f"calibrated.csv {p.key}: meaning", "", "a biological meaning")
+        if p.key in {q.key for q in out}:
+            raise InputError("calibrated.csv", p.key, "each parameter (and scope) once")
+        out.append(p)
+    return tuple(out)
+
+
+def current_values(params: Sequence[CalibratedParameter] | None = None) -> dict[str, float]:
+    """Current table value of every calibrated parameter, keyed ``param`` or ``param@IND``."""
+    from imiqsim.model import get_model
+
+    m = get_model()
+    out = {}
+    for p in params if params is not None else load_parameters():
+        if p.scope == "global":
+            out[p.key] = m.parameter(p.name).value
+        else:
+            ip = m.indication_parameters[p.scope]
+            out[p.key] = ip[p.name].value if p.name in ip else m.parameter(p.name).value
+    return out
+
+
+def overrides_for(values: dict[str, float], indication: str) -> dict[str, float]:
+    """The parameter overrides of one indication's arms: global keys and ``name@indication``."""
     out = {}
     for k, v in values.items():
         if "@" in k:
@@ -182,154 +417,953 @@ def _overrides_for(values: dict[str, float], indication: str) -> dict[str, float
     return out
 
 
-def simulate_endpoint(step: Step, values: dict[str, float], patients: int, seed: int) -> float:
-    from imiqsim.scenario import load_preset
-    from imiqsim.trial import run_trial
-
-    sc = load_preset(step.arm)
-    tr = run_trial(
-        [sc],
-        patients=patients,
-        seed=seed,
-        followup_years=step.followup_years,
-        overrides=_overrides_for(values, sc.indication),
-    )
-    v = tr.arms[0].endpoints[step.endpoint]["value"]
-    return float("nan") if v is None else float(v)
+# ----------------------------------------------------------------------------- simulators
 
 
-def _solve(
-    f: Callable[[float], float],
-    target: float,
-    lo: float,
-    hi: float,
-    increasing: bool,
-    x0: float,
-    tol: float,
-    max_evals: int,
-) -> tuple[float, float, int]:
-    """Monotone root of f(x) = target on a log scale (Illinois). Returns (x, f(x), evaluations)."""
-    sgn = 1.0 if increasing else -1.0
+class Simulator(Protocol):
+    """What the fit needs of a simulator (the model, or a stand-in in tests)."""
 
-    def g(u):
-        return sgn * (f(math.exp(u)) - target)
+    def arm_names(self) -> list[str]: ...
 
-    a, b = math.log(lo), math.log(hi)
-    x = min(max(math.log(x0), a), b)
-    gx = g(x)
-    n = 1
-    if abs(gx) <= tol:
-        return math.exp(x), gx * sgn + target, n
-    # bracket using the current value as one end
-    if gx < 0:
-        a, ga = x, gx
-        gb = g(b)
-        n += 1
-        if gb < 0:
-            return math.exp(b), gb * sgn + target, n
+    def run_arm(
+        self, arm: str, values: dict[str, float], patients: int, seed: int
+    ) -> dict[str, dict]: ...
+
+    def depends(self, arm: str, key: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ModelSimulator:
+    """Simulates the arms of ``data/calibration_arms.csv`` with the model."""
+
+    arms: dict[str, ArmSpec]
+
+    def arm_names(self) -> list[str]:
+        return list(self.arms)
+
+    def depends(self, arm: str, key: str) -> bool:
+        """Whether the arm can depend on a parameter key (indication keys: their own only)."""
+        return "@" not in key or key.split("@")[1] == self.arms[arm].indication
+
+    def run_arm(self, arm: str, values: dict[str, float], patients: int, seed: int) -> dict:
+        """Endpoints of one arm: ``{endpoint: {"value", "ci95", ...}}``.
+
+        A trial arm gives every endpoint of :func:`imiqsim.trial.endpoints.endpoints`; a pk arm
+        ``serum_cmax_mean`` (ng/mL) and ``urine_fraction_mean`` (of the applied dose), each a
+        population mean with mean +/- 1.96 SE.
+        """
+        spec = self.arms[arm]
+        sc = spec.scenario()
+        ov = overrides_for(values, sc.indication)
+        if spec.kind == "pk":
+            return _pk_endpoints(sc, ov, patients, seed)
+        from imiqsim.trial import run_trial
+
+        tr = run_trial(
+            [sc], patients=patients, seed=seed, followup_years=spec.followup_years, overrides=ov
+        )
+        return _plain(tr.arms[0].endpoints)
+
+
+def _plain(e: dict) -> dict:
+    out = {}
+    for k, v in e.items():
+        out[k] = {
+            "value": None if v.get("value") is None else float(v["value"]),
+            "ci95": [None if c is None else float(c) for c in (v.get("ci95") or (None, None))],
+            "n": v.get("n"),
+        }
+    return out
+
+
+def _mean_ci(v: np.ndarray) -> dict:
+    v = v[np.isfinite(v)]
+    mean = float(np.mean(v))
+    se = float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else 0.0
+    return {"value": mean, "ci95": [mean - Z95 * se, mean + Z95 * se], "n": int(v.size)}
+
+
+def _pk_endpoints(sc, overrides: dict, patients: int, seed: int) -> dict:
+    from imiqsim.engine.run import run_batch
+    from imiqsim.model import get_model
+    from imiqsim.population import sample_population
+
+    m = get_model()
+    base = sc.model_parameters(m, overrides)
+    pop = sample_population(base, sc.indication, patients, seed, model=m, site=sc.site)
+    t = np.arange(0.0, sc.events().end_h() + 48.0, 24.0)
+    res = run_batch(m, pop.P, sc.events(), t)
+    cmax = res.peak[:, list(res.tracked).index("serum_conc_ng_ml")]
+    applied = res.Y[:, -1, m.state_index("applied")]
+    urine = res.Y[:, -1, m.state_index("urine")] / np.maximum(applied, 1e-12)
+    return {"serum_cmax_mean": _mean_ci(cmax), "urine_fraction_mean": _mean_ci(urine)}
+
+
+# ----------------------------------------------------------------------------- the objective
+
+
+def row_residual(
+    row: RowSpec, target: Target, sim: float | None, n_sim: int, *, weighted: bool = True
+) -> float:
+    """Signed residual of one row: ``r**2 / 2`` is its negative log-likelihood term.
+
+    Parameters
+    ----------
+    row, target
+        The row's spec and published figure.
+    sim : float or None
+        Simulated value (None or NaN: :data:`NAN_RESIDUAL`).
+    n_sim : int
+        Virtual patients per arm (clips a simulated proportion away from 0 and 1).
+    weighted : bool
+        Multiply by ``sqrt(row.weight)``.
+
+    Examples
+    --------
+    >>> t = Target("x", "AK", "", "", 0.5, 100, "s", "")
+    >>> row_residual(RowSpec("x", "a", "e", "binomial"), t, 0.5, 100)
+    0.0
+    >>> round(row_residual(RowSpec("x", "a", "e", "absolute"), t, 0.6, 100), 3)
+    1.96
+    """
+    if sim is None or not math.isfinite(sim):
+        r = NAN_RESIDUAL
+    elif row.likelihood == "binomial":
+        n = target.effective_n()
+        if not n:
+            raise InputError(f"row {row.id}: likelihood", "binomial", "a row with n or a 95% CI")
+        p = min(max(target.value, 0.0), 1.0)
+        eps = 0.5 / (n_sim + 1)
+        q = min(max(sim, eps), 1 - eps)
+        k = p * n
+        dev = 2.0 * (_xlogy(k, p / q) + _xlogy(n - k, (1 - p) / (1 - q)))
+        r = math.copysign(math.sqrt(max(dev, 0.0)), q - p)
+    elif row.likelihood == "absolute":
+        r = (sim - target.value) / (NO_N_TOLERANCE / Z95)
     else:
-        b, gb = x, gx
-        ga = g(a)
-        n += 1
-        if ga > 0:
-            return math.exp(a), ga * sgn + target, n
-    best = (x, gx)
-    side = 0
-    while n < max_evals:
-        c = (a * gb - b * ga) / (gb - ga) if gb != ga else 0.5 * (a + b)
-        c = min(max(c, a + 0.02 * (b - a)), b - 0.02 * (b - a))
-        gc = g(c)
-        n += 1
-        if abs(gc) < abs(best[1]):
-            best = (c, gc)
-        if abs(gc) <= tol:
-            break
-        if gc < 0:
-            a, ga = c, gc
-            if side == -1:
-                gb /= 2
-            side = -1
-        else:
-            b, gb = c, gc
-            if side == 1:
-                ga /= 2
-            side = 1
-    return math.exp(best[0]), best[1] * sgn + target, n
+        s = math.log(PK_FOLD) / Z95
+        lr = math.log(max(sim, 1e-300) / target.value)
+        r = lr / s if row.likelihood == "fold" else max(lr, 0.0) / s
+    return r * math.sqrt(row.weight) if weighted else r
 
 
-def calibrate(
-    *,
-    patients: int = 300,
-    seed: int = 2024,
-    rounds: int = 2,
-    tol: float = 0.01,
-    max_evals: int = 8,
-    checkpoint: Path | None = None,
-    resume: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> dict:
-    """Run the coordinate-wise fit. Returns ``{"values", "history", ...}``."""
-    if patients < 20:
-        raise InputError("patients", patients, "at least 20 per evaluation")
-    state = {
-        "values": current_values(),
-        "done": [],
-        "history": [],
-        "patients": patients,
-        "seed": seed,
-        "rounds": rounds,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    if resume:
-        if checkpoint is None or not checkpoint.exists():
+def _xlogy(x: float, y: float) -> float:
+    return 0.0 if x == 0 else x * math.log(y)
+
+
+def row_hit(row: RowSpec, target: Target, sim: float | None) -> bool | None:
+    """Whether a simulated value meets the row's tolerance (None: no simulated value)."""
+    if sim is None or not math.isfinite(sim):
+        return None
+    if row.likelihood == "binomial":
+        lo, hi = target.published_ci() or (target.value, target.value)
+        return lo <= sim <= hi
+    if row.likelihood == "absolute":
+        return abs(sim - target.value) <= NO_N_TOLERANCE + 1e-12
+    if row.likelihood == "fold":
+        return target.value / PK_FOLD <= sim <= target.value * PK_FOLD
+    return sim <= target.value
+
+
+def row_miss(row: RowSpec, target: Target, sim: float | None) -> float | None:
+    """Size of a miss: points outside the CI/tolerance, or the fold for PK rows (0 for a hit)."""
+    hit = row_hit(row, target, sim)
+    if hit is None:
+        return None
+    if hit:
+        return 0.0
+    assert sim is not None
+    if row.likelihood == "binomial":
+        lo, hi = target.published_ci() or (target.value, target.value)
+        return sim - hi if sim > hi else sim - lo
+    if row.likelihood == "absolute":
+        return sim - target.value
+    return sim / target.value
+
+
+def tolerance_text(row: RowSpec, target: Target) -> str:
+    """The row's criterion in words (the same in the fit, the report and the tests)."""
+    if row.likelihood == "binomial":
+        if target.quoted_ci is not None:
+            return "inside the published 95% CI (quoted with the row)"
+        return f"inside the published 95% CI (Clopper-Pearson, n={target.n})"
+    if row.likelihood == "absolute":
+        return f"within +/-{NO_N_TOLERANCE:.2f} of the published value (n not given)"
+    if row.likelihood == "fold":
+        return f"within {PK_FOLD:g}-fold"
+    return "below the published upper bound"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is fitted: published rows, their specs, the calibrated parameters, a simulator."""
+
+    targets: dict[str, Target]
+    rows: tuple[RowSpec, ...]
+    params: tuple[CalibratedParameter, ...]
+    simulator: Any
+
+    @classmethod
+    def from_package(cls) -> Problem:
+        """The package's tables and the model simulator."""
+        targets = _targets()
+        arms, rows = load_arms()
+        ids = [r.id for r in rows]
+        missing = sorted(set(targets) - set(ids))
+        unknown = sorted(set(ids) - set(targets))
+        if missing or unknown:
             raise InputError(
-                "--resume", str(checkpoint), "an existing checkpoint file from an earlier run"
+                "calibration_arms.csv",
+                {"rows without an arm": missing, "unknown rows": unknown},
+                "one line per row of data/calibration.csv",
             )
-        state = json.loads(checkpoint.read_text())
-    for r in range(rounds):
-        for i, s in enumerate(STEPS):
-            key = f"{r}:{i}"
-            if key in state["done"]:
+        return cls(targets, rows, load_parameters(), ModelSimulator(arms))
+
+    @property
+    def keys(self) -> list[str]:
+        return [p.key for p in self.params]
+
+    def row(self, row_id: str) -> RowSpec:
+        for r in self.rows:
+            if r.id == row_id:
+                return r
+        raise InputError("row", row_id, "a row id of calibration.csv")
+
+    def arms_of(self, row_ids: Iterable[str] | None = None) -> list[str]:
+        """Arms needed for some rows (default all), in simulator order."""
+        need = {r.arm for r in self.rows if row_ids is None or r.id in set(row_ids)}
+        return [a for a in self.simulator.arm_names() if a in need]
+
+    # scales ---------------------------------------------------------------------------------
+    def theta_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        b = np.array([p.theta_bounds for p in self.params])
+        return b[:, 0], b[:, 1]
+
+    def to_theta(self, values: dict[str, float]) -> np.ndarray:
+        lo, hi = self.theta_bounds()
+        t = np.array([p.to_theta(values[p.key]) for p in self.params])
+        return np.clip(t, lo, hi)
+
+    def values(self, theta: Sequence[float]) -> dict[str, float]:
+        return {p.key: p.from_theta(float(t)) for p, t in zip(self.params, theta, strict=True)}
+
+    def to_unit(self, theta: np.ndarray) -> np.ndarray:
+        lo, hi = self.theta_bounds()
+        return (np.asarray(theta) - lo) / (hi - lo)
+
+    def from_unit(self, u: Sequence[float]) -> np.ndarray:
+        lo, hi = self.theta_bounds()
+        return lo + np.clip(np.asarray(u, dtype=float), 0.0, 1.0) * (hi - lo)
+
+    def prior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Prior mean and standard deviation on the search scale."""
+        lo, hi = self.theta_bounds()
+        return 0.5 * (lo + hi), PRIOR_SD_FRACTION * (hi - lo)
+
+    # scoring --------------------------------------------------------------------------------
+    def row_values(self, arm_results: dict[str, dict], row_ids=None) -> dict[str, float | None]:
+        """Simulated value of each row from its arm's endpoints."""
+        out: dict[str, float | None] = {}
+        for r in self.rows:
+            if row_ids is not None and r.id not in row_ids:
                 continue
-            vkey = s.parameter if s.indication is None else f"{s.parameter}@{s.indication}"
-            target = target_value(s.target)
+            e = arm_results[r.arm].get(r.endpoint)
+            if e is None:
+                raise InputError(f"row {r.id}: endpoint", r.endpoint, f"an endpoint of arm {r.arm}")
+            out[r.id] = e["value"]
+        return out
 
-            def f(x, s=s, vkey=vkey, r=r, i=i, target=target):
-                vals = dict(state["values"])
-                vals[vkey] = x
-                y = simulate_endpoint(s, vals, patients, seed)
-                state["history"].append(
-                    {
-                        "round": r,
-                        "step": i,
-                        "parameter": vkey,
-                        "value": x,
-                        "endpoint": s.endpoint,
-                        "simulated": y,
-                        "target": target,
-                    }
-                )
-                if checkpoint is not None:
-                    checkpoint.write_text(json.dumps(state, indent=1))
-                return y
+    def residuals(
+        self, sims: dict[str, float | None], n_sim: int, exclude: Iterable[str] = ()
+    ) -> np.ndarray:
+        """Weighted residuals of the rows not excluded, in row order."""
+        ex = set(exclude)
+        return np.array(
+            [
+                row_residual(r, self.targets[r.id], sims[r.id], n_sim)
+                for r in self.rows
+                if r.id not in ex
+            ]
+        )
 
-            x, y, n = _solve(
-                f, target, s.lo, s.hi, s.increasing, state["values"][vkey], tol, max_evals
+    def prior_residuals(self, theta: np.ndarray) -> np.ndarray:
+        mu, sd = self.prior()
+        return (np.asarray(theta) - mu) / sd
+
+    def objective(
+        self,
+        sims: dict[str, float | None],
+        n_sim: int,
+        theta: np.ndarray,
+        exclude: Iterable[str] = (),
+    ) -> float:
+        """Negative log-posterior: half the summed squared residuals plus the prior term."""
+        r = self.residuals(sims, n_sim, exclude)
+        pr = self.prior_residuals(theta)
+        return float(0.5 * (r @ r) + 0.5 * (pr @ pr))
+
+    def fingerprint(self) -> str:
+        """Hash of the rows, their specs and the parameter boxes (guards a resumed checkpoint)."""
+        h = hashlib.sha256()
+        h.update(repr([(r, self.targets[r.id].value) for r in self.rows]).encode())
+        h.update(repr(self.params).encode())
+        return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _arm_task(args: tuple) -> dict:
+    simulator, arm, values, patients, seed = args
+    return simulator.run_arm(arm, values, patients, seed)
+
+
+class Evaluator:
+    """Runs arm simulations here or in a persistent pool of spawned worker processes.
+
+    Parameters
+    ----------
+    simulator : Simulator
+    workers : int
+        1: in this process; more: that many spawned processes (kept for the evaluator's life).
+    """
+
+    def __init__(self, simulator: Any, workers: int = 1) -> None:
+        if workers < 1 or workers > 64:
+            raise InputError("workers", workers, "a whole number from 1 to 64")
+        self.simulator = simulator
+        self.workers = workers
+        self._pool: Any = None
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def run(
+        self,
+        jobs: Sequence[tuple[str, dict[str, float]]],
+        patients: int,
+        seed: int,
+        on_done: Callable[[int, dict], None],
+    ) -> None:
+        """Simulate ``(arm, values)`` jobs; ``on_done(index, endpoints)`` here as each finishes."""
+        items = [(self.simulator, a, v, patients, seed) for a, v in jobs]
+        if self.workers == 1 or len(items) <= 1:
+            for i, it in enumerate(items):
+                on_done(i, _arm_task(it))
+            return
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from imiqsim.trial.executors import _single_threaded, _worker_init
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_worker_init,
             )
-            state["values"][vkey] = x
-            state["done"].append(key)
-            if checkpoint is not None:
-                checkpoint.write_text(json.dumps(state, indent=1))
-            if progress:
-                progress(
-                    f"round {r + 1}/{rounds} {vkey} = {x:.4g} -> {s.endpoint} {y:.3f} "
-                    f"(target {target:.3f}, {n} runs)"
-                )
-    state["steps"] = [asdict(s) for s in STEPS]
+        pending = {
+            self._pool.submit(_single_threaded, _arm_task, it): i for i, it in enumerate(items)
+        }
+        try:
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for f in done:
+                    on_done(pending.pop(f), f.result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def evaluate(
+    problem: Problem,
+    thetas: Sequence[np.ndarray],
+    patients: int,
+    seed: int,
+    evaluator: Evaluator,
+    arms: Sequence[str] | None = None,
+    on_candidate: Callable[[int, dict[str, dict]], None] | None = None,
+) -> list[dict[str, dict]]:
+    """Simulate the arms (default all) at each theta; returns per-candidate ``{arm: endpoints}``.
+
+    ``on_candidate(i, arm_results)`` is called as soon as every arm of candidate ``i`` is done.
+    """
+    arms = list(arms) if arms is not None else problem.arms_of()
+    jobs, owner = [], []
+    for i, th in enumerate(thetas):
+        v = problem.values(th)
+        for a in arms:
+            jobs.append((a, v))
+            owner.append((i, a))
+    out: list[dict[str, dict]] = [{} for _ in thetas]
+
+    def done(j: int, res: dict) -> None:
+        i, a = owner[j]
+        out[i][a] = res
+        if on_candidate is not None and len(out[i]) == len(arms):
+            on_candidate(i, out[i])
+
+    evaluator.run(jobs, patients, seed, done)
+    return out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _dump(obj: Any) -> str:
+    return base64.b64encode(pickle.dumps(obj)).decode()
+
+
+def _load(s: str) -> Any:
+    return pickle.loads(base64.b64decode(s))  # noqa: S301 - our own checkpoint file
+
+
+def _write_json(path: Path | None, state: dict) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def _read_checkpoint(path: Path | None, problem: Problem, what: str) -> dict:
+    if path is None or not path.exists():
+        raise InputError(
+            "--resume", str(path), f"an existing {what} checkpoint from an earlier run"
+        )
+    try:
+        state = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError("--checkpoint", str(path), f"a readable JSON checkpoint ({exc})") from None
+    if state.get("version") != CHECKPOINT_VERSION or state.get("kind") != what:
+        raise InputError("--checkpoint", str(path), f"a {what} checkpoint of this imiqsim")
+    if state.get("fingerprint") != problem.fingerprint():
+        raise InputError(
+            "--checkpoint",
+            str(path),
+            "a checkpoint of the same rows and calibrated parameters (they changed since)",
+        )
     return state
 
 
-# ----------------------------------------------------------------------------- writing values back
+# ----------------------------------------------------------------------------- CMA-ES fit
+
+
+def _stage_allotments(stages: Sequence[tuple[int, int]], budget_s: float | None) -> list[float]:
+    if budget_s is None:
+        return [math.inf] * len(stages)
+    w = np.array([p * g for p, g in stages], dtype=float)
+    return list(budget_s * np.cumsum(w) / w.sum())
+
+
+def _validate_stages(stages: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for s in stages:
+        if len(s) != 2 or int(s[0]) < 2 or int(s[1]) < 1:
+            raise InputError(
+                "stages", list(stages), "(patients >= 2, generations >= 1) pairs, e.g. 100:24,300:6"
+            )
+        out.append((int(s[0]), int(s[1])))
+    if not out:
+        raise InputError("stages", list(stages), "at least one (patients, generations) stage")
+    return out
+
+
+def fit(
+    problem: Problem,
+    *,
+    stages: Sequence[tuple[int, int]] = DEFAULT_STAGES,
+    seed: int = FIT_SEED,
+    budget_s: float | None = None,
+    sigma0: float = 0.15,
+    popsize: int | None = None,
+    cma_seed: int = 1,
+    workers: int = 1,
+    start: dict[str, float] | None = None,
+    exclude: Iterable[str] = (),
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Fit every calibrated parameter jointly by CMA-ES.
+
+    Parameters
+    ----------
+    problem : Problem
+    stages : sequence of (patients, generations)
+        Virtual patients per arm and the most CMA-ES generations of each stage, run in order
+        on the same search distribution (rankings are compared only within a generation).
+    seed : int
+        Seed of the virtual patients: the same in every evaluation (common random numbers).
+    budget_s : float, optional
+        Wall-clock budget in seconds over every session of the run (resumes add up). Each stage
+        gets a share in proportion to patients x generations; time one stage leaves over goes
+        to the next. The final evaluation runs even when the budget is spent.
+    sigma0 : float
+        Initial CMA-ES step size on the unit-scaled parameters.
+    popsize : int, optional
+        Candidates per generation (default: CMA-ES's 4 + 3 ln(dimension)).
+    cma_seed : int
+        Seed of CMA-ES's sampling.
+    workers : int
+        Processes simulating arms.
+    start : dict, optional
+        Starting values (default: the current tables), clipped into the boxes.
+    exclude : iterable of str
+        Row ids left out of the objective.
+    checkpoint : Path, optional
+        JSON file written after every evaluation.
+    resume : bool
+        Continue from ``checkpoint``.
+    progress : callable(done, total, message), optional
+        Called after every evaluation (``total``: evaluations of every stage's generations).
+
+    Returns
+    -------
+    dict
+        ``values`` (fitted, by key), ``theta``, ``objective``, ``rows`` (simulated value of each
+        row at the final stage), ``hits``, ``history`` (one entry per generation),
+        ``evaluations``, ``elapsed_s``, ``stages``, ``seed``, ``stopped`` (why each stage ended).
+    """
+    import cma
+
+    stages = _validate_stages(stages)
+    exclude = sorted(set(exclude))
+    if resume:
+        state = _read_checkpoint(checkpoint, problem, "fit")
+    else:
+        x0 = problem.to_theta(start if start is not None else current_values(problem.params))
+        u0 = np.clip(problem.to_unit(x0), 0.02, 0.98)
+        opts = {
+            "bounds": [0.0, 1.0],
+            "seed": cma_seed,
+            "verbose": -9,
+            "verb_disp": 0,
+            "verb_log": 0,
+            "verb_filenameprefix": os.devnull,
+        }
+        if popsize:
+            opts["popsize"] = int(popsize)
+        rng_saved = np.random.get_state()
+        es = cma.CMAEvolutionStrategy(list(u0), sigma0, opts)
+        cma_rng = np.random.get_state()
+        np.random.set_state(rng_saved)
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "kind": "fit",
+            "fingerprint": problem.fingerprint(),
+            "keys": problem.keys,
+            "stages": stages,
+            "seed": seed,
+            "budget_s": budget_s,
+            "exclude": exclude,
+            "popsize": es.popsize,
+            "stage": 0,
+            "stage_gen": 0,
+            "generation": 0,
+            "evaluations": 0,
+            "elapsed_s": 0.0,
+            "es": _dump(es),
+            "rng": _dump(cma_rng),
+            "pending": None,
+            "best": None,  # best of the current stage: {"u", "f", "rows"}
+            "history": [],
+            "stopped": [],
+            "final": None,
+        }
+    stages = [tuple(s) for s in state["stages"]]
+    seed, budget_s, exclude = state["seed"], state["budget_s"], state["exclude"]
+    lam = state["popsize"]
+    total = sum(g for _, g in stages) * lam + 1
+    allot = _stage_allotments(stages, budget_s)
+    t0, e0 = time.monotonic(), float(state["elapsed_s"])
+
+    def elapsed() -> float:
+        return e0 + time.monotonic() - t0
+
+    def save() -> None:
+        state["elapsed_s"] = elapsed()
+        _write_json(checkpoint, state)
+
+    def score(u: np.ndarray, arm_results: dict, patients: int) -> tuple[float, dict]:
+        th = problem.from_unit(u)
+        sims = problem.row_values(arm_results)
+        return problem.objective(sims, patients, th, exclude), sims
+
+    def done_count() -> int:
+        return state["evaluations"]
+
+    with Evaluator(problem.simulator, workers) as ev:
+        while state["stage"] < len(stages) and state["final"] is None:
+            si = state["stage"]
+            patients, max_gen = stages[si]
+            es = _load(state["es"])
+            why = None
+            if state["pending"] is None:
+                if state["stage_gen"] >= max_gen:
+                    why = f"{max_gen} generations"
+                elif elapsed() >= allot[si]:
+                    why = "wall-clock budget"
+                elif es.stop():
+                    why = "CMA-ES: " + ", ".join(f"{k}" for k in es.stop())
+            if why is not None:
+                state["stopped"].append({"stage": si, "patients": patients, "why": why})
+                state["stage"] += 1
+                state["stage_gen"] = 0
+                if state["stage"] < len(stages):
+                    state["best"] = None
+                save()
+                continue
+            # ask (on CMA-ES's own random stream: the same candidates after a resume)
+            outer = np.random.get_state()
+            if state["pending"] is None:
+                pre_es, pre_rng = state["es"], state["rng"]
+            else:
+                pre_es, pre_rng = state["pending"]["es"], state["pending"]["rng"]
+                es = _load(pre_es)
+            np.random.set_state(_load(pre_rng))
+            X = [np.asarray(x) for x in es.ask()]
+            post_rng = np.random.get_state()
+            np.random.set_state(outer)
+            if state["pending"] is None:
+                state["pending"] = {
+                    "es": pre_es,
+                    "rng": pre_rng,
+                    "X": [x.tolist() for x in X],
+                    "f": {},
+                    "rows": {},
+                }
+                save()
+            elif not np.allclose(np.array(state["pending"]["X"]), np.array(X), rtol=0, atol=0):
+                raise InputError(
+                    "--checkpoint", str(checkpoint), "a checkpoint this CMA-ES reproduces"
+                )
+            pend = state["pending"]
+            todo = [i for i in range(len(X)) if str(i) not in pend["f"]]
+
+            def got(
+                j: int, arm_results: dict, todo=todo, X=X, pend=pend, patients=patients, si=si
+            ) -> None:
+                i = todo[j]
+                f, sims = score(X[i], arm_results, patients)
+                pend["f"][str(i)] = f
+                pend["rows"][str(i)] = sims
+                state["evaluations"] += 1
+                save()
+                if progress:
+                    progress(
+                        done_count(),
+                        total,
+                        f"stage {si + 1}/{len(stages)} ({patients} patients) generation "
+                        f"{state['stage_gen'] + 1}: candidate {i + 1}/{len(X)} -> {f:.3f}",
+                    )
+
+            evaluate(
+                problem,
+                [problem.from_unit(X[i]) for i in todo],
+                patients,
+                seed,
+                ev,
+                on_candidate=got,
+            )
+            fs = [pend["f"][str(i)] for i in range(len(X))]
+            outer = np.random.get_state()
+            np.random.set_state(post_rng)
+            es.tell([list(x) for x in X], fs)
+            state["rng"] = _dump(np.random.get_state())
+            np.random.set_state(outer)
+            state["es"] = _dump(es)
+            ib = int(np.argmin(fs))
+            if state["best"] is None or fs[ib] < state["best"]["f"]:
+                state["best"] = {"u": X[ib].tolist(), "f": fs[ib], "rows": pend["rows"][str(ib)]}
+            state["history"].append(
+                {
+                    "generation": state["generation"] + 1,
+                    "stage": si,
+                    "patients": patients,
+                    "best": fs[ib],
+                    "median": float(np.median(fs)),
+                    "best_of_stage": state["best"]["f"],
+                    "sigma": float(es.sigma),
+                    "values": problem.values(problem.from_unit(X[ib])),
+                    "elapsed_s": elapsed(),
+                }
+            )
+            state["generation"] += 1
+            state["stage_gen"] += 1
+            state["pending"] = None
+            save()
+        if state["final"] is None:
+            # the search mean, evaluated at the last stage's patients, against the stage's best
+            patients = stages[-1][0]
+            es = _load(state["es"])
+            um = np.asarray(es.mean)
+            res = evaluate(problem, [problem.from_unit(um)], patients, seed, ev)[0]
+            fm, sims = score(um, res, patients)
+            state["evaluations"] += 1
+            best = state["best"]
+            if best is None or fm <= best["f"]:
+                best = {"u": um.tolist(), "f": fm, "rows": sims, "from": "CMA-ES mean"}
+            else:
+                best = {**best, "from": "best candidate of the last stage"}
+            state["final"] = best
+            save()
+            if progress:
+                progress(total, total, f"final: objective {best['f']:.3f} ({best['from']})")
+    fin = state["final"]
+    theta = problem.from_unit(np.asarray(fin["u"]))
+    hits = {
+        r.id: row_hit(r, problem.targets[r.id], fin["rows"][r.id])
+        for r in problem.rows
+        if r.id not in exclude
+    }
+    return {
+        "values": problem.values(theta),
+        "theta": theta.tolist(),
+        "objective": fin["f"],
+        "chosen": fin["from"],
+        "rows": fin["rows"],
+        "hits": hits,
+        "history": state["history"],
+        "evaluations": state["evaluations"],
+        "elapsed_s": state["elapsed_s"],
+        "stages": [list(s) for s in stages],
+        "seed": seed,
+        "exclude": exclude,
+        "stopped": state["stopped"],
+        "popsize": lam,
+    }
+
+
+# ----------------------------------------------------------------------------- Jacobian, Laplace
+
+
+def jacobian(
+    problem: Problem,
+    theta: Sequence[float],
+    *,
+    patients: int,
+    seed: int,
+    step: float = 0.1,
+    workers: int = 1,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Forward-difference Jacobian of every row's simulated value w.r.t. theta (search scale).
+
+    Every evaluation uses the same virtual patients (common random numbers). A column only
+    re-simulates the arms its parameter can reach (an indication's value: its own arms). A
+    step that would leave the box goes the other way.
+
+    Returns
+    -------
+    dict
+        ``theta``, ``rows`` (ids), ``y0`` (simulated values at theta, NaN where undefined),
+        ``J`` (rows x parameters), ``arms0`` (endpoints of every arm at theta), ``patients``,
+        ``seed``, ``step``.
+    """
+    theta = np.asarray(theta, dtype=float)
+    lo, hi = problem.theta_bounds()
+    keys = problem.keys
+    width = hi - lo
+    if resume:
+        state = _read_checkpoint(checkpoint, problem, "jacobian")
+        if not np.allclose(state["theta"], theta) or state["patients"] != patients:
+            raise InputError(
+                "--resume", str(checkpoint), "a Jacobian checkpoint of the same values and patients"
+            )
+    else:
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "kind": "jacobian",
+            "fingerprint": problem.fingerprint(),
+            "theta": theta.tolist(),
+            "patients": patients,
+            "seed": seed,
+            "step": step,
+            "arms0": None,
+            "columns": {},
+        }
+    arms = problem.arms_of()
+    total = 1 + len(keys)
+    with Evaluator(problem.simulator, workers) as ev:
+        if state["arms0"] is None:
+            state["arms0"] = evaluate(problem, [theta], patients, seed, ev)[0]
+            _write_json(checkpoint, state)
+        if progress:
+            progress(1, total, "Jacobian: base point")
+        y0 = _row_array(problem, state["arms0"])
+        for j, k in enumerate(keys):
+            if k in state["columns"]:
+                continue
+            h = step if problem.params[j].log_scale else step * width[j] / 4.0
+            if theta[j] + h > hi[j]:
+                h = -h
+            th = theta.copy()
+            th[j] += h
+            sub = [a for a in arms if problem.simulator.depends(a, k)]
+            res = dict(state["arms0"])
+            res.update(evaluate(problem, [th], patients, seed, ev, arms=sub)[0])
+            y1 = _row_array(problem, res)
+            col = (y1 - y0) / h
+            state["columns"][k] = [0.0 if not math.isfinite(c) else float(c) for c in col]
+            _write_json(checkpoint, state)
+            if progress:
+                progress(2 + j, total, f"Jacobian: {k} ({len(sub)} arms)")
+    J = np.array([state["columns"][k] for k in keys]).T
+    return {
+        "theta": theta.tolist(),
+        "rows": [r.id for r in problem.rows],
+        "y0": y0.tolist(),
+        "J": J.tolist(),
+        "arms0": state["arms0"],
+        "patients": patients,
+        "seed": seed,
+        "step": step,
+    }
+
+
+def _row_array(problem: Problem, arm_results: dict) -> np.ndarray:
+    sims = problem.row_values(arm_results)
+    return np.array([np.nan if sims[r.id] is None else float(sims[r.id]) for r in problem.rows])
+
+
+def linear_residuals(
+    problem: Problem,
+    y: np.ndarray,
+    n_sim: int,
+    exclude: Iterable[str] = (),
+) -> np.ndarray:
+    """Residuals of rows (not excluded) for an array of simulated values in row order."""
+    sims = {r.id: float(v) for r, v in zip(problem.rows, y, strict=True)}
+    return problem.residuals(sims, n_sim, exclude)
+
+
+def residual_jacobian(
+    problem: Problem, y: np.ndarray, J: np.ndarray, n_sim: int, exclude: Iterable[str] = ()
+) -> np.ndarray:
+    """d(residual)/d(theta) of the rows not excluded: d r / d y (central differences) x J."""
+    ex = set(exclude)
+    out = []
+    for i, r in enumerate(problem.rows):
+        if r.id in ex:
+            continue
+        t = problem.targets[r.id]
+        yi = float(y[i])
+        if not math.isfinite(yi):
+            out.append(np.zeros(J.shape[1]))
+            continue
+        d = 1e-5 * max(abs(yi), 1e-3)
+        drdy = (row_residual(r, t, yi + d, n_sim) - row_residual(r, t, yi - d, n_sim)) / (2 * d)
+        out.append(drdy * J[i])
+    return np.array(out)
+
+
+def laplace(
+    problem: Problem,
+    y: np.ndarray,
+    J: np.ndarray,
+    n_sim: int,
+    exclude: Iterable[str] = (),
+) -> np.ndarray:
+    """Laplace (Gauss-Newton) covariance of theta: ``(Jr' Jr + prior precision)^-1``.
+
+    ``Jr`` is the residual Jacobian of the rows not excluded (:func:`residual_jacobian`); the
+    prior is the fit's weak Gaussian prior (sd: half the box width on the search scale).
+    """
+    Jr = residual_jacobian(problem, np.asarray(y), np.asarray(J), n_sim, exclude)
+    _, sd = problem.prior()
+    H = Jr.T @ Jr + np.diag(1.0 / sd**2)
+    cov = np.linalg.inv(H)
+    return 0.5 * (cov + cov.T)
+
+
+def parameter_intervals(problem: Problem, theta: np.ndarray, cov: np.ndarray) -> list[dict]:
+    """95% intervals of the fitted values from a covariance on the search scale."""
+    out = []
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    lo_b, hi_b = problem.theta_bounds()
+    _, prior_sd = problem.prior()
+    for j, p in enumerate(problem.params):
+        lo = max(theta[j] - Z95 * sd[j], lo_b[j])
+        hi = min(theta[j] + Z95 * sd[j], hi_b[j])
+        out.append(
+            {
+                "key": p.key,
+                "value": p.from_theta(theta[j]),
+                "ci95": [p.from_theta(lo), p.from_theta(hi)],
+                "sd_search_scale": float(sd[j]),
+                # posterior sd / prior sd: near 1 means the rows hardly constrain the parameter
+                "prior_ratio": float(sd[j] / prior_sd[j]),
+                "scale": "log" if p.log_scale else "linear",
+                "meaning": p.meaning,
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- posterior file
+
+
+def posterior_path() -> Path:
+    """``src/imiqsim/data/posterior.json`` of the installed package."""
+    return Path(str(resources.files("imiqsim"))) / "data" / "posterior.json"
+
+
+def write_posterior(
+    path: Path,
+    problem: Problem,
+    theta: np.ndarray,
+    cov: np.ndarray,
+    jac: dict,
+    command: str,
+    extra: dict | None = None,
+) -> Path:
+    """Write the approximate posterior (mean, covariance on the search scale) and its Jacobian."""
+    doc = {
+        "description": (
+            "Laplace approximation of the posterior of the calibrated parameters (imiqsim "
+            "calibrate): mean and covariance of theta, the search scale (ln(value) for log-scale "
+            "parameters); the Jacobian of every row at the mean is kept for imiqsim validate"
+        ),
+        "command": command,
+        "keys": problem.keys,
+        "scale": ["log" if p.log_scale else "linear" for p in problem.params],
+        "lower": [p.lower for p in problem.params],
+        "upper": [p.upper for p in problem.params],
+        "mean": [float(t) for t in theta],
+        "cov": np.asarray(cov).tolist(),
+        "values": problem.values(theta),
+        "intervals": parameter_intervals(problem, np.asarray(theta), np.asarray(cov)),
+        "fingerprint": problem.fingerprint(),
+        "jacobian": {k: jac[k] for k in ("rows", "y0", "J", "patients", "seed", "step")},
+        **(extra or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, default=_json_default), encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------- writing back
 
 
 def _rewrite_csv(path: Path, match: Callable[[dict], bool], value: float, source: str) -> bool:
@@ -359,26 +1393,178 @@ def _rewrite_csv(path: Path, match: Callable[[dict], bool], value: float, source
     return hit
 
 
-def write_values(values: dict[str, float], model_dir: Path, note: str) -> list[str]:
-    """Write calibrated values into parameters.csv / indications.csv with their provenance."""
+def _append_indication_row(path: Path, model_dir: Path, p: CalibratedParameter, value, src) -> None:
+    g = {
+        r["name"]: r
+        for r in _read_table((model_dir / "parameters.csv").read_text(encoding="utf-8"))
+    }
+    base = g.get(p.name)
+    if base is None:
+        raise InputError("calibrated.csv", p.key, "a parameter of parameters.csv")
+    b = io.StringIO()
+    csv.writer(b, lineterminator="\n").writerow(
+        [p.scope, p.name, f"{value:.6g}", base["unit"], base["description"], src, "calibrated"]
+    )
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text += "\n"
+    path.write_text(text + b.getvalue(), encoding="utf-8")
+
+
+def write_values(
+    values: dict[str, float],
+    model_dir: Path,
+    note: str,
+    params: Sequence[CalibratedParameter] | None = None,
+    n_rows: int | None = None,
+) -> list[str]:
+    """Write fitted values into parameters.csv / indications.csv with their provenance.
+
+    Each value's source becomes ``calibrated jointly against all <n> rows (<note>)``. An
+    indication's value with no row in indications.csv gets one (unit and description from
+    parameters.csv).
+
+    Returns
+    -------
+    list of str
+        The keys written.
+    """
+    params = params if params is not None else load_parameters()
+    n_rows = n_rows if n_rows is not None else len(load_targets())
+    src = f"calibrated jointly against all {n_rows} rows of data/calibration.csv ({note})"
     changed = []
-    for s in STEPS:
-        vkey = s.parameter if s.indication is None else f"{s.parameter}@{s.indication}"
-        src = f"calibrated against {s.target} ({note})"
-        if s.indication is None:
+    for p in params:
+        if p.key not in values:
+            continue
+        v = float(values[p.key])
+        if p.scope == "global":
             ok = _rewrite_csv(
-                model_dir / "parameters.csv",
-                lambda d, s=s: d["name"] == s.parameter,
-                values[vkey],
-                src,
+                model_dir / "parameters.csv", lambda d, p=p: d["name"] == p.name, v, src
             )
+            if not ok:
+                raise InputError("calibrated.csv", p.key, "a parameter of parameters.csv")
         else:
+            path = model_dir / "indications.csv"
             ok = _rewrite_csv(
-                model_dir / "indications.csv",
-                lambda d, s=s: d["name"] == s.parameter and d["indication"] == s.indication,
-                values[vkey],
+                path,
+                lambda d, p=p: d["name"] == p.name and d["indication"] == p.scope,
+                v,
                 src,
             )
-        if ok:
-            changed.append(vkey)
+            if not ok:
+                _append_indication_row(path, model_dir, p, v, src)
+        changed.append(p.key)
     return changed
+
+
+# ----------------------------------------------------------------------------- one call
+
+
+@dataclass
+class CalibrationRun:
+    """Options of :func:`calibrate` (the ``imiqsim calibrate`` command)."""
+
+    stages: Sequence[tuple[int, int]] = DEFAULT_STAGES
+    seed: int = FIT_SEED
+    budget_s: float | None = 50 * 60.0
+    workers: int = 2
+    sigma0: float = 0.15
+    popsize: int | None = None
+    jacobian_patients: int | None = None  # default: the last stage's
+    checkpoint_dir: Path = field(default_factory=lambda: Path("out/calibration"))
+    resume: bool = False
+
+
+def calibrate(
+    run: CalibrationRun | None = None,
+    *,
+    problem: Problem | None = None,
+    progress: Callable[..., None] | None = None,
+    command: str = "imiqsim calibrate",
+    **legacy: Any,
+) -> dict:
+    """The whole calibration: the CMA-ES fit, then the Jacobian and Laplace posterior at its values.
+
+    Checkpoints: ``<checkpoint_dir>/fit_checkpoint.json`` and ``jacobian_checkpoint.json``; with
+    ``resume`` both continue. Returns the fit's dict with ``posterior`` (``theta``, ``cov``,
+    ``intervals``), ``jacobian`` and the timings (``fit_s``, ``jacobian_s``).
+
+    The keywords of the former coordinate-wise fit (``patients``, ``seed``, ``rounds``,
+    ``checkpoint``, ``resume``, and a one-argument ``progress(message)``) are still accepted
+    (``rounds`` x 8 generations at min(100, patients) patients, then ``rounds`` x 2 at
+    ``patients``), so the old ``imiqsim calibrate`` command line keeps working until cli.py
+    registers :mod:`imiqsim.calibration_cli`.
+    """
+    if legacy:
+        allowed = {"patients", "seed", "rounds", "checkpoint", "resume"}
+        bad = sorted(set(legacy) - allowed)
+        if bad:
+            raise InputError("calibrate", bad, f"keywords of CalibrationRun or {sorted(allowed)}")
+        pts = int(legacy.get("patients", 300))
+        rounds = int(legacy.get("rounds", 3))
+        ck = legacy.get("checkpoint")
+        run = CalibrationRun(
+            stages=((min(100, pts), 8 * rounds), (pts, 2 * rounds)),
+            seed=int(legacy.get("seed", FIT_SEED)),
+            checkpoint_dir=Path(ck).parent if ck is not None else Path("out/calibration"),
+            resume=bool(legacy.get("resume", False)),
+        )
+        if progress is not None:
+            say = progress
+
+            def progress(done: int, total: int, msg: str) -> None:
+                say(msg)
+
+    run = run or CalibrationRun()
+    problem = problem or Problem.from_package()
+    d = Path(run.checkpoint_dir)
+    fck, jck = d / "fit_checkpoint.json", d / "jacobian_checkpoint.json"
+    t0 = time.monotonic()
+    res = fit(
+        problem,
+        stages=run.stages,
+        seed=run.seed,
+        budget_s=run.budget_s,
+        sigma0=run.sigma0,
+        popsize=run.popsize,
+        workers=run.workers,
+        checkpoint=fck,
+        resume=run.resume and fck.exists(),
+        progress=progress,
+    )
+    t1 = time.monotonic()
+    theta = np.asarray(res["theta"])
+    jp = run.jacobian_patients or int(res["stages"][-1][0])
+    jac = jacobian(
+        problem,
+        theta,
+        patients=jp,
+        seed=run.seed,
+        workers=run.workers,
+        checkpoint=jck,
+        resume=run.resume and jck.exists() and _same_theta(jck, theta),
+        progress=progress,
+    )
+    t2 = time.monotonic()
+    y0, J = np.asarray(jac["y0"]), np.asarray(jac["J"])
+    cov = laplace(problem, y0, J, jp)
+    res["posterior"] = {
+        "theta": theta.tolist(),
+        "cov": cov.tolist(),
+        "intervals": parameter_intervals(problem, theta, cov),
+    }
+    res["jacobian"] = {k: v for k, v in jac.items() if k != "arms0"}
+    res["fit_s"], res["jacobian_s"] = t1 - t0, t2 - t1
+    res["command"] = command
+    return res
+
+
+def _same_theta(path: Path, theta: np.ndarray) -> bool:
+    try:
+        return bool(np.allclose(json.loads(path.read_text())["theta"], theta))
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+#: the calibrated parameters (kept under the old name for callers that count them)
+STEPS: tuple[CalibratedParameter, ...] = load_parameters()

@@ -250,6 +250,7 @@ def run_trial(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     scheduler: str | None = None,
+    uncertainty: int = 0,
 ) -> TrialResult:
     """Run a virtual trial in memory.
 
@@ -278,11 +279,24 @@ def run_trial(
         Called with chunks finished after each chunk.
     scheduler : str, optional
         Address of a dask.distributed scheduler to run the chunks on.
+    uncertainty : int
+        0: the calibrated values. K >= 2: K draws from the calibration's posterior, patients
+        split across them, intervals including parameter uncertainty
+        (:mod:`imiqsim.trial.uncertainty`).
 
     Returns
     -------
     TrialResult
     """
+    if uncertainty:
+        from imiqsim.trial.uncertainty import run_trial_uncertain
+
+        return run_trial_uncertain(
+            arms, uncertainty=uncertainty, patients=patients, seed=seed, workers=workers,
+            chunk_size=chunk_size, followup_years=followup_years, overrides=overrides,
+            immunosuppressed_fraction=immunosuppressed_fraction, force=force, progress=progress,
+            scheduler=scheduler,
+        )  # fmt: skip
     plan = plan_trial(
         arms,
         patients=patients,

@@ -1,0 +1,228 @@
+"""Command-line glue of the joint calibration and the cross-validation.
+
+``register(app)`` adds ``imiqsim calibrate`` (the joint CMA-ES fit, its Jacobian and Laplace
+posterior; replaces an earlier ``calibrate`` command of the app) and ``imiqsim validate``
+(leave-one-trial-out cross-validation, :mod:`imiqsim.cv`). User errors raise
+:class:`~imiqsim.errors.InputError` (the app's ``main`` turns them into exit code 2).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from imiqsim.errors import InputError
+
+__all__ = ["calibrate_command", "parse_stages", "register", "validate_command"]
+
+
+def parse_stages(text: str) -> tuple[tuple[int, int], ...]:
+    """``"100:24,300:6"`` -> ``((100, 24), (300, 6))`` (patients per arm : generations).
+
+    Examples
+    --------
+    >>> parse_stages("100:24, 300:6")
+    ((100, 24), (300, 6))
+    """
+    out = []
+    for part in text.split(","):
+        bits = part.strip().split(":")
+        try:
+            if len(bits) != 2:
+                raise ValueError
+            pts, gens = int(bits[0]), int(bits[1])
+        except ValueError:
+            raise InputError(
+                "--stages",
+                text,
+                "PATIENTS:GENERATIONS pairs separated by commas, e.g. 100:24,300:6",
+            ) from None
+        if pts < 10 or pts > 100_000 or gens < 1 or gens > 1000:
+            raise InputError(
+                "--stages", part.strip(), "patients 10 to 100,000 and generations 1 to 1,000"
+            )
+        out.append((pts, gens))
+    return tuple(out)
+
+
+def _bar(label: str):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    prog = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[msg]}"),
+        console=Console(stderr=True),
+    )
+    task = prog.add_task(label, total=None, msg="")
+
+    def cb(done: int, total: int, msg: str) -> None:
+        prog.update(task, completed=done, total=total, msg=msg[-70:])
+
+    return prog, cb
+
+
+def calibrate_command(
+    stages: str = typer.Option(
+        "100:24,300:6",
+        "--stages",
+        help="Virtual patients per arm : most CMA-ES generations, per stage, in order.",
+    ),
+    seed: int = typer.Option(2024, "--seed", help="Seed of the calibration population (CRN)."),
+    budget_minutes: float = typer.Option(
+        50.0, "--budget-minutes", help="Wall-clock budget of the CMA-ES fit, all sessions together."
+    ),
+    workers: int = typer.Option(2, "--workers", help="Processes simulating arms."),
+    popsize: int = typer.Option(0, "--popsize", help="CMA-ES candidates per generation (0: auto)."),
+    sigma0: float = typer.Option(0.15, "--sigma0", help="Initial step on the unit-scaled box."),
+    jacobian_patients: int = typer.Option(
+        0, "--jacobian-patients", help="Patients per arm of the Jacobian (0: the last stage's)."
+    ),
+    checkpoint_dir: Path = typer.Option(
+        Path("out/calibration"), "--checkpoint-dir", help="Checkpoints and the result JSON."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints."),
+    write: bool = typer.Option(
+        False,
+        "--write",
+        help="Write the fitted values (with provenance) into the parameter tables and the "
+        "posterior into data/posterior.json.",
+    ),
+):
+    """Fit every calibrated parameter jointly against every published row (CMA-ES; slow)."""
+    from importlib import resources
+
+    from imiqsim import calibrate as cal
+
+    st = parse_stages(stages)
+    if not 0 < budget_minutes <= 24 * 60:
+        raise InputError("--budget-minutes", budget_minutes, "more than 0 and at most 1440")
+    if not 1 <= workers <= 64:
+        raise InputError("--workers", workers, "a whole number from 1 to 64")
+    if popsize and not 4 <= popsize <= 200:
+        raise InputError("--popsize", popsize, "0 (automatic) or 4 to 200")
+    if not 0 < sigma0 <= 0.5:
+        raise InputError("--sigma0", sigma0, "more than 0 and at most 0.5")
+    if jacobian_patients and jacobian_patients < 10:
+        raise InputError("--jacobian-patients", jacobian_patients, "0 or at least 10")
+    if resume and not (checkpoint_dir / "fit_checkpoint.json").exists():
+        raise InputError(
+            "--resume", str(checkpoint_dir / "fit_checkpoint.json"), "an existing fit checkpoint"
+        )
+    command = (
+        f"imiqsim calibrate --stages {stages.replace(' ', '')} --seed {seed} "
+        f"--budget-minutes {budget_minutes:g} --workers {workers}"
+    )
+    run = cal.CalibrationRun(
+        stages=st,
+        seed=seed,
+        budget_s=budget_minutes * 60.0,
+        workers=workers,
+        sigma0=sigma0,
+        popsize=popsize or None,
+        jacobian_patients=jacobian_patients or None,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
+    prog, cb = _bar("calibrating")
+    t0 = time.monotonic()
+    with prog:
+        res = cal.calibrate(run, progress=cb, command=command)
+    wall = time.monotonic() - t0
+    res["wall_s_this_session"] = wall
+    out = checkpoint_dir / "calibration_result.json"
+    out.write_text(json.dumps(res, indent=1))
+    typer.echo(
+        f"objective {res['objective']:.3f}; {sum(1 for h in res['hits'].values() if h)} of "
+        f"{len(res['hits'])} rows inside their tolerance; {res['evaluations']} evaluations; "
+        f"fit {res['fit_s'] / 60:.1f} min + Jacobian {res['jacobian_s'] / 60:.1f} min "
+        f"this session"
+    )
+    for iv in res["posterior"]["intervals"]:
+        typer.echo(
+            f"  {iv['key']:34s} {iv['value']:<10.4g} 95% {iv['ci95'][0]:.3g}-{iv['ci95'][1]:.3g}"
+        )
+    typer.echo(f"wrote {out}")
+    if write:
+        problem = cal.Problem.from_package()
+        model_dir = Path(str(resources.files("imiqsim.model")))
+        changed = cal.write_values(res["values"], model_dir, command, problem.params)
+        typer.echo(f"updated {len(changed)} parameters in {model_dir}")
+        import numpy as np
+
+        path = cal.write_posterior(
+            cal.posterior_path(),
+            problem,
+            np.asarray(res["posterior"]["theta"]),
+            np.asarray(res["posterior"]["cov"]),
+            res["jacobian"],
+            command,
+            {"objective": res["objective"], "evaluations": res["evaluations"]},
+        )
+        typer.echo(f"wrote {path}")
+
+
+def validate_command(
+    out: Path = typer.Option(Path("docs"), "--out", help="Where validation.md and the plot go."),
+    patients: int = typer.Option(400, "--patients", "-n", help="Virtual patients per arm."),
+    seed: int = typer.Option(11, "--seed", help="Seed (not the fitting seed)."),
+    workers: int = typer.Option(2, "--workers", help="Processes simulating arms."),
+    checkpoint: Path = typer.Option(
+        Path("out/validation/checkpoint.json"), "--checkpoint", help="Progress file."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from --checkpoint."),
+):
+    """Leave-one-trial-out cross-validation: refit without each source, predict its rows."""
+    from imiqsim import cv
+
+    if not 20 <= patients <= 100_000:
+        raise InputError("--patients", patients, "a whole number from 20 to 100,000")
+    if not 1 <= workers <= 64:
+        raise InputError("--workers", workers, "a whole number from 1 to 64")
+    if seed < 0:
+        raise InputError("--seed", seed, "a non-negative whole number")
+    if resume and not checkpoint.exists():
+        raise InputError("--resume", str(checkpoint), "an existing validation checkpoint")
+    command = f"imiqsim validate --patients {patients} --seed {seed} --out {out}"
+    prog, cb = _bar("validating")
+    with prog:
+        res = cv.validate(
+            patients=patients,
+            seed=seed,
+            workers=workers,
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=cb,
+        )
+    paths = cv.write_validation(res, out, command=command)
+    typer.echo(
+        f"leave-one-trial-out: {res.n_inside} of {res.n_rows} rows inside their published 95% CI "
+        f"or tolerance (in-sample {res.n_inside_in_sample} of {res.n_rows})"
+    )
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``calibrate`` and ``validate`` to ``app`` (an earlier ``calibrate`` is replaced)."""
+    app.registered_commands[:] = [
+        c
+        for c in app.registered_commands
+        if (c.name or getattr(c.callback, "__name__", "")) != "calibrate"
+    ]
+    app.command("calibrate")(calibrate_command)
+    app.command("validate")(validate_command)

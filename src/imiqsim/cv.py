@@ -1,0 +1,520 @@
+"""Leave-one-trial-out cross-validation of the joint calibration: ``imiqsim validate``.
+
+A fold is one published source (:func:`imiqsim.calibrate.normalise_source`: all Lebwohl 2004
+rows, all four Geisse 2002 arms, the Aldara label's rows, ...). Each fold refits the calibrated
+parameters without its rows and predicts them. To keep a fold cheap the refit runs on a local
+emulator: the finite-difference Jacobian of every row's simulated value w.r.t. the parameters
+(search scale) at the full fit, computed once with common random numbers; the fold's parameters
+minimise the same objective as the fit (binomial and tolerance terms, weak prior) on the
+linearised rows by Levenberg-Marquardt-type least squares (:func:`scipy.optimize.least_squares`,
+within the boxes), warm-started from the full fit. Proportions are linearised on their own scale,
+PK figures on a log scale. The held-out rows are then re-simulated at the fold's parameters: that
+simulation, not the emulator, is the prediction. Its 95% interval combines the virtual trial's
+sampling interval and the fold's parameter uncertainty (Laplace covariance of the fold,
+propagated through the Jacobian).
+
+Everything is checkpointed (the Jacobian column by column, then fold by fold), so an interrupted
+``imiqsim validate --resume`` continues.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imiqsim.calibrate import (
+    CHECKPOINT_VERSION,
+    Z95,
+    Evaluator,
+    Problem,
+    _read_checkpoint,
+    _write_json,
+    current_values,
+    evaluate,
+    jacobian,
+    laplace,
+    posterior_path,
+    row_hit,
+    row_residual,
+    tolerance_text,
+)
+from imiqsim.errors import InputError
+from imiqsim.vocabulary import DISCLAIMER
+
+__all__ = [
+    "ValidationResult",
+    "ValidationRow",
+    "direct_refit",
+    "emulator_refit",
+    "folds",
+    "linearised_values",
+    "start_values",
+    "validate",
+    "write_validation",
+]
+
+
+def folds(problem: Problem) -> dict[str, list[str]]:
+    """Fold (normalised source) -> row ids, in the order the sources first appear."""
+    out: dict[str, list[str]] = {}
+    for r in problem.rows:
+        out.setdefault(problem.targets[r.id].fold, []).append(r.id)
+    return out
+
+
+def _log_rows(problem: Problem) -> np.ndarray:
+    return np.array([r.likelihood in ("fold", "upper_bound") for r in problem.rows])
+
+
+def linearised_values(
+    problem: Problem, theta: np.ndarray, theta0: np.ndarray, y0: np.ndarray, J: np.ndarray
+) -> np.ndarray:
+    """Emulated row values at ``theta``: proportions linear, PK figures log-linear in theta."""
+    d = np.asarray(theta) - np.asarray(theta0)
+    lin = y0 + J @ d
+    logr = _log_rows(problem)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loglin = y0 * np.exp((J @ d) / np.where(y0 > 0, y0, np.nan))
+    return np.where(logr & (y0 > 0), loglin, lin)
+
+
+def emulator_refit(
+    problem: Problem,
+    theta0: np.ndarray,
+    y0: np.ndarray,
+    J: np.ndarray,
+    n_sim: int,
+    exclude: Iterable[str] = (),
+) -> np.ndarray:
+    """Parameters minimising the objective of the rows not excluded, on the linearised rows."""
+    from scipy.optimize import least_squares
+
+    ex = set(exclude)
+    lo, hi = problem.theta_bounds()
+    y0 = np.asarray(y0, dtype=float)
+    J = np.nan_to_num(np.asarray(J, dtype=float))
+    keep = np.array([r.id not in ex for r in problem.rows])
+    undefined = ~np.isfinite(y0)
+
+    def fun(th: np.ndarray) -> np.ndarray:
+        y = linearised_values(problem, th, theta0, np.where(undefined, 0.0, y0), J)
+        y = np.where(undefined, np.nan, y)
+        sims = {r.id: float(v) for r, v in zip(problem.rows, y, strict=True)}
+        res = [
+            row_residual(r, problem.targets[r.id], sims[r.id], n_sim)
+            for r, k in zip(problem.rows, keep, strict=True)
+            if k
+        ]
+        return np.concatenate([np.array(res), problem.prior_residuals(th)])
+
+    x0 = np.clip(np.asarray(theta0, dtype=float), lo + 1e-9, hi - 1e-9)
+    sol = least_squares(fun, x0, bounds=(lo, hi), method="trf", x_scale=hi - lo, max_nfev=2000)
+    return np.asarray(sol.x)
+
+
+def direct_refit(
+    problem: Problem,
+    theta0: np.ndarray,
+    n_sim: int,
+    seed: int,
+    exclude: Iterable[str] = (),
+    workers: int = 1,
+    diff_step: float = 1e-3,
+) -> np.ndarray:
+    """The same refit on the simulator itself (finite differences at every step; costly).
+
+    For checking the emulator on cheap simulators (tests), not for the model.
+    """
+    from scipy.optimize import least_squares
+
+    ex = set(exclude)
+    lo, hi = problem.theta_bounds()
+    with Evaluator(problem.simulator, workers) as ev:
+
+        def fun(th: np.ndarray) -> np.ndarray:
+            res = evaluate(problem, [th], n_sim, seed, ev)[0]
+            sims = problem.row_values(res)
+            return np.concatenate([problem.residuals(sims, n_sim, ex), problem.prior_residuals(th)])
+
+        x0 = np.clip(np.asarray(theta0, dtype=float), lo + 1e-9, hi - 1e-9)
+        sol = least_squares(
+            fun, x0, bounds=(lo, hi), method="trf", x_scale=hi - lo, diff_step=diff_step
+        )
+    return np.asarray(sol.x)
+
+
+@dataclass
+class ValidationRow:
+    """One published row: in-sample and leave-its-trial-out predictions."""
+
+    id: str
+    fold: str
+    likelihood: str
+    published: float
+    published_ci: tuple[float, float] | None
+    tolerance: str
+    in_sample: float | None
+    in_sample_hit: bool | None
+    predicted: float | None
+    predicted_ci: tuple[float, float] | None
+    inside: bool | None
+    independent: str = ""
+    approximation: str = ""
+
+
+@dataclass
+class ValidationResult:
+    """What :func:`validate` measured."""
+
+    rows: list[ValidationRow]
+    folds: dict[str, dict]
+    patients: int
+    seed: int
+    start: dict[str, float]
+    start_from: str
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def n_inside(self) -> int:
+        return sum(1 for r in self.rows if r.inside)
+
+    @property
+    def n_inside_in_sample(self) -> int:
+        return sum(1 for r in self.rows if r.in_sample_hit)
+
+
+def start_values(problem: Problem) -> tuple[dict[str, float], str]:
+    """The full fit: ``data/posterior.json`` when it matches the tables, else the tables."""
+    cur = current_values(problem.params)
+    path = posterior_path()
+    if path.exists():
+        doc = json.loads(path.read_text())
+        vals = doc.get("values", {})
+        if set(vals) == set(cur) and all(math.isclose(vals[k], cur[k], rel_tol=1e-5) for k in cur):
+            return cur, "the parameter tables (= data/posterior.json mean)"
+    return cur, "the parameter tables"
+
+
+def _interval(ci, var_param: float, value: float) -> tuple[float, float] | None:
+    if ci is None or ci[0] is None or ci[1] is None or value is None:
+        return None
+    se = (ci[1] - ci[0]) / (2 * Z95)
+    s = math.sqrt(se * se + max(var_param, 0.0))
+    return (value - Z95 * s, value + Z95 * s)
+
+
+def validate(
+    problem: Problem | None = None,
+    *,
+    start: dict[str, float] | None = None,
+    patients: int = 400,
+    seed: int = 11,
+    workers: int = 1,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ValidationResult:
+    """Leave-one-trial-out cross-validation (see the module docstring).
+
+    Parameters
+    ----------
+    problem : Problem, optional
+        Default: the package's rows and calibrated parameters with the model.
+    start : dict, optional
+        The full fit's values (default :func:`start_values`).
+    patients, seed : int
+        Virtual patients per arm and their seed (the Jacobian and every prediction).
+    workers : int
+        Processes simulating arms.
+    checkpoint : Path, optional
+        Progress file; the Jacobian's is ``jacobian_<name>`` beside it.
+    resume : bool
+        Continue from ``checkpoint``.
+    progress : callable(done, total, message), optional
+
+    Returns
+    -------
+    ValidationResult
+    """
+    problem = problem or Problem.from_package()
+    if start is None:
+        start, start_from = start_values(problem)
+    else:
+        start_from = "given values"
+    theta0 = problem.to_theta(start)
+    fl = folds(problem)
+    jck = checkpoint.with_name("jacobian_" + checkpoint.name) if checkpoint else None
+    if resume:
+        state = _read_checkpoint(checkpoint, problem, "validation")
+        if state["patients"] != patients or state["seed"] != seed:
+            raise InputError(
+                "--resume",
+                str(checkpoint),
+                f"a checkpoint of {state['patients']} patients, "
+                f"seed {state['seed']} (rerun with those, or without --resume)",
+            )
+    else:
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "kind": "validation",
+            "fingerprint": problem.fingerprint(),
+            "patients": patients,
+            "seed": seed,
+            "theta0": theta0.tolist(),
+            "folds": {},
+        }
+        _write_json(checkpoint, state)
+    theta0 = np.asarray(state["theta0"])
+    total = 1 + len(problem.params) + len(fl)
+
+    def jprog(done: int, tot: int, msg: str) -> None:
+        if progress:
+            progress(done, total, msg)
+
+    jac = jacobian(
+        problem,
+        theta0,
+        patients=patients,
+        seed=seed,
+        workers=workers,
+        checkpoint=jck,
+        resume=resume and jck is not None and jck.exists(),
+        progress=jprog,
+    )
+    y0, J = np.asarray(jac["y0"], dtype=float), np.asarray(jac["J"], dtype=float)
+    with Evaluator(problem.simulator, workers) as ev:
+        for fi, (fold, ids) in enumerate(fl.items()):
+            if fold in state["folds"]:
+                continue
+            th = emulator_refit(problem, theta0, y0, J, patients, exclude=ids)
+            cov = laplace(problem, y0, J, patients, exclude=ids)
+            arms = problem.arms_of(ids)
+            res = evaluate(problem, [th], patients, seed, ev, arms=arms)[0]
+            sims = problem.row_values(res, row_ids=set(ids))
+            idx = [i for i, r in enumerate(problem.rows) if r.id in ids]
+            var = np.einsum("ij,jk,ik->i", J[idx], cov, J[idx])
+            preds = {}
+            for i, v in zip(idx, var, strict=True):
+                r = problem.rows[i]
+                e = res[r.arm][r.endpoint]
+                preds[r.id] = {
+                    "value": sims[r.id],
+                    "ci95": _interval(e["ci95"], float(v), sims[r.id]),
+                    "param_sd": math.sqrt(max(float(v), 0.0)),
+                }
+            moved = sorted(
+                zip(problem.keys, (th - theta0) / problem.prior()[1], strict=True),
+                key=lambda kv: -abs(kv[1]),
+            )
+            state["folds"][fold] = {
+                "rows": ids,
+                "theta": th.tolist(),
+                "values": problem.values(th),
+                "moved": [[k, float(d)] for k, d in moved[:3]],
+                "predictions": preds,
+            }
+            _write_json(checkpoint, state)
+            if progress:
+                progress(2 + len(problem.params) + fi, total, f"fold {fold} ({len(ids)} rows)")
+    in_sample = problem.row_values(jac["arms0"])
+    rows = []
+    for r in problem.rows:
+        t = problem.targets[r.id]
+        pr = state["folds"][t.fold]["predictions"][r.id]
+        ci = pr["ci95"]
+        rows.append(
+            ValidationRow(
+                r.id,
+                t.fold,
+                r.likelihood,
+                t.value,
+                t.published_ci() if r.likelihood == "binomial" else None,
+                tolerance_text(r, t),
+                in_sample[r.id],
+                row_hit(r, t, in_sample[r.id]),
+                pr["value"],
+                None if ci is None else (float(ci[0]), float(ci[1])),
+                row_hit(r, t, pr["value"]),
+                r.independent,
+                r.approximation,
+            )
+        )
+    return ValidationResult(
+        rows,
+        state["folds"],
+        patients,
+        seed,
+        problem.values(theta0),
+        start_from,
+        problem.keys,
+    )
+
+
+# ----------------------------------------------------------------------------- docs/validation
+
+
+def _is_pk(r: ValidationRow) -> bool:
+    return r.likelihood in ("fold", "upper_bound")
+
+
+def _fmt(v: float | None, ci=None, pk: bool = False) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if pk:
+        s = f"{v:.3g}"
+        return s + (f" ({ci[0]:.3g}-{ci[1]:.3g})" if ci else "")
+    s = f"{100 * v:.1f}%"
+    return s + (f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else "")
+
+
+def forest_png(result: ValidationResult) -> bytes:
+    """Forest plot: published (95% CI) vs in-sample vs leave-one-trial-out prediction (95% CI)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    props = [r for r in result.rows if not _is_pk(r)]
+    pks = [r for r in result.rows if _is_pk(r)]
+    h = 0.34 * len(props) + 0.34 * len(pks) + 2.0
+    fig = Figure(figsize=(9, h))
+    gs = fig.add_gridspec(2, 1, height_ratios=[max(len(props), 1), max(len(pks), 1) + 1])
+    for ax, rows, pk in (
+        (fig.add_subplot(gs[0]), props, False),
+        (fig.add_subplot(gs[1]), pks, True),
+    ):
+        for i, r in enumerate(rows):
+            y = len(rows) - i
+            lo_hi = r.published_ci
+            if lo_hi is None and r.likelihood == "absolute":
+                lo_hi = (r.published - 0.10, r.published + 0.10)
+            if lo_hi is None and r.likelihood == "fold":
+                lo_hi = (r.published / 2, r.published * 2)
+            scale = r.published if pk else 1.0
+            if lo_hi:
+                ax.plot([lo_hi[0] / scale, lo_hi[1] / scale], [y + 0.2] * 2, color="#444", lw=2)
+            ax.plot([r.published / scale], [y + 0.2], "s", color="#444", ms=4)
+            if r.in_sample is not None and math.isfinite(r.in_sample):
+                ax.plot([r.in_sample / scale], [y], "^", color="#888", ms=4)
+            col = "#1f77b4" if r.inside else "#d62728"
+            if r.predicted_ci:
+                ax.plot(
+                    [r.predicted_ci[0] / scale, r.predicted_ci[1] / scale], [y - 0.2] * 2, color=col
+                )
+            if r.predicted is not None and math.isfinite(r.predicted):
+                ax.plot([r.predicted / scale], [y - 0.2], "o", color=col, ms=4)
+        ax.set_yticks(range(len(rows), 0, -1))
+        ax.set_yticklabels(
+            [f"{r.id}{' (n.i.)' if r.independent else ''}" for r in rows], fontsize=7
+        )
+        ax.grid(axis="x", alpha=0.3)
+        if pk:
+            ax.set_xscale("log")
+            ax.set_xlabel("simulated / published (PK rows)")
+        else:
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_xlabel("proportion")
+    fig.axes[0].set_title(
+        "published (square, 95% CI or tolerance), in-sample (triangle), leave-one-trial-out "
+        "prediction (circle, 95% CI; red: outside)",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def write_validation(result: ValidationResult, out: Path, *, command: str) -> list[Path]:
+    """Write ``validation.md``, ``validation_forest.png`` and ``validation.json`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "validation_forest.png"
+    png.write_bytes(forest_png(result))
+    js = out / "validation.json"
+    js.write_text(
+        json.dumps(
+            {
+                "command": command,
+                "rows": [asdict(r) for r in result.rows],
+                "folds": result.folds,
+                "start": result.start,
+                "patients": result.patients,
+                "seed": result.seed,
+            },
+            indent=1,
+        )
+    )
+    lines = [
+        "# Leave-one-trial-out cross-validation",
+        "",
+        f"> {DISCLAIMER}",
+        "",
+        f"Generated by `{command}` on {_dt.date.today().isoformat()} ({result.patients} virtual "
+        f"patients per arm, seed {result.seed}; full fit: {result.start_from}).",
+        "",
+        f"**{result.n_inside} of {result.n_rows} rows** fall inside their published 95% CI (or "
+        f"tolerance) when their trial is left out of the fit; in-sample (every row fitted): "
+        f"{result.n_inside_in_sample} of {result.n_rows}.",
+        "",
+        "A fold is one published source; its rows are left out, the calibrated parameters are "
+        "refitted on the other rows (local emulator: Jacobian at the full fit, least squares on "
+        "the linearised rows, warm-started from the full fit), and the left-out rows are "
+        "re-simulated at the fold's parameters. The prediction's 95% interval combines the "
+        "virtual trial's sampling interval and the fold's parameter uncertainty (Laplace). "
+        "Criteria, the same as the fit's and the calibration report's: inside the published "
+        "95% CI for rows with n; +/-0.10 for proportions without n; within 2-fold for PK "
+        "figures; below the bound for the urine upper bound. Rows marked *n.i.* are not "
+        "independent checks of another row (same virtual patients).",
+        "",
+        "| row | fold | published (95% CI) | in-sample | LOO predicted (95% CI) | inside? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result.rows:
+        pk = r.likelihood == "fold"
+        pub = _fmt(r.published, r.published_ci, pk and r.likelihood != "upper_bound")
+        if r.likelihood == "upper_bound":
+            pub = f"< {100 * r.published:.1f}%"
+        flag = "-" if r.inside is None else ("yes" if r.inside else "**no**")
+        mark = " *n.i.*" if r.independent else ""
+        mark += " (approx.)" if r.approximation else ""
+        lines.append(
+            f"| {r.id}{mark} | {r.fold} | {pub} | {_fmt(r.in_sample, None, pk)} | "
+            f"{_fmt(r.predicted, r.predicted_ci, pk)} | {flag} |"
+        )
+    lines += [
+        "",
+        "![forest plot](validation_forest.png)",
+        "",
+        "## Folds: the parameters that moved most",
+        "",
+        "Shift of the refitted parameter from the full fit, in prior standard deviations (half "
+        "the search box on its scale). A parameter only the left-out rows constrain drifts "
+        "toward the centre of its box: the other trials say nothing about it.",
+        "",
+        "| fold | rows | largest shifts |",
+        "|---|---|---|",
+    ]
+    for fold, f in result.folds.items():
+        moved = ", ".join(f"{k} {d:+.2f}" for k, d in f["moved"])
+        lines.append(f"| {fold} | {len(f['rows'])} | {moved} |")
+    approx = [r for r in result.rows if r.approximation or r.independent]
+    if approx:
+        lines += ["", "## Notes on rows", ""]
+        for r in approx:
+            note = "; ".join(x for x in (r.independent, r.approximation) if x)
+            lines.append(f"- `{r.id}`: {note}")
+    md = out / "validation.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [md, png, js]

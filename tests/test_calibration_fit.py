@@ -1,0 +1,185 @@
+"""The joint-fit machinery on a stand-in simulator with known parameters, and the row tables."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import calibration_standin as cs
+from imiqsim import calibrate as cal
+from imiqsim.errors import InputError
+
+STAGES = ((200, 25), (1000, 10))
+
+
+def _fit(problem, **kw):
+    return cal.fit(
+        problem,
+        stages=kw.pop("stages", STAGES),
+        seed=5,
+        start={"k1": 2.0, "k2": 0.5, "k3@X": 4.0},
+        sigma0=0.2,
+        popsize=8,
+        **kw,
+    )
+
+
+def test_cma_recovers_known_parameters():
+    p = cs.problem()
+    res = _fit(p)
+    for k, v in cs.TRUE.items():
+        assert math.log(res["values"][k] / v) == pytest.approx(0.0, abs=0.06), (k, res["values"])
+    assert all(res["hits"].values())
+    assert res["evaluations"] == 8 * 35 + 1
+
+
+def test_cma_recovers_parameters_through_crn_noise():
+    p = cs.problem(noise=True)
+    res = _fit(p, stages=((400, 20), (4000, 10)))
+    for k, v in cs.TRUE.items():
+        assert abs(math.log(res["values"][k] / v)) < 0.25, (k, res["values"])
+
+
+def test_checkpoint_resume_gives_identical_results(tmp_path):
+    p = cs.problem(noise=True)
+    stages = ((100, 3), (300, 2))
+    ref = _fit(p, stages=stages)
+    ck = tmp_path / "fit.json"
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(done, total, msg):
+        if done == 13:  # mid-generation 2 of stage 1
+            raise Stop
+
+    with pytest.raises(Stop):
+        _fit(p, stages=stages, checkpoint=ck, progress=interrupt)
+    state = json.loads(ck.read_text())
+    assert state["evaluations"] == 13 and state["pending"] is not None
+    res = _fit(p, stages=stages, checkpoint=ck, resume=True)
+    assert res["theta"] == ref["theta"]
+    assert [h["best"] for h in res["history"]] == [h["best"] for h in ref["history"]]
+    assert res["evaluations"] == ref["evaluations"]
+
+
+def test_resume_refuses_a_checkpoint_of_other_rows(tmp_path):
+    ck = tmp_path / "fit.json"
+    _fit(cs.problem(), stages=((50, 1),), checkpoint=ck)
+    other = cs.problem(truth={"k1": 1.0, "k2": 1.0, "k3@X": 1.0})
+    with pytest.raises(InputError, match="same rows"):
+        _fit(other, stages=((50, 1),), checkpoint=ck, resume=True)
+    with pytest.raises(InputError, match="existing fit checkpoint"):
+        _fit(other, checkpoint=tmp_path / "none.json", resume=True)
+
+
+def test_budget_ends_stages_early():
+    p = cs.problem()
+    res = _fit(p, stages=((50, 1000), (100, 1000)), budget_s=0.0)
+    assert [s["why"] for s in res["stopped"]] == ["wall-clock budget"] * 2
+    assert res["evaluations"] == 1  # only the final evaluation of the search mean
+
+
+def test_jacobian_matches_analytic_derivative_and_skips_unreached_arms():
+    p = cs.problem()
+    theta = np.log([cs.TRUE[k] for k in p.keys])
+    jac = cal.jacobian(p, theta, patients=10, seed=1, step=1e-4)
+    J = np.array(jac["J"])
+    sim = p.simulator
+    for i, r in enumerate(p.rows):
+        pr = sim.probability(r.arm, r.endpoint, cs.TRUE)
+        c0, coef = sim._design()[r.arm][r.endpoint]
+        for j, k in enumerate(p.keys):
+            assert J[i, j] == pytest.approx(pr * (1 - pr) * coef.get(k, 0.0), abs=1e-4)
+
+
+def test_laplace_covariance_shrinks_with_trial_size():
+    theta = np.log([cs.TRUE[k] for k in ("k1", "k2", "k3@X")])
+    sds = []
+    for n in (100, 10000):
+        p = cs.problem(n=n)
+        jac = cal.jacobian(p, theta, patients=10, seed=1, step=1e-4)
+        cov = cal.laplace(p, np.array(jac["y0"]), np.array(jac["J"]), 10)
+        sds.append(np.sqrt(np.diag(cov)))
+    # 100x the patients: about 10x narrower (the weak prior barely matters)
+    assert np.all(sds[0] / sds[1] > 8) and np.all(sds[0] / sds[1] < 11)
+
+
+def test_row_residuals_match_the_tolerances():
+    t = cal.Target("x", "AK", "", "", 0.5, None, "s", "")
+    absolute = cal.RowSpec("x", "a", "e", "absolute")
+    # the edge of the tolerance is the edge of a 95% band: residual 1.96
+    assert cal.row_residual(absolute, t, 0.6, 100) == pytest.approx(cal.Z95)
+    assert cal.row_hit(absolute, t, 0.6) and not cal.row_hit(absolute, t, 0.61)
+    fold = cal.RowSpec("x", "a", "e", "fold")
+    assert cal.row_residual(fold, t, 1.0, 100) == pytest.approx(cal.Z95)
+    assert cal.row_hit(fold, t, 0.99) and not cal.row_hit(fold, t, 1.01)
+    upper = cal.RowSpec("x", "a", "e", "upper_bound")
+    assert cal.row_residual(upper, t, 0.2, 100) == 0.0 and cal.row_residual(upper, t, 1.0, 100) > 1
+    tb = cal.Target("x", "AK", "", "", 0.3, 200, "s", "")
+    binom = cal.RowSpec("x", "a", "e", "binomial")
+    lo, hi = tb.published_ci()
+    # at the edge of the Clopper-Pearson CI the deviance residual is about 1.96
+    assert 1.7 < abs(cal.row_residual(binom, tb, hi, 10000)) < 2.3
+    assert cal.row_residual(binom, tb, 0.2, 100) < 0 < cal.row_residual(binom, tb, 0.4, 100)
+
+
+def test_package_tables_cover_every_row():
+    p = cal.Problem.from_package()
+    assert len(p.rows) == 34 == len(cal.load_targets())
+    assert {r.id for r in p.rows} == set(p.targets)
+    not_indep = {r.id for r in p.rows if r.independent}
+    assert {"sbcc5-5x6-histo", "cryo-ak-lesion-cr-gt5s"} <= not_indep
+    assert len(p.params) == 13
+    assert {"kp_cream_cm_h", "cryo_hill", "cryo_log_kill_max"} <= set(p.keys)
+    # every arm builds a valid scenario; rows of one arm share it
+    for a in p.simulator.arms.values():
+        assert a.scenario().name == a.name
+    sc = p.simulator.arms["sbcc-5pct-bid12"].scenario()
+    assert sc.treatment.regimen.times_per_day == 2 and sc.treatment.regimen.max_weeks == 12.0
+    assert p.simulator.arms["ak-cryo-3s"].scenario().treatment.cryotherapy.freeze_seconds == 3.0
+
+
+def test_bad_table_rows_are_named():
+    head = "id,arm,preset,overrides,followup_years,kind,endpoint,likelihood\n"
+    with pytest.raises(InputError, match="likelihood"):
+        cal.load_arms(head + "a,x,ak-5pct,,0,trial,complete_clearance,poisson\n")
+    with pytest.raises(InputError, match="arm"):
+        cal.load_arms(
+            head
+            + "a,x,ak-5pct,,0,trial,complete_clearance,binomial\n"
+            + "b,x,ak-5pct,,1,trial,partial_clearance,binomial\n"
+        )
+    with pytest.raises(InputError, match="JSON"):
+        cal.parse_overrides("site=scalp")
+    with pytest.raises(InputError, match="lower < upper"):
+        cal.load_parameters("name,scope,lower,upper,log_scale,meaning\nk,global,2,1,true,m\n")
+
+
+def test_write_values_sets_value_and_provenance(tmp_path):
+    (tmp_path / "parameters.csv").write_text(
+        "# c\nname,value,unit,module,description,source,status\n"
+        "k_memory_kill,0.01,1/h,lesions,memory hazard,old,calibrated\n"
+    )
+    (tmp_path / "indications.csv").write_text(
+        "indication,name,value,unit,description,source,status\n"
+    )
+    params = (
+        cal.CalibratedParameter("k_memory_kill", "global", 1e-4, 1, True, "memory"),
+        cal.CalibratedParameter("k_memory_kill", "EGW", 1e-4, 1, True, "memory in warts"),
+    )
+    keys = cal.write_values(
+        {"k_memory_kill": 0.02, "k_memory_kill@EGW": 0.03},
+        tmp_path,
+        "imiqsim calibrate --seed 1",
+        params,
+        34,
+    )
+    assert keys == ["k_memory_kill", "k_memory_kill@EGW"]
+    g = (tmp_path / "parameters.csv").read_text()
+    assert "k_memory_kill,0.02,1/h" in g and "calibrated jointly against all 34 rows" in g
+    ind = (tmp_path / "indications.csv").read_text()
+    assert ind.splitlines()[-1].startswith("EGW,k_memory_kill,0.03,1/h,memory hazard,calibrated")

@@ -1,0 +1,117 @@
+"""Leave-one-trial-out cross-validation: folds by source, the emulator's refit, the outputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import calibration_standin as cs
+from imiqsim import calibrate as cal
+from imiqsim import cv
+
+
+def test_folds_group_rows_by_normalised_source():
+    p = cal.Problem.from_package()
+    fl = cv.folds(p)
+    assert sum(len(v) for v in fl.values()) == 34
+    # "Lebwohl et al. 2004, J Am Acad Dermatol 50:714" and "Lebwohl et al. 2004" are one trial
+    assert sorted(fl["Lebwohl et al. 2004"]) == sorted(
+        [
+            "ak5-2x16-cc",
+            "ak5-2x16-cc-veh",
+            "ak5-2x16-pc",
+            "ak5-2x16-pc-veh",
+            "ak5-2x16-median-red",
+            "ak5-2x16-severe-erythema",
+        ]
+    )
+    # the label's section 6.1 rows are one document; the Australian PI another
+    assert sorted(fl["Aldara label"]) == ["ak5-2x16-headache", "ak5-2x16-rest"]
+    assert len(fl["Aldara product information"]) == 4
+    assert len(fl["Geisse et al. 2002"]) == 4 and len(fl["Geisse et al. 2004"]) == 2
+    assert len(fl["Thai et al. 2004"]) == 4 and len(fl["Swanson et al. 2010"]) == 6
+    assert set(fl) >= {"Edwards et al. 1998", "Zyclara label", "Lee et al. 2005"}
+    assert len(fl) == 10
+
+
+def test_standin_folds_merge_citation_variants():
+    fl = cv.folds(cs.problem())
+    assert fl == {
+        "Alpha et al. 2001": ["arm1-e1", "arm1-e2"],
+        "Gamma label": ["arm2-e1", "arm2-e2"],
+        "Beta 2003": ["arm3-e1", "arm3-e2"],
+    }
+
+
+def _perturbed_problem():
+    """Published rows from other true values: the full fit and each refit move the parameters."""
+    return cs.problem(n=800, truth={"k1": 0.6, "k2": 1.7, "k3@X": 1.5})
+
+
+def test_emulator_refit_reproduces_a_direct_refit():
+    p = _perturbed_problem()
+    theta_fit = np.log([0.55, 1.8, 1.4])  # near the optimum, as a full fit would leave it
+    jac = cal.jacobian(p, theta_fit, patients=10, seed=1, step=1e-3)
+    y0, J = np.array(jac["y0"]), np.array(jac["J"])
+    for ex in ([], ["arm3-e1", "arm3-e2"], ["arm1-e1"]):
+        emu = cv.emulator_refit(p, theta_fit, y0, J, 10, exclude=ex)
+        direct = cv.direct_refit(p, theta_fit, 10, 1, exclude=ex)
+        assert np.allclose(emu, direct, atol=0.03), (ex, emu, direct)
+    # with every row the refit stays at the optimum of the full problem
+    full = cv.direct_refit(p, theta_fit, 10, 1)
+    emu_full = cv.emulator_refit(p, full, *_jac(p, full), 10)
+    assert np.allclose(emu_full, full, atol=1e-3)
+
+
+def _jac(p, theta):
+    j = cal.jacobian(p, theta, patients=10, seed=1, step=1e-4)
+    return np.array(j["y0"]), np.array(j["J"])
+
+
+def test_validate_predicts_held_out_rows_and_writes_docs(tmp_path):
+    p = cs.problem(n=400)
+    start = {k: v * 1.02 for k, v in cs.TRUE.items()}
+    ck = tmp_path / "ck.json"
+    res = cv.validate(p, start=start, patients=50, seed=3, checkpoint=ck)
+    assert res.n_rows == 6
+    # the stand-in's rows are consistent with its true parameters: every left-out row is predicted
+    assert res.n_inside == 6, [(r.id, r.predicted, r.published_ci) for r in res.rows]
+    for r in res.rows:
+        assert r.predicted_ci[0] <= r.predicted <= r.predicted_ci[1]
+    paths = cv.write_validation(res, tmp_path / "docs", command="imiqsim validate (test)")
+    md = paths[0].read_text()
+    assert "**6 of 6 rows**" in md and "| arm3-e2 | Beta 2003 |" in md
+    assert paths[1].read_bytes()[:4] == b"\x89PNG"
+    # resuming a finished run recomputes nothing and gives the same table
+    again = cv.validate(p, start=start, patients=50, seed=3, checkpoint=ck, resume=True)
+    assert [r.predicted for r in again.rows] == [r.predicted for r in res.rows]
+
+
+def test_validate_flags_a_row_the_other_trials_contradict():
+    # Beta's published rows come from other parameter values than Alpha's: left out, they miss
+    p = cs.problem(n=2000)
+    t = dict(p.targets)
+    for rid in ("arm3-e1", "arm3-e2"):
+        sim = p.simulator
+        arm, ep = rid.split("-")
+        v = sim.probability(arm, ep, {"k1": 3.0, "k2": 2.0, "k3@X": 0.2})
+        t[rid] = cal.Target(rid, "X", arm, ep, v, 2000, cs.SOURCE[rid], "")
+    p2 = cal.Problem(t, p.rows, p.params, p.simulator)
+    res = cv.validate(p2, start=cs.TRUE, patients=50, seed=3)
+    miss = {r.id for r in res.rows if r.inside is False}
+    assert {"arm3-e1", "arm3-e2"} & miss
+    assert all(math.isfinite(r.predicted) for r in res.rows)
+
+
+@pytest.mark.parametrize("bad", [{"patients": 60}, {"seed": 4}])
+def test_resume_with_other_settings_is_refused(tmp_path, bad):
+    from imiqsim.errors import InputError
+
+    p = cs.problem()
+    ck = tmp_path / "ck.json"
+    cv.validate(p, start=cs.TRUE, patients=50, seed=3, checkpoint=ck)
+    kw = {"patients": 50, "seed": 3, **bad}
+    with pytest.raises(InputError, match="checkpoint of 50 patients, seed 3"):
+        cv.validate(p, start=cs.TRUE, checkpoint=ck, resume=True, **kw)
