@@ -20,38 +20,14 @@ from imiqsim.vocabulary import DISCLAIMER
 
 #: (label, scenario builder, endpoint, published value or None, source)
 def _cases():
-    ak375, ak25 = load_preset("ak-3.75pct"), load_preset("ak-2.5pct")
+    ak375 = load_preset("ak-3.75pct")
     egw375 = load_preset("egw-3.75pct")
     sbcc = load_preset("sbcc-5pct")
 
-    def sbcc_freq(name, per_week, per_day=1):
-        reg = sbcc.regimen.model_copy(
-            update={
-                "applications_per_week": per_week,
-                "weekdays": None,
-                "times_per_day": per_day,
-                "max_weeks": 12,
-            }
-        )
-        return sbcc.with_overrides(name=name, regimen=reg, assessment_weeks_after_last_dose=6)
-
     sw = "Swanson 2010 J Am Acad Dermatol 62:582 (full face/scalp, 2-week cycles)"
-    gs = "Geisse 2002 J Am Acad Dermatol 47:390 (12 weeks; histological clearance 6 weeks after)"
     bk = "Baker 2011 Infect Dis Obstet Gynecol 806105 (women only)"
     return [
-        ("AK 3.75% 2-wk cycles", ak375, "complete_clearance", 0.356, sw),
-        ("AK 3.75% 2-wk cycles", ak375, "partial_clearance", 0.594, sw),
-        ("AK 3.75% 2-wk cycles", ak375, "median_lesion_reduction", 0.818, sw),
         ("AK 3.75% 2-wk cycles", ak375, "rest_needed", 0.106, sw),
-        ("AK 2.5% 2-wk cycles", ak25, "complete_clearance", 0.306, sw),
-        ("AK 2.5% 2-wk cycles", ak25, "partial_clearance", 0.481, sw),
-        (
-            "AK vehicle 2-wk cycles",
-            load_preset("ak-3.75pct-vehicle"),
-            "complete_clearance",
-            0.063,
-            sw,
-        ),
         (
             "AK 3.75% 2-wk cycles",
             ak375,
@@ -66,16 +42,6 @@ def _cases():
             "complete_clearance",
             0.142,
             bk,
-        ),
-        ("sBCC 5% 3x/week 12 wk", sbcc_freq("sbcc-3x12", 3), "histological_clearance", 0.517, gs),
-        ("sBCC 5% 5x/week 12 wk", sbcc_freq("sbcc-5x12", 5), "histological_clearance", 0.808, gs),
-        ("sBCC 5% daily 12 wk", sbcc_freq("sbcc-7x12", 7), "histological_clearance", 0.871, gs),
-        (
-            "sBCC 5% twice daily 12 wk",
-            sbcc_freq("sbcc-14x12", 7, 2),
-            "histological_clearance",
-            1.0,
-            gs,
         ),
         (
             "sBCC 5% 5x/week 6 wk",

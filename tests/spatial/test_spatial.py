@@ -214,6 +214,29 @@ def test_whole_field_cream_clears_subclinical_lesions_and_inflames_visible_lesio
     assert pig.shape == slot_map.shape and np.all((pig >= 0) & (pig <= 1))
 
 
+def test_reaction_is_strongest_over_lesions_mid_treatment(ak_field):
+    # issue 10: under imiquimod subclinical AKs "light up"; the antigen-driven infiltrate (its
+    # IFN-gamma) inflames the skin over lesions more than clear skin between them
+    les = ak_field.lesions
+    mid = ak_field.key_times_days["mid_treatment"]
+    slot_map = ak_field.maps["lesion_slot"].values
+    sub = np.isin(slot_map, les[les["subclinical_baseline"]]["id"].values)
+    clear = slot_map <= 0
+    assert sub.any() and clear.any()
+    ery = ak_field.maps["erythema_score"].sel(time=mid, method="nearest").values
+    lsr = ak_field.maps["lsr_score"].sel(time=mid, method="nearest").values
+    assert ery[sub].mean() > ery[clear].mean() + 0.01
+    assert lsr[sub].mean() > lsr[clear].mean() + 0.5
+    # and the difference is the infiltrate's: without IFN-gamma it is gone
+    ko = simulate_field(
+        FieldSpec("ak-5pct", resolution_mm=5.0, seed=2, days=16 * 7, knockouts=("ifn_gamma",))
+    )
+    lsr_ko = ko.maps["lsr_score"].sel(time=mid, method="nearest").values
+    gap = lsr[sub].mean() - lsr[clear].mean()
+    gap_ko = lsr_ko[sub].mean() - lsr_ko[clear].mean()
+    assert gap_ko < 0.5 * gap
+
+
 def test_vehicle_field_shows_no_inflammation():
     res = simulate_field(FieldSpec("ak-5pct-vehicle", resolution_mm=10.0, days=21))
     assert float(res.maps["peak_erythema_score"].max()) < 1e-6
