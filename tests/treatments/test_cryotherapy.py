@@ -42,8 +42,12 @@ def test_cryo_spares_subclinical_lesions_imiquimod_clears_them():
     # the freeze does not touch them: they fare like the untreated (vehicle) field, give or take
     # sampling
     assert abs(sub["ak-cryo"] - sub["ak-5pct-vehicle"]) < 0.2
+    # freezing, not the immune system, does most of the killing in the cryotherapy arm; the cream
+    # arm kills (through the immune system) many times what the untreated field loses
     kill = {a.name: a.endpoints["fraction_killed_by_immune"]["value"] for a in tr.arms}
-    assert kill["ak-5pct"] > 0.99 and kill["ak-cryo"] < 0.5
+    assert kill["ak-cryo"] < 0.5
+    immune = {a.name: float(a.outcomes["killed_immune"].mean()) for a in tr.arms}
+    assert immune["ak-5pct"] > 3 * immune["ak-5pct-vehicle"]
 
 
 def test_freeze_time_response_is_monotonic():

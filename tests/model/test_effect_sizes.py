@@ -1,0 +1,282 @@
+"""Effect sizes of each mechanism stage, on the typical patient (issue 10, part 7).
+
+Each test measures how much one stage does (not only which way) and holds it in a band that a
+10x change of the stage's key rate leaves; ``benchmarks/mutation.py`` shows which tests go red
+for which mutation. Bands come from biology where a number is known, otherwise from the current
+model with the margin stated next to the band (measured values: the figures after "model:").
+Where a lesion outcome is used it is a ratio between two simulations or a share of the kills, not
+a calibrated clinical figure, so recalibration moves it little.
+
+Stage and key rate of each test:
+
+========== ============================= ==================================================
+stage      key rate                      test
+========== ============================= ==================================================
+pk         kp_cream_cm_h                 ``test_pk_*`` (and the label Cmax test)
+tlr7       tlr7_ec50_ug_ml               ``test_tlr7_*``
+cytokines  ifn_alpha_decay_rate          ``test_cytokines_*``
+cells      k_t_infiltration              ``test_cells_*``
+lesions    k_ctl_kill, k_nk_kill,        ``test_lesions_*``
+           k_memory_kill,
+           ifn_growth_inhibition
+reactions  k_vascular_on                 ``test_reactions_*``
+cryo       cryo_log_kill_max             ``test_cryo_*``
+endpoints  visible/histology thresholds  ``test_detection_limits_*``
+========== ============================= ==================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import imiqsim
+from imiqsim.model import get_model
+
+MODEL = get_model()
+PRESETS = ("ak-5pct", "sbcc-5pct", "egw-5pct")
+IMMUNE_TALLIES = tuple(s for s, (_, kind) in MODEL.kill_tallies.items() if kind == "immune")
+ALL_IMMUNE = ["tlr7", "pdc", "macrophage", "dendritic", "nk", "cd8", "memory"]
+
+
+@pytest.fixture(scope="module")
+def typical():
+    """The typical patient of each imiquimod preset, over its course and assessment."""
+    return {p: imiqsim.simulate(p) for p in PRESETS}
+
+
+def _dose_hours(ds) -> np.ndarray:
+    """Hours of the applications (the steps where the applied total rises)."""
+    t = ds["time"].values * 24.0
+    return t[np.nonzero(np.diff(ds["applied"].values) > 0)[0] + 1]
+
+
+def _resolved(preset: str, name: str) -> float:
+    from imiqsim.scenario import load_preset
+
+    return float(load_preset(preset).model_parameters(MODEL)[MODEL.parameter_index(name)])
+
+
+# ----------------------------------------------------------------------------------------- pk
+
+
+def test_pk_one_application_delivers_a_few_percent_of_the_dose_into_the_skin():
+    """Share of one 8-h application that crosses into the stratum corneum (face, 5%, 25 cm2).
+
+    Imiquimod penetrates poorly: in vitro human skin takes up a few percent of a finite dose, and
+    the label's systemic recovery after 16 weeks is < 1% of the applied dose. Band 0.5-6%
+    (model: 1.7%): kp x10 gives 17%, kp x0.1 0.17%.
+    """
+    ds = imiqsim.simulate("ak-5pct", days=2.0, output_every_hours=0.25).dataset
+    t = ds["time"].values * 24.0
+    first = _dose_hours(ds)[0]
+    k = int(np.searchsorted(t, first + 12.0))  # after the 8-h leave-on and the wash
+    applied = float(ds["applied"].values[k])
+    left = float(ds["washed_off"].values[k] + ds["film"].values[k])
+    assert 0.005 <= (applied - left) / applied <= 0.06
+
+
+# --------------------------------------------------------------------------------------- tlr7
+
+
+def test_tlr7_first_application_engages_the_receptor_without_saturating_it():
+    """Peak TLR7 occupancy during the first day (AK face, 5%).
+
+    The label strengths give a graded response (2.5% < 3.75% < 5% in the dose-ranging trials), so
+    occupancy at 5% is well below saturation; and IFN-alpha rises within hours of the first dose,
+    so it is not negligible either. Band 0.15-0.7 (model: 0.34): EC50 x10 gives 0.05, x0.1 0.84.
+    """
+    ds = imiqsim.simulate("ak-5pct", days=2.0, output_every_hours=0.25).dataset
+    t = ds["time"].values * 24.0
+    first = _dose_hours(ds)[0]
+    day1 = (t >= first) & (t < first + 24.0)
+    occ = float(ds["tlr7_occupancy"].values[day1].max())
+    assert 0.15 <= occ <= 0.7
+
+
+# ---------------------------------------------------------------------------------- cytokines
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_cytokines_local_ifn_alpha_reaches_a_graded_level(typical, preset):
+    """Peak local IFN-alpha excess over the course, relative to its half-signal level.
+
+    ``ifn_alpha_k_signal`` (100 pg/mL: half-maximal ISG/CXCL10 induction) is where the tissue
+    response is graded; imiquimod gives a clear IFN signature in treated skin (Urosevic 2005), so
+    the peak excess is a sizeable fraction of it, and not many times it (responses are graded,
+    not saturated, at label doses). Band 0.1-2.5x (model: AK 0.46, sBCC 1.13, EGW 0.91): the
+    IFN-alpha decay rate x10 gives AK 0.04, x0.1 gives 3.4.
+    """
+    ds = typical[preset].dataset
+    excess = ds["ifn_alpha"].values - MODEL.parameter("ifn_alpha_baseline").value
+    half = _resolved(preset, "ifn_alpha_k_signal")
+    assert 0.1 <= float(excess.max()) / half <= 2.5
+
+
+# -------------------------------------------------------------------------------------- cells
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_cells_ctl_infiltrate_reaches_hundreds_per_square_millimetre(typical, preset):
+    """Peak density of lesion-specific CD8 CTLs in treated skin, cells/mm2.
+
+    Imiquimod-treated AK and sBCC show dense T-cell infiltrates (Urosevic 2003 Arch Dermatol
+    139:1325; Ooi 2006 Br J Dermatol 154:72), hundreds of cells per mm2 of dermis. Band 80-1500
+    (model: AK 291, sBCC 621, EGW 555): the T-cell homing rate k_t_infiltration x0.1 gives AK 29,
+    x10 gives 2900.
+    """
+    peak = float(typical[preset].dataset["cd8_ctl"].values.max())
+    assert 80.0 <= peak <= 1500.0
+
+
+# ------------------------------------------------------------------------------------ lesions
+
+
+def _immune_shares(ds) -> dict[str, float]:
+    kills = {s: float(ds[s].values[-1]) for s in IMMUNE_TALLIES}
+    total = sum(kills.values())
+    return {s: v / total for s, v in kills.items()}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_lesions_ctls_do_a_large_share_of_the_immune_killing(typical, preset):
+    """CD8 CTLs' share of the lesion cells killed by immune effectors.
+
+    Regression under imiquimod goes with a CD8 infiltrate carrying perforin and granzyme B
+    (Urosevic 2003); CTLs are the largest effector. Band 0.25-0.9 (model: AK 0.44, sBCC 0.60,
+    EGW 0.60): k_ctl_kill x0.1 gives 0.08-0.16.
+    """
+    share = _immune_shares(typical[preset].dataset)["killed_ctl"]
+    assert 0.25 <= share <= 0.9
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_lesions_nk_cells_do_a_minor_but_real_share(typical, preset):
+    """NK cells' share of the lesion cells killed by immune effectors.
+
+    NK cells are recruited by imiquimod but are a small part of the infiltrate next to T cells and
+    macrophages (Urosevic 2003). Band 0.05-0.5 (model: AK 0.12, sBCC 0.17, EGW 0.13): k_nk_kill
+    x0.1 gives 0.014-0.02.
+    """
+    share = _immune_shares(typical[preset].dataset)["killed_nk"]
+    assert 0.05 <= share <= 0.5
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_lesions_memory_outpaces_lesion_growth_after_the_course(typical, preset):
+    """Memory T-cell hazard on residual lesion cells 4 weeks after the last dose / growth rate.
+
+    Most clearers stay clear for months without drug (EGW: 13% recurrence in 12 weeks, Edwards
+    1998); with the drug's milieu gone, memory surveillance is what keeps a residue from
+    regrowing, so its hazard at least matches the lesion's own proliferation. It cannot be many
+    times it, or nothing would ever recur. Band 1-100 (model: AK 7.8, sBCC 14.7, EGW 1.7):
+    k_memory_kill x0.1 gives 0.17-1.5 (EGW and AK below 1), x10 gives 17-143.
+    """
+    ds = typical[preset].dataset
+    day = ds["time"].values
+    k = int(np.searchsorted(day, _dose_hours(ds)[-1] / 24.0 + 28.0))
+    growth = _resolved(preset, "lesion_growth_rate")
+    assert 1.0 <= float(ds["memory_hazard"].values[k]) / growth <= 100.0
+
+
+def test_lesions_ifn_alpha_slows_wart_growth_by_a_measured_factor():
+    """IFN-alpha's antiproliferative arm alone: warts with NK, CD8 and macrophages depleted.
+
+    Without the killers the only effect of imiquimod on the lesion is IFN-alpha's slowing of
+    proliferation (HPV: antiviral state); the net log-growth of the warts over 4 weeks with
+    IFN-alpha present, over the same with IFN-alpha knocked out, measures it. Band: growth slowed
+    by 2-50% (model: 5.0%): ifn_growth_inhibition x0.1 gives 0.5%.
+    """
+    depleted = ["nk", "cd8", "macrophage"]
+    with_ifn = imiqsim.simulate("egw-5pct", knockouts=depleted, days=28).dataset
+    without = imiqsim.simulate("egw-5pct", knockouts=depleted + ["ifn_alpha"], days=28).dataset
+
+    def log_growth(ds):
+        lb = ds["lesion_burden"].values
+        return float(np.log(lb[-1] / lb[0]))
+
+    assert log_growth(without) > 0  # the depleted warts do grow
+    slowed = 1.0 - log_growth(with_ifn) / log_growth(without)
+    assert 0.02 <= slowed <= 0.5
+
+
+# ---------------------------------------------------------------------------------- reactions
+
+
+def test_reactions_lsr_peak_is_moderate_and_follows_the_dose(typical):
+    """Peak LSR sum score (0-18) of the typical AK patient, and its fall with the cream strength.
+
+    In the 2x/week 16-week AK trial severe erythema (score 3) occurs in a minority (17.7%,
+    Lebwohl 2004), so the typical patient's reaction is clearly present but not maximal on most
+    components. Band 4-13 (model: 7.4): k_vascular_on x10 gives 17.3, x0.1 0.07. A vehicle
+    gives at most 1.
+    """
+    lsr = typical["ak-5pct"].summary["lsr_max"]
+    assert 4.0 <= lsr <= 13.0
+    assert imiqsim.simulate("ak-5pct-vehicle").summary["lsr_max"] <= 1.0
+
+
+# --------------------------------------------------------------------------------------- cryo
+
+
+def test_cryo_one_ten_second_freeze_kills_one_to_three_logs():
+    """log10 kill of a typical-thickness visible AK by one 10-s freeze-thaw cycle (no immunity).
+
+    Thai 2004: a > 5 s freeze clears about 69% of AKs, so one freeze takes a typical lesion
+    (about 1e5 cells) down past the visible limit (about 5000 cells: more than 1.3 logs) often but
+    not always; deep follicular extensions survive, so the kill is not many logs. Band 0.5-3 logs
+    (model: 1.27): cryo_log_kill_max x0.1 gives 0.13, x10 gives 12.7.
+    """
+    ds = imiqsim.simulate("ak-cryo", knockouts=ALL_IMMUNE).dataset
+    cells = ds["lesion_1"].values
+    k = int(np.nonzero(np.diff(ds["killed_cryo"].values) > 0)[0][0])
+    assert 0.5 <= float(np.log10(cells[k] / cells[k + 1])) <= 3.0
+
+
+# --------------------------------------------------------------------- endpoint thresholds
+
+
+@pytest.mark.parametrize(
+    "preset, cells_per_lesion, ratio",
+    [
+        # AK: a 3-8 mm lesion holds ~1e5 cells (lesion_capacity_cells / 2); visible from ~1 mm2
+        ("ak-5pct", "capacity", 1 / 20),
+        # EGW: a 3-6 mm wart ~5e5 cells; visible from ~1 mm (indications.csv)
+        ("egw-5pct", "capacity", 1 / 50),
+        # sBCC: a ~1 cm2 tumour ~1e7 cells (lesion_initial_cells_1); visible from ~1 mm2
+        ("sbcc-5pct", "initial", 1 / 100),
+    ],
+)
+def test_detection_limits_clinical_limit_is_a_fixed_fraction_of_a_typical_lesion(
+    preset, cells_per_lesion, ratio
+):
+    """The clinical detection limit (visible_threshold_cells) against the lesion it sees.
+
+    A pin, on purpose: the threshold is an assumption with a physical meaning (the smallest
+    lesion a clinician sees, ~1 mm, against a typical lesion of the indication, indications.csv);
+    a change to it changes what complete clearance means, so it must be a deliberate change of
+    this test too. Band: the documented ratio within a factor 1.5 (a 2x change of the threshold
+    is outside it).
+    """
+    thr = _resolved(preset, "visible_threshold_cells")
+    ref = (
+        0.5 * _resolved(preset, "lesion_capacity_cells")
+        if cells_per_lesion == "capacity"
+        else _resolved(preset, "lesion_initial_cells_1")
+    )
+    assert ratio / 1.5 <= thr / ref <= ratio * 1.5
+
+
+@pytest.mark.parametrize("preset, ratio", [("ak-5pct", 25), ("sbcc-5pct", 100), ("egw-5pct", 33)])
+def test_detection_limits_histology_sees_far_smaller_foci_than_the_eye(preset, ratio):
+    """visible_threshold_cells / histology_threshold_cells, per indication.
+
+    Serial sections find a dysplastic focus or tumour nest one to two orders of magnitude smaller
+    than the smallest lesion seen at the bedside (indications.csv: AK 200 vs 5000 cells); the
+    ratio sets how long histological clearance lags clinical clearance. A pin, as above: the
+    documented ratio within a factor 1.5, so a 2x change of either threshold is outside it.
+    """
+    r = _resolved(preset, "visible_threshold_cells") / _resolved(
+        preset, "histology_threshold_cells"
+    )
+    assert ratio / 1.5 <= r <= ratio * 1.5
