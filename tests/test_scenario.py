@@ -36,6 +36,8 @@ TRIAL_ARM_PRESETS = {
     "sbcc-5pct-bid12",
     "ak-5pct-followup16",
     "ak-5pct-3x16-followup16",
+    "ak-cryo-3s",
+    "ak-cryo-25s",
 }
 
 BASE: dict = {
@@ -340,3 +342,184 @@ def test_model_parameters_is_the_one_scenario_to_parameters_path():
     # explicit overrides win over the scenario, extra knockouts add to the scenario's
     p = load_preset("ak-5pct").model_parameters(m, {"cream_strength": 0.01}, ["tlr7"])
     assert p[idx("cream_strength")] == 0.01 and p[idx("tlr7_expression")] == 0.0
+
+
+# --------------------------------------------------------------------------- [population]
+
+
+@pytest.mark.parametrize(
+    "table, field, words",
+    [
+        ({"visible_lesions": [5]}, "population.visible_lesions", "[min, max]"),
+        ({"visible_lesions": [8, 5]}, "population.visible_lesions", "min <= max"),
+        ({"visible_lesions": [0, 5]}, "population.visible_lesions", "1 <= min"),
+        ({"visible_lesions": [5, 500]}, "population.visible_lesions", "<= 100"),
+        ({"visible_lesions": [5, 7.5]}, "population.visible_lesions[1]", "integer"),
+        ({"visible_lesions": "5-20"}, "population.visible_lesions", "list"),
+        ({"subclinical_lesions_mean": -1.0}, "population.subclinical_lesions_mean", ">= 0"),
+        ({"female_fraction": 1.2}, "population.female_fraction", "<= 1"),
+        ({"female_fraction": "half"}, "population.female_fraction", "number"),
+        ({"immunosuppressed_fraction": -0.1}, "population.immunosuppressed_fraction", ">= 0"),
+        ({"age_mean": 10.0}, "population.age_mean", ">= 18"),
+        ({"age_sd": 40.0}, "population.age_sd", "<= 30"),
+        ({"visible": [5, 20]}, "population.visible", "visible_lesions, subclinical"),
+    ],
+)
+def test_bad_population_keys_name_the_field(table, field, words):
+    with pytest.raises(InputError) as ei:
+        Scenario(**make(population=table))
+    assert ei.value.field == field
+    assert words in str(ei.value)
+
+
+def test_population_table_overrides_the_indication_row():
+    sc = Scenario(**make(population={"visible_lesions": [2, 3], "female_fraction": 0.9}))
+    rule = sc.enrolment()
+    assert (rule.visible_law, rule.visible_a, rule.visible_b) == ("uniform", 2.0, 3.0)
+    assert rule.female_fraction == 0.9
+    default = Scenario(**make()).enrolment()
+    assert default.visible_law == "fixed" and default.female_fraction == 0.4  # sBCC row
+    assert rule.age_mean == default.age_mean  # keys not given keep the row's values
+    assert "2-3 visible lesions at entry" in sc.describe()
+
+
+# --------------------------------------------------------------------------- [assessment]
+
+
+@pytest.mark.parametrize(
+    "table, field, words",
+    [
+        ({"method": "biopsy"}, "assessment.method", "'clinical', 'histological' or 'composite'"),
+        ({"level": "arm"}, "assessment.level", "'patient' or 'lesion'"),
+        ({"recurrence_after_months": [16, 0]}, "assessment.recurrence_after_months[1]", "1 to"),
+        ({"recurrence_after_months": [200]}, "assessment.recurrence_after_months[0]", "120"),
+        ({"recurrence_after_months": [12, 12]}, "assessment.recurrence_after_months", "once"),
+        ({"recurrence_after_months": [1.5]}, "assessment.recurrence_after_months[0]", "integer"),
+        ({"recurrence_after_weeks": [0]}, "assessment.recurrence_after_weeks[0]", "weeks"),
+        ({"weeks_after_last_dose": 4}, "assessment.weeks_after_last_dose", "once"),
+        ({"recurrence": [16]}, "assessment.recurrence", "method, level"),
+    ],
+)
+def test_bad_assessment_keys_name_the_field(table, field, words):
+    with pytest.raises(InputError) as ei:
+        Scenario(**make(assessment=table))
+    assert ei.value.field == field
+    assert words in str(ei.value)
+
+
+def test_assessment_visit_in_the_table_equals_the_top_level_key():
+    top = Scenario(**make())
+    d = make(assessment={"weeks_after_last_dose": 12, "method": "composite"})
+    del d["assessment_weeks_after_last_dose"]
+    table = Scenario(**d)
+    assert table.assessment_weeks_after_last_dose == 12.0
+    assert table.assessment_time_h() == top.assessment_time_h()
+    assert table.assessment.method == "composite" and top.assessment.method == "clinical"
+    for bad in (-1, 300, "6", True):
+        d["assessment"] = {"weeks_after_last_dose": bad}
+        with pytest.raises(InputError, match="0 to 260") as ei:
+            Scenario(**d)
+        assert ei.value.field == "assessment.weeks_after_last_dose"
+    # a dump (the visit at the top level) loads back as the same scenario
+    assert Scenario(**table.model_dump()) == table
+
+
+def test_recurrence_follow_up_columns_and_horizon():
+    sc = Scenario(
+        **make(assessment={"recurrence_after_months": [24, 16], "recurrence_after_weeks": [12]})
+    )
+    assert sc.assessment.recurrence_after_months == [16, 24]
+    cols = sc.assessment.recurrence_columns
+    assert list(cols) == ["recurrence_12wk", "recurrence_16mo", "recurrence_24mo"]
+    assert cols["recurrence_12wk"] == 12 * HOURS_PER_WEEK
+    assert sc.assessment.max_recurrence_h() == pytest.approx(2 * 8766.0)
+    assert "recurrence looked for 12 weeks, 16 months, 24 months" in sc.describe()
+
+
+_GOOD_FILE = """
+name = "swanson-like"
+indication = "AK"
+site = "face"
+product = "imiquimod-3.75%"
+area_cm2 = 200.0
+
+[population]
+visible_lesions = [5, 20]
+
+[assessment]
+weeks_after_last_dose = 8
+method = "clinical"
+level = "patient"
+recurrence_after_months = [16]
+
+[regimen]
+applications_per_week = 7
+cycle_on_weeks = 2
+cycle_off_weeks = 2
+max_weeks = 6
+leave_on_hours = 8
+amount = { pump_actuations = 2 }
+"""
+
+
+def test_a_published_trial_as_a_scenario_file(tmp_path):
+    p = tmp_path / "trial.toml"
+    p.write_text(_GOOD_FILE)
+    sc = load_scenario(p)
+    ref = load_preset("ak-3.75pct")
+    assert sc.enrolment() == ref.enrolment()
+    assert sc.assessment_time_h() == ref.assessment_time_h()
+    assert sc.assessment.recurrence_after_months == [16]
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (("visible_lesions = [5, 20]", "visible_lesions = [20, 5]"), "population.visible_lesions"),
+        (("visible_lesions = [5, 20]", "female_fraction = 2.0"), "population.female_fraction"),
+        (('method = "clinical"', 'method = "palpation"'), "assessment.method"),
+        (('level = "patient"', 'level = "field"'), "assessment.level"),
+        (("recurrence_after_months = [16]", "recurrence_after_months = [-3]"), "assessment"),
+    ],
+)
+def test_bad_design_keys_in_a_file_exit_2_from_the_cli(tmp_path, capsys, change, field):
+    from imiqsim.cli import main
+
+    p = tmp_path / "bad.toml"
+    p.write_text(_GOOD_FILE.replace(*change))
+    code = main(["population", str(p), "--patients", "2", "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert field in err and "got" in err
+    assert "Traceback" not in err
+
+
+def test_trial_arm_presets_match_their_published_designs():
+    for name, every in (("3x12", 3), ("5x12", 5), ("qd12", 7), ("bid12", 7)):
+        sc = load_preset(f"sbcc-5pct-{name}")  # Geisse 2002, 12 weeks, histology 6 weeks later
+        assert sc.regimen.max_weeks == 12 and len(sc.regimen.dosing_weekdays) == every
+        assert sc.assessment.method == "histological" and sc.assessment_weeks_after_last_dose == 6
+        assert "Geisse" in sc.description
+    assert load_preset("sbcc-5pct-bid12").events().n_applications == 12 * 14
+    assert load_preset("sbcc-5pct-qd12").events().n_applications == 12 * 7
+    for name in ("ak-5pct-followup16", "ak-5pct-3x16-followup16"):
+        sc = load_preset(name)  # Lee 2005: clearers followed 16 months after the 8-week visit
+        assert sc.assessment.recurrence_after_months == [16] and "Lee" in sc.description
+        assert sc.area_cm2 == 25.0 and sc.enrolment().visible_b == 8
+    assert load_preset("ak-5pct-3x16-followup16").events().n_applications == 48
+    assert load_preset("ak-5pct-followup16").regimen == load_preset("ak-5pct").regimen
+    for name in ("ak-3.75pct", "ak-2.5pct", "ak-3.75pct-vehicle", "ak-2.5pct-vehicle"):
+        sc = load_preset(name)  # Swanson 2010: full face, 5-20 AKs, 2 weeks on/off/on
+        assert sc.population.visible_lesions == [5, 20] and sc.area_cm2 == 200.0
+        assert sc.assessment_weeks_after_last_dose == 8
+        assert sc.events().n_applications == 28
+    egw = load_preset("egw-3.75pct")  # Zyclara label: daily until clear, at most 8 weeks
+    assert egw.regimen.until_clear and egw.regimen.max_weeks == 8
+    assert load_preset("egw-5pct").assessment.recurrence_after_weeks == [12]  # Edwards 1998
+    assert [load_preset(f"ak-cryo{s}").cryotherapy.freeze_seconds for s in ("-3s", "", "-25s")] == [
+        3.0,
+        10.0,
+        25.0,
+    ]
+    assert load_preset("ak-cryo").assessment.primary_endpoint == "assessed_lesion_clearance"
+    assert load_preset("sbcc-5pct").assessment.method == "composite"  # Geisse 2004

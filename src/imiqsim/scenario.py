@@ -57,6 +57,7 @@ __all__ = [
     "LESION_TYPES",
     "MAX_DOSE_MULTIPLE",
     "MAX_RECURRENCE_MONTHS",
+    "MAX_RECURRENCE_WEEKS",
     "MAX_VISIBLE_LESIONS",
     "SITES",
     "AssessmentSpec",
@@ -94,6 +95,8 @@ _PRESET_DIR = "presets"
 MAX_VISIBLE_LESIONS = 100
 #: longest recurrence follow-up an [assessment] table may ask for, months after clearance
 MAX_RECURRENCE_MONTHS = 120
+#: the same in weeks
+MAX_RECURRENCE_WEEKS = 520
 #: how clearance is judged at the assessment visit
 ASSESSMENT_METHODS: tuple[str, ...] = ("clinical", "histological", "composite")
 #: what the trial's primary clearance counts
@@ -188,6 +191,9 @@ class AssessmentSpec(InputModel):
         months after clearance, among complete clearers) and ``sustained_clearance_<N>mo``
         (cleared and no visible lesion N months later). The simulated follow-up extends
         to cover the longest.
+    recurrence_after_weeks : list of int
+        The same in whole weeks (1..:data:`MAX_RECURRENCE_WEEKS`): ``recurrence_<N>wk`` and
+        ``sustained_clearance_<N>wk`` (e.g. Edwards 1998: 12 weeks after clearance).
     """
 
     _error_prefix: ClassVar[str] = "assessment"
@@ -195,16 +201,21 @@ class AssessmentSpec(InputModel):
     method: Literal["clinical", "histological", "composite"] = "clinical"
     level: Literal["patient", "lesion"] = "patient"
     recurrence_after_months: list[StrictInt] = Field(default_factory=list)
+    recurrence_after_weeks: list[StrictInt] = Field(default_factory=list)
 
-    @field_validator("recurrence_after_months")
+    @field_validator("recurrence_after_months", "recurrence_after_weeks")
     @classmethod
-    def _months(cls, v: list[int]) -> list[int]:
+    def _follow_up_times(cls, v: list[int], info: Any) -> list[int]:
+        unit, most = (
+            ("months", MAX_RECURRENCE_MONTHS)
+            if info.field_name == "recurrence_after_months"
+            else ("weeks", MAX_RECURRENCE_WEEKS)
+        )
         for i, m in enumerate(v):
-            if not 1 <= m <= MAX_RECURRENCE_MONTHS:
-                allowed = f"whole months after clearance from 1 to {MAX_RECURRENCE_MONTHS}"
-                raise fail(allowed, m, field=f"[{i}]")
+            if not 1 <= m <= most:
+                raise fail(f"whole {unit} after clearance from 1 to {most}", m, field=f"[{i}]")
         if len(set(v)) != len(v):
-            raise fail("each follow-up month may be listed only once", v)
+            raise fail(f"each follow-up time may be listed only once (in {unit})", v)
         return sorted(v)
 
     @property
@@ -214,10 +225,12 @@ class AssessmentSpec(InputModel):
 
     @property
     def recurrence_columns(self) -> dict[str, float]:
-        """``recurrence_<N>mo`` -> N months in hours, for each follow-up month."""
-        return {
-            f"recurrence_{m}mo": m * HOURS_PER_YEAR / 12.0 for m in self.recurrence_after_months
-        }
+        """``recurrence_<N>wk`` / ``recurrence_<N>mo`` -> that time in hours, weeks first."""
+        out = {f"recurrence_{w}wk": w * HOURS_PER_WEEK for w in self.recurrence_after_weeks}
+        out.update(
+            {f"recurrence_{m}mo": m * HOURS_PER_YEAR / 12.0 for m in self.recurrence_after_months}
+        )
+        return out
 
     def max_recurrence_h(self) -> float:
         """Longest follow-up after clearance asked for, hours (0 without any)."""
@@ -522,9 +535,10 @@ class Scenario(InputModel):
             text += f"; {lo}-{hi} visible lesions at entry"
         if self.assessment.method != "clinical" or self.assessment.level != "patient":
             text += f"; {self.assessment.method} clearance per {self.assessment.level}"
-        if self.assessment.recurrence_after_months:
-            months = ", ".join(str(m) for m in self.assessment.recurrence_after_months)
-            text += f"; recurrence looked for {months} months after clearance"
+        visits = [f"{w} weeks" for w in self.assessment.recurrence_after_weeks]
+        visits += [f"{m} months" for m in self.assessment.recurrence_after_months]
+        if visits:
+            text += f"; recurrence looked for {', '.join(visits)} after clearance"
         if self.knockouts:
             text += f"; knocked out: {', '.join(self.knockouts)}"
         return text

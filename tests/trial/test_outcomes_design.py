@@ -41,7 +41,7 @@ def test_lesion_level_columns_count_lesions_not_slots(many_lesions):
 
 
 def test_assessment_method_chooses_the_assessed_clearance():
-    sc = load_preset("sbcc-5pct")
+    sc = load_preset("sbcc-5pct").with_overrides(assessment={"method": "clinical"})
     clin = simulate_chunk(sc, 3, 0, 30, 0.0)["outcomes"]
     hist = simulate_chunk(sc.with_overrides(assessment={"method": "histological"}), 3, 0, 30, 0.0)
     comp = simulate_chunk(sc.with_overrides(assessment={"method": "composite"}), 3, 0, 30, 0.0)
@@ -56,10 +56,10 @@ def test_assessment_method_chooses_the_assessed_clearance():
 
 
 def test_primary_endpoint_follows_the_level():
-    sc = load_preset("ak-cryo")
-    assert sc.assessment.primary_endpoint == "assessed_clearance"
-    lesion = sc.with_overrides(assessment={"level": "lesion"})
+    lesion = load_preset("ak-cryo")  # Thai 2004: lesion complete response
     assert lesion.assessment.primary_endpoint == "assessed_lesion_clearance"
+    sc = lesion.with_overrides(assessment={"level": "patient"})
+    assert sc.assessment.primary_endpoint == "assessed_clearance"
     df = simulate_chunk(lesion, 2, 0, 10, 0.0)["outcomes"]
     ep = endpoints(df)
     # clinical, lesion level: the Thai 2004 lesion complete response
@@ -100,6 +100,8 @@ def test_recurrence_16mo_is_computed_among_clearers(followed):
     # without follow-up nobody counts
     short = run_trial(["ak-5pct"], patients=8, seed=4, followup_years=0.0).arms[0]
     assert short.endpoints["recurrence_16mo"]["n"] == 0
+    # nor does sustained clearance (not a 0% share of the non-clearers alone)
+    assert short.endpoints["sustained_clearance_16mo"]["n"] == 0
 
 
 def test_other_follow_up_months_get_their_own_endpoints():
@@ -116,6 +118,16 @@ def test_other_follow_up_months_get_their_own_endpoints():
         assert diff["recurrence_6mo"]["value"] == 0.0  # the same patients in both arms
     with pytest.raises(Exception, match="recurrence_<N>mo"):
         endpoint("recurrence_soon")
+
+
+def test_follow_up_in_weeks_reuses_the_registered_12_week_column():
+    arm = run_trial(["egw-5pct"], patients=40, seed=6, followup_years=0.0).arms[0]
+    eps, df = arm.endpoints, arm.outcomes
+    cc = df["complete_clearance"].astype(bool)
+    assert eps["recurrence_12wk"]["n"] == int(cc.sum()) > 0  # followed without --followup-years
+    assert list(eps).count("recurrence_12wk") == 1
+    assert eps["sustained_clearance_12wk"]["n"] == len(df)
+    assert endpoint("sustained_clearance_12wk").label == "Sustained clearance at 12 weeks"
 
 
 @pytest.mark.xfail(

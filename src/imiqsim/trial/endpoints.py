@@ -15,9 +15,9 @@ alone decides who counts; the ``denominator`` text says it in words.
 
 A new endpoint is one :class:`Endpoint` entry here plus its outcome column in
 :func:`imiqsim.trial.outcomes.simulate_chunk`. Recurrence follow-up visits are
-scenario data (``[assessment].recurrence_after_months``): an arm whose outcomes
-hold ``recurrence_<N>mo`` and ``sustained_clearance_<N>mo`` columns for a month
-N the registry does not list gets those two endpoints too
+scenario data (``[assessment]`` ``recurrence_after_months`` / ``_weeks``): an arm
+whose outcomes hold ``recurrence_<N>mo`` / ``sustained_clearance_<N>mo`` (or
+``..._<N>wk``) columns the registry does not list gets those endpoints too
 (:func:`recurrence_endpoints`), after the registered ones.
 
 Examples
@@ -329,7 +329,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "sustained_clearance_12mo",
         "all patients whose outcome is known (clearers followed 12 months)",
         "Complete clearance and still no visible lesion 12 months later. Denominator: all patients "
-        "whose outcome is known (clearers need 12 months of follow-up).",
+        "whose outcome is known (clearers need 12 months of follow-up); none when the run does "
+        "not follow the arm 12 months past the assessment visit.",
         difference="newcombe",
         report_row=10,
         report_optional=True,
@@ -491,17 +492,19 @@ if len(_BY_NAME) != len(ENDPOINTS):  # pragma: no cover - caught at import by ev
     raise ValueError("duplicate endpoint names in ENDPOINTS")
 
 
-_FOLLOW_UP_NAME = re.compile(r"^(recurrence|sustained_clearance)_([1-9][0-9]*)mo$")
+_FOLLOW_UP_NAME = re.compile(r"^(recurrence|sustained_clearance)_([1-9][0-9]*)(mo|wk)$")
+_UNIT_WORDS = {"mo": "months", "wk": "weeks"}
 
 
-def recurrence_endpoints(months: int) -> tuple[Endpoint, Endpoint]:
-    """The recurrence and sustained-clearance endpoints of a follow-up visit ``months`` later.
+def recurrence_endpoints(n: int, unit: str = "mo") -> tuple[Endpoint, Endpoint]:
+    """The recurrence and sustained-clearance endpoints of a follow-up visit ``n`` units later.
 
-    The registered entry when the registry has that month (12, 16), otherwise built
-    here: ``recurrence_<N>mo`` (a visible lesion again N months after clearance, among
-    complete clearers followed that long) and ``sustained_clearance_<N>mo`` (cleared
-    and no visible lesion N months later). Their columns come from a scenario's
-    ``[assessment].recurrence_after_months``.
+    ``unit`` is ``"mo"`` (months) or ``"wk"`` (weeks). A registered entry is returned as
+    it is (e.g. ``recurrence_16mo``, ``recurrence_12wk``); the others are built here:
+    ``recurrence_<n><unit>`` (a visible lesion again that long after clearance, among
+    complete clearers followed that long) and ``sustained_clearance_<n><unit>`` (cleared
+    and no visible lesion that long later). Their columns come from a scenario's
+    ``[assessment]`` follow-up times.
 
     Examples
     --------
@@ -510,40 +513,51 @@ def recurrence_endpoints(months: int) -> tuple[Endpoint, Endpoint]:
     ('recurrence_24mo', 'complete clearers followed 24 months after clearance')
     >>> recurrence_endpoints(16)[0] is endpoint("recurrence_16mo")
     True
+    >>> recurrence_endpoints(12, "wk")[1].name
+    'sustained_clearance_12wk'
     """
-    rec_name, sus_name = f"recurrence_{months}mo", f"sustained_clearance_{months}mo"
-    if rec_name in _BY_NAME and sus_name in _BY_NAME:
-        return _BY_NAME[rec_name], _BY_NAME[sus_name]
-    rec = Endpoint(
+    if unit not in _UNIT_WORDS:
+        raise InputError("unit", unit, "mo (months) or wk (weeks)")
+    when = f"{n} {_UNIT_WORDS[unit]}"
+    rec_name, sus_name = f"recurrence_{n}{unit}", f"sustained_clearance_{n}{unit}"
+    rec = _BY_NAME.get(rec_name) or Endpoint(
         rec_name,
-        f"Recurrence at {months} months",
+        f"Recurrence at {when}",
         "proportion",
         rec_name,
-        f"complete clearers followed {months} months after clearance",
-        _RECURRENCE.format(when=f"{months} months"),
+        f"complete clearers followed {when} after clearance",
+        _RECURRENCE.format(when=when),
         difference="newcombe",
     )
-    sus = Endpoint(
+    sus = _BY_NAME.get(sus_name) or Endpoint(
         sus_name,
-        f"Sustained clearance at {months} months",
+        f"Sustained clearance at {when}",
         "proportion",
         sus_name,
-        f"all patients whose outcome is known (clearers followed {months} months)",
-        f"Complete clearance and still no visible lesion {months} months later. Denominator: "
-        f"all patients whose outcome is known (clearers need {months} months of follow-up).",
+        f"all patients whose outcome is known (clearers followed {when})",
+        f"Complete clearance and still no visible lesion {when} later. Denominator: "
+        f"all patients whose outcome is known (clearers need {when} of follow-up).",
         difference="newcombe",
     )
     return rec, sus
 
 
 def _follow_up_endpoints(columns: Sequence[str]) -> list[Endpoint]:
-    """Recurrence endpoints of follow-up months that ``columns`` hold and the registry lacks."""
-    months = sorted(
-        {int(m.group(2)) for c in columns if (m := _FOLLOW_UP_NAME.match(c)) and c not in _BY_NAME}
+    """Follow-up endpoints whose columns ``columns`` hold and the registry does not list."""
+    times = sorted(
+        {
+            (m.group(3) == "mo", int(m.group(2)), m.group(3))
+            for c in columns
+            if (m := _FOLLOW_UP_NAME.match(c)) and c not in _BY_NAME
+        }
     )
     out: list[Endpoint] = []
-    for n in months:
-        out += [e for e in recurrence_endpoints(n) if e.column in columns]
+    for _, n, unit in times:
+        out += [
+            e
+            for e in recurrence_endpoints(n, unit)
+            if e.column in columns and e.name not in _BY_NAME
+        ]
     return out
 
 
@@ -566,12 +580,13 @@ def endpoint(name: str) -> Endpoint:
         return _BY_NAME[name]
     m = _FOLLOW_UP_NAME.match(name)
     if m:
-        rec, sus = recurrence_endpoints(int(m.group(2)))
+        rec, sus = recurrence_endpoints(int(m.group(2)), m.group(3))
         return rec if m.group(1) == "recurrence" else sus
     raise InputError(
         "endpoint",
         name,
-        f"one of {', '.join(_BY_NAME)}, or recurrence_<N>mo / sustained_clearance_<N>mo",
+        f"one of {', '.join(_BY_NAME)}, or recurrence_<N>mo / recurrence_<N>wk / "
+        "sustained_clearance_<N>mo / sustained_clearance_<N>wk",
     )
 
 

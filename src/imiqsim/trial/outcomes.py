@@ -307,11 +307,17 @@ def simulate_chunk(
             "moderate_pain": res.peak[:, pk["pain_score"]] >= 1.5,
         }
     )
+    # sustained clearance: cleared and no visible lesion at the follow-up visit; unknown for
+    # everyone when the run does not follow the arm that long (a share of the non-clearers alone
+    # would read as 0% sustained)
     sustained = list(dict.fromkeys([*_SUSTAINED_FOR, *sc.assessment.recurrence_columns]))
     for key in sustained:
         r = df[key].to_numpy(dtype=float)
-        df[key.replace("recurrence_", "sustained_clearance_")] = np.where(
-            complete, np.where(np.isfinite(r), (r == 0.0).astype(float), np.nan), 0.0
+        followed = t[-1] >= t_assess + rec_after[key] - 1e-6
+        df[key.replace("recurrence_", "sustained_clearance_")] = (
+            np.where(complete, np.where(np.isfinite(r), (r == 0.0).astype(float), np.nan), 0.0)
+            if followed
+            else np.full(len(df), np.nan)
         )
     failed = res.status != 0
     if failed.any():  # a failed patient keeps its row and status; its outcomes are unknown
