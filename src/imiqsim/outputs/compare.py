@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imiqsim import __version__
+from imiqsim.outputs.files import write_text_atomic
 from imiqsim.vocabulary import DISCLAIMER
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def write_comparison(tr: TrialResult, out_dir: str | os.PathLike, command: str =
     out.mkdir(parents=True, exist_ok=True)
     d = comparison_dict(tr)
     page = out / HTML_NAME
-    page.write_text(comparison_html(tr, d["rows"], command), encoding="utf-8")
+    write_text_atomic(page, comparison_html(tr, d["rows"], command))
     js = out / JSON_NAME
-    js.write_text(json.dumps(d, indent=1, default=str))
+    write_text_atomic(js, json.dumps(d, indent=1, default=str))
     return [page, js]
