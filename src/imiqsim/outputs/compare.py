@@ -36,6 +36,12 @@ def comparison_html(tr: TrialResult, rows: list[dict], command: str = "") -> str
     """The comparison page: one table, every cell a simulated value or the treatment's own words."""
     names = [a.name for a in tr.arms]
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    failed = "".join(
+        f"<p class='alert'>{k} of {len(a.outcomes)} patients of {html.escape(a.name)} could not "
+        "be simulated (solver failure) and are left out of its rows.</p>"
+        for a in tr.arms
+        if (k := int((a.outcomes["status"] != 0).sum()) if "status" in a.outcomes else 0)
+    )
     body = "".join(
         "<tr><td><b>"
         + html.escape(r["feature"])
@@ -59,7 +65,7 @@ def comparison_html(tr: TrialResult, rows: list[dict], command: str = "") -> str
 arm), seed {tr.seed}; follow-up {tr.followup_years:g} years; generated {when}.
 {html.escape(command)}</p>
 <div class="disclaimer">{html.escape(DISCLAIMER)}</div>
-<table><tr><th>feature</th>{head}</tr>{body}</table>
+{failed}<table><tr><th>feature</th>{head}</tr>{body}</table>
 <p>Percentages: simulated proportion (Wilson 95% CI). Lesion-level rows pool lesions over patients.
 Complete clearance = no visible lesion at the assessment visit; histological = no lesion above the
 histological detection limit; recurrence and sustained clearance count any visible lesion

@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import multiprocessing.context as _mpc
 import os
 import threading
 import uuid
@@ -183,8 +184,8 @@ def _single_threaded(task: Callable[[T], R], item: T) -> R:
 _PREP_LOCK = threading.Lock()
 
 
-def _spawn_context():
-    """A spawn context whose workers do not re-run the caller's ``__main__``.
+class _CleanSpawnProcess(_mpc.SpawnProcess):
+    """A spawned process that does not re-run the caller's ``__main__``.
 
     multiprocessing's spawn normally re-imports the main script in every worker
     (so an unguarded ``run_trial(..., workers=2)`` at the top of a script starts
@@ -192,31 +193,34 @@ def _spawn_context():
     functions, so the workers need no ``__main__``: the preparation data is
     sent without it.
     """
-    import multiprocessing.context as mpc
-    from multiprocessing import spawn
 
-    class _Process(mpc.SpawnProcess):
-        @staticmethod
-        def _Popen(process_obj):  # noqa: N802 - multiprocessing's name
-            with _PREP_LOCK:
-                original = spawn.get_preparation_data
+    @staticmethod
+    def _Popen(process_obj):  # noqa: N802 - multiprocessing's name
+        from multiprocessing import spawn
 
-                def without_main(name):
-                    d = original(name)
-                    d.pop("init_main_from_path", None)
-                    d.pop("init_main_from_name", None)
-                    return d
+        with _PREP_LOCK:
+            original = spawn.get_preparation_data
 
-                spawn.get_preparation_data = without_main
-                try:
-                    return mpc.SpawnProcess._Popen(process_obj)
-                finally:
-                    spawn.get_preparation_data = original
+            def without_main(name):
+                d = original(name)
+                d.pop("init_main_from_path", None)
+                d.pop("init_main_from_name", None)
+                return d
 
-    class _Context(mpc.SpawnContext):
-        Process = _Process
+            spawn.get_preparation_data = without_main
+            try:
+                return _mpc.SpawnProcess._Popen(process_obj)
+            finally:
+                spawn.get_preparation_data = original
 
-    return _Context()
+
+class _CleanSpawnContext(_mpc.SpawnContext):
+    Process = _CleanSpawnProcess
+
+
+def _spawn_context() -> _mpc.SpawnContext:
+    """The spawn context of local workers (:class:`_CleanSpawnProcess`)."""
+    return _CleanSpawnContext()
 
 
 # --------------------------------------------------------------------------- executors
