@@ -587,7 +587,7 @@ def trial(
 ):
     """Run a virtual trial: endpoints per arm with 95% confidence intervals."""
     from imiqsim.trial import MAX_PATIENTS, run_trial
-    from imiqsim.trial.executors import MAX_WORKERS
+    from imiqsim.trial.executors import MAX_WORKERS, validate_run
 
     check_seed(seed)
     check_positive(patients, "--patients")
@@ -598,11 +598,20 @@ def trial(
         raise InputError(
             "--scheduler-file", scheduler_file, "either --scheduler or --scheduler-file"
         )
-    if scheduler_file is not None and not Path(scheduler_file).is_file():
-        raise InputError(
-            "--scheduler-file", scheduler_file, "an existing dask scheduler file (JSON)"
-        )
+    if scheduler_file is not None:
+        from imiqsim.trial.executors import read_scheduler_file
+
+        read_scheduler_file(scheduler_file, "--scheduler-file")
     overrides = parse_set(set_)
+    validate_run(  # before any directory is made
+        arms,
+        patients=patients,
+        seed=seed,
+        workers=workers,
+        chunk_size=chunk_size or 250,
+        followup_years=followup_years,
+        immunosuppressed_fraction=immunosuppressed,
+    )
     streamed = stream or resume or scheduler is not None or scheduler_file is not None
     if streamed:
         if out is None:

@@ -55,6 +55,7 @@ __all__ = [
     "chunk_starts",
     "execute",
     "iter_chunk_starts",
+    "read_scheduler_file",
     "validate_run",
 ]
 
@@ -339,6 +340,31 @@ def _run_pool(task, items, on_done, workers, progress, done, total) -> None:
         raise error
 
 
+def read_scheduler_file(path: str | os.PathLike, field: str = "scheduler_file") -> str:
+    """The scheduler address in a dask scheduler file (JSON with ``"address"``).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not JSON, or has no address.
+    """
+    import json
+    from pathlib import Path
+
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))["address"]
+        if not isinstance(value, str) or not value:
+            raise TypeError("the address is not a string")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            field,
+            str(path),
+            "a dask scheduler file (JSON with the scheduler's address, as written by "
+            f"`dask scheduler --scheduler-file`); {type(exc).__name__}: {exc}",
+        ) from None
+    return value
+
+
 def _dask_client(scheduler: Any, scheduler_file: Any) -> tuple[Any, bool]:
     """The client to use, and whether it is ours to close."""
     if scheduler is not None and not isinstance(scheduler, (str, os.PathLike)):
@@ -363,19 +389,7 @@ def _dask_client(scheduler: Any, scheduler_file: Any) -> tuple[Any, bool]:
             "needs dask.distributed installed: pip install 'dask[distributed]'",
         ) from None
     if scheduler_file is not None:
-        import json
-        from pathlib import Path
-
-        path = Path(scheduler_file)
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))["address"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(
-                "scheduler_file",
-                str(scheduler_file),
-                "a dask scheduler file (JSON with the scheduler's address, as written by "
-                f"`dask scheduler --scheduler-file`); {type(exc).__name__}: {exc}",
-            ) from None
+        value = read_scheduler_file(scheduler_file)
     try:
         client = Client(value, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as exc:
