@@ -732,7 +732,11 @@ def run_streaming(
         journal = _read_journal(out) if resume else {}
         if not resume and (out / JOURNAL_NAME).exists():
             (out / JOURNAL_NAME).unlink()
-        journal_fh = open(out / JOURNAL_NAME, "a", encoding="utf-8")
+        journal_fh = open(out / JOURNAL_NAME, "a+", encoding="utf-8")
+        if journal_fh.tell() > 0:  # a line cut short by a killed run: start on a fresh line
+            journal_fh.seek(journal_fh.tell() - 1)
+            if journal_fh.read(1) != "\n":
+                journal_fh.write("\n")
         n_chunks = -(-plan.patients // plan.chunk_size)
         total = n_chunks * len(plan.names)
         counts = {"done": 0, "skipped": 0, "computed": 0}
