@@ -128,7 +128,7 @@ def validate_run(
         raise InputError(
             "immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]"
         )
-    indications = {}
+    indications: dict[str, Any] = {}
     for a in arms:
         ind = getattr(a, "indication", None)
         if ind is None:
