@@ -177,7 +177,7 @@ def parse_set(values: list[str] | None) -> dict[str, float]:
     --------
     >>> parse_set(["tlr7_ec50_ug_ml=3"])
     {'tlr7_ec50_ug_ml': 3.0}
-    >>> parse_set(["nk_present=2"])
+    >>> parse_set(["nk_present=2"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     imiqsim.errors.InputError: --set nk_present: got 2.0; must be 0 or 1 (a switch: ...)
