@@ -1,28 +1,156 @@
 """Command-line interface: ``imiqsim --help``.
 
-User errors (bad scenario, flag or value) print one clear message and exit
-with code 2, never a traceback. Files already written are kept when a later
-step fails.
+Exit codes (one policy for every command, :class:`_Group`):
+
+- 0: success;
+- 2: a user error (bad scenario, flag, value or output path): one line
+  ``error: <field>: got <value>; <what is allowed>``, never a traceback;
+- 1: the run itself failed (every patient of an arm failed, a solver failure,
+  an internal error): one line with a hint; ``--debug`` (or
+  ``IMIQSIM_DEBUG=1``) adds the traceback;
+- 130: interrupted (Ctrl-C).
+
+Every output path is checked before any work (writable, a directory where a
+directory is wanted, parents created), the output directory is locked while
+a run writes there, and every file is written whole (temp + rename), so the
+files already written when a later step fails are complete and are named.
+
+Layout: the exit-code policy and the shared input helpers first, then one
+function per command (a new command or option reuses :func:`parse_set`,
+:func:`parse_knockouts`, :func:`check_seed`, :func:`out_dir_option` ...).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from imiqsim import __version__
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.model import KNOCKOUTS, get_model
 from imiqsim.vocabulary import DISCLAIMER, DISCLAIMER_SHORT
 
+#: exit codes
+EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 #: the model's vocabulary, for the help texts
 _KNOCKOUT_NAMES = ", ".join(KNOCKOUTS)
 _STAGE_NAMES = ", ".join(m.name for m in get_model().modules)
 
+#: the output directory of the command running now: named when a run fails part-way
+_CURRENT_OUT: list[Path] = []
+
+
+def _debug_wanted(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("IMIQSIM_DEBUG", "") not in ("", "0")
+
+
+def _partial_note() -> str:
+    if not _CURRENT_OUT:
+        return ""
+    return f"; files already in {_CURRENT_OUT[-1]} are complete (each is written whole)"
+
+
+def run_guarded(call: Callable[[], Any], debug: bool) -> int:
+    """Run the command line and map what it raises to an exit code (module docstring)."""
+    from typer import _click
+
+    try:
+        rv = call()
+    except InputError as exc:
+        _err(str(exc))
+        return EXIT_USER
+    except _click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        return EXIT_USER
+    except _click.exceptions.ClickException as exc:  # usage errors: bad flag, missing argument
+        where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+        _err(" ".join(exc.format_message().split()) + where)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted" + _partial_note())
+        return EXIT_INTERRUPTED
+    except typer.Abort:
+        _err("aborted")
+        return EXIT_FAILED
+    except ImiqsimError as exc:  # the run failed (solver, a chunk): not the user's input
+        _err(str(exc) + _partial_note())
+        if debug:
+            traceback.print_exc()
+        return EXIT_FAILED
+    except MemoryError:
+        _err(
+            "out of memory: try fewer patients per chunk (--chunk-size) or --stream"
+            + _partial_note()
+        )
+        if debug:
+            traceback.print_exc()
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: say so, and how to see more
+        _err(
+            f"internal error: {type(exc).__name__}: {exc}{_partial_note()}. This is a bug in "
+            f"imiqsim {__version__}; "
+            + ("the traceback follows" if debug else "rerun with --debug for the traceback")
+        )
+        if debug:
+            traceback.print_exc()
+        return EXIT_FAILED
+    finally:
+        _CURRENT_OUT.clear()
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        return rv
+    return EXIT_OK
+
+
+class _Group(TyperGroup):
+    """The top-level command group: one exit-code policy for every command.
+
+    Used both by :func:`main` (the ``imiqsim`` executable) and by typer's test
+    runner, so tests in-process see what a user sees.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        code = run_guarded(
+            lambda: super(_Group, self).main(
+                args=argv,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            ),
+            _debug_wanted(argv),
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+            _err("interrupted" + _partial_note())
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,7 +171,20 @@ def _info(msg: str, quiet: bool = False) -> None:
 
 
 def parse_set(values: list[str] | None) -> dict[str, float]:
-    """Parse repeated ``--set name=value`` flags."""
+    """Parse repeated ``--set name=value`` flags: strict numbers, bounds checked, no repeats.
+
+    Examples
+    --------
+    >>> parse_set(["tlr7_ec50_ug_ml=3"])
+    {'tlr7_ec50_ug_ml': 3.0}
+    >>> parse_set(["nk_present=2"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    imiqsim.errors.InputError: --set nk_present: got 2.0; must be 0 or 1 (a switch: ...)
+    """
+    from imiqsim.model.bounds import check_parameter
+    from imiqsim.validation import parse_number
+
     out: dict[str, float] = {}
     for v in values or []:
         if "=" not in v:
@@ -52,10 +193,73 @@ def parse_set(values: list[str] | None) -> dict[str, float]:
             )
         name, _, val = v.partition("=")
         name = name.strip()
-        try:
-            out[name] = float(val)
-        except ValueError:
-            raise InputError(f"--set {name}", val, "a number") from None
+        if not name:
+            raise InputError("--set", v, "NAME=VALUE with a parameter name before the =")
+        if name in out:
+            raise InputError(f"--set {name}", val, "each parameter may be set only once")
+        if name not in get_model().parameter_names:
+            get_model().parameter_vector(overrides={name: 0.0})  # the model's message: close names
+        number = parse_number(val, f"--set {name}")
+        out[name] = check_parameter(name, number, f"--set {name}")
+    return out
+
+
+def parse_knockouts(values: list[str] | None) -> list[str]:
+    """Repeated ``--knockout`` flags: each a known knockout, none twice."""
+    from imiqsim.validation import require_unique
+
+    kos = require_unique(list(values or []), "--knockout")
+    for k in kos:
+        if k not in KNOCKOUTS:
+            raise InputError("--knockout", k, f"one of {_KNOCKOUT_NAMES}")
+    return kos
+
+
+def check_seed(seed: int, field: str = "--seed") -> int:
+    """A seed from 0 to 2**63 - 1 (stored as a signed 64-bit integer in the output files)."""
+    from imiqsim.trial.executors import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(field, seed, f"a whole number from 0 to {MAX_SEED} (2**63 - 1)")
+    return seed
+
+
+def check_positive(value: int, field: str, upper: int | None = None) -> int:
+    """A whole number >= 1 (and <= ``upper``)."""
+    if value < 1 or (upper is not None and value > upper):
+        allowed = f"a whole number from 1 to {upper:,}" if upper else "a whole number >= 1"
+        raise InputError(field, value, allowed)
+    return value
+
+
+@contextmanager
+def out_dir_option(value: str | None, field: str = "--out") -> Iterator[Path | None]:
+    """An output directory checked, created and locked up front (None: no output)."""
+    if value is None:
+        yield None
+        return
+    from imiqsim.outputs.files import output_dir
+
+    with output_dir(value, field) as p:
+        _CURRENT_OUT.append(p)
+        yield p
+
+
+def out_file_option(value: str, field: str = "--out") -> Path:
+    """An output file path checked up front (its directory created)."""
+    from imiqsim.outputs.files import check_output_file
+
+    return check_output_file(value, field)
+
+
+def _far_from_table(overrides: dict[str, float]) -> list[str]:
+    """Overrides more than 100-fold away from the tabled value: worth a warning."""
+    m = get_model()
+    out = []
+    for name, v in overrides.items():
+        ref = m.parameters[m.parameter_names.index(name)].value
+        if ref > 0 and v > 0 and not 0.01 <= v / ref <= 100:
+            out.append(f"{name}={v:g} is {v / ref:.3g} times its tabled value {ref:g}")
     return out
 
 
@@ -70,8 +274,12 @@ def _main(
     version: bool = typer.Option(
         False, "--version", callback=_version_cb, is_eager=True, help="Show the version and exit."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an internal error, print the traceback (also IMIQSIM_DEBUG=1)."
+    ),
 ):
-    pass
+    # exit codes: 0 done, 2 user error (one line), 1 the run failed, 130 interrupted
+    del version, debug  # handled eagerly / by the exit-code policy
 
 
 @app.command()
@@ -122,7 +330,7 @@ def simulate(
         "--knockout",
         help=f"Knock out/deplete a stage (repeatable): {_KNOCKOUT_NAMES}.",
     ),
-    out: Path | None = typer.Option(
+    out: str | None = typer.Option(
         None, "--out", help="Directory for time courses (NetCDF, CSV), PNG, JSON."
     ),
     json_out: bool = typer.Option(
@@ -131,25 +339,42 @@ def simulate(
     every: float = typer.Option(1.0, "--every", help="Output spacing in hours."),
 ):
     """Simulate one typical patient through the whole cascade."""
+    from imiqsim.engine.run import check_output_grid
     from imiqsim.outputs.patient import write_patient_outputs
+    from imiqsim.scenario import resolve
     from imiqsim.simulation import simulate as run
+    from imiqsim.vocabulary import HOURS_PER_DAY
 
+    sc = resolve(scenario)
     overrides = parse_set(set_)
-    res = run(
-        scenario, days=days, set=overrides, knockouts=knockout or [], output_every_hours=every
-    )
-    for w in res.scenario.warnings():
+    kos = parse_knockouts(knockout)
+    if days is not None and not (days == days and 0 < days <= 3650):
+        raise InputError("--days", days, "a number of days in (0, 3650]")
+    if not (every == every and 0 < every <= 168):
+        raise InputError("--every", every, "a number of hours in (0, 168]")
+    horizon_h = days * HOURS_PER_DAY if days is not None else sc.horizon_hours()
+    check_output_grid(horizon_h, every, "--every")
+    for w in _far_from_table(overrides):
         _info(f"warning: {w}")
-    written = []
-    if out is not None:
-        written = write_patient_outputs(res, out, on_figure_error=_err)
+    with out_dir_option(out) as out_path:
+        res = run(sc, days=days, set=overrides, knockouts=kos, output_every_hours=every)
+        for w in res.scenario.warnings():
+            _info(f"warning: {w}")
+        written = []
+        if out_path is not None:
+            written = write_patient_outputs(res, out_path, on_figure_error=_err)
+    from imiqsim.vocabulary import STATUS_TEXT
+
+    status = STATUS_TEXT.get(int(res.batch.status[0]), str(res.batch.status[0]))
     if json_out:
         summary = dict(res.summary)
+        summary["status"] = status
         if written:
             summary["files"] = [str(p) for p in written]
         typer.echo(json.dumps(summary))
         return
     _print_summary(res.summary)
+    typer.echo(f"integration status: {status}")
     for p in written:
         typer.echo(f"wrote {p}")
     typer.echo(DISCLAIMER)
@@ -236,7 +461,7 @@ def export_sbml(
     scenario: str = typer.Argument(
         "ak-5pct", help="Preset or scenario file whose patient and dosing to export."
     ),
-    out: Path = typer.Option(Path("model.xml"), "--out", help="Output SBML file."),
+    out: str = typer.Option("model.xml", "--out", help="Output SBML file."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
     knockout: list[str] | None = typer.Option(
         None, "--knockout", help=f"Knock out a stage (repeatable): {_KNOCKOUT_NAMES}."
@@ -248,32 +473,62 @@ def export_sbml(
     from imiqsim.simulation import parameters_for
 
     sc = resolve(scenario)
+    overrides, kos = parse_set(set_), parse_knockouts(knockout)
+    path = out_file_option(out)
     m = get_model()
-    p = parameters_for(m, sc, parse_set(set_), knockout or [])
-    write_sbml(out, m, p, sc.events(), name=sc.name.replace("-", "_").replace(".", "_"))
-    typer.echo(f"wrote {out}")
+    p = parameters_for(m, sc, overrides, kos)
+    write_sbml(path, m, p, sc.events(), name=sc.name.replace("-", "_").replace(".", "_"))
+    typer.echo(f"wrote {path}")
 
 
-def _progress_bar(total_label: str, quiet: bool):
-    """A rich progress bar on stderr; returns (context manager, callback)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class _LazyProgress:
+    """A rich progress bar on stderr that appears with the first report, so an input error
+    found before any simulation prints only its one line."""
 
-    prog = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-        transient=False,
-    )
-    task = prog.add_task(total_label, total=None)
+    def __init__(self, label: str, quiet: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-    def cb(done: int, total: int) -> None:
-        prog.update(task, completed=done, total=total)
+        self.prog = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+            transient=False,
+        )
+        self.console = self.prog.console
+        self.task = self.prog.add_task(label, total=None)
+        self.started = False
 
-    return prog, cb
+    def __enter__(self) -> _LazyProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.started:
+            self.prog.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.started:
+            self.prog.start()
+            self.started = True
+        self.prog.update(self.task, completed=done, total=total)
+
+
+def _progress_bar(
+    total_label: str, quiet: bool
+) -> tuple[_LazyProgress, Callable[[int, int], None]]:
+    """A progress bar on stderr, shown from the first report; returns (context manager,
+    callback)."""
+    bar = _LazyProgress(total_label, quiet)
+    return bar, bar
 
 
 @app.command()
@@ -299,7 +554,7 @@ def trial(
         help="Fraction of organ-transplant immunosuppressed patients.",
     ),
     set_: list[str] | None = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
-    out: Path | None = typer.Option(
+    out: str | None = typer.Option(
         None,
         "--out",
         help="Directory for outcomes (Parquet), traces (NetCDF), summary JSON and the HTML report.",
@@ -308,13 +563,15 @@ def trial(
         False, "--json", help="Print the endpoints as one JSON object on stdout."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Allow more patients than the documented cap."
+        False,
+        "--force",
+        help="Hold more than 100,000 patients per arm in memory (otherwise use --stream).",
     ),
     stream: bool = typer.Option(
         False,
         "--stream",
-        help="Stream chunks to Parquet under --out (bounded memory; "
-        "automatic above 100,000 patients or with --resume/--scheduler).",
+        help="Stream chunks to Parquet under --out (bounded memory; needed above 100,000 "
+        "patients per arm; implied by --resume, --scheduler and --scheduler-file).",
     ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted streamed run in --out."
@@ -322,19 +579,47 @@ def trial(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="dask.distributed scheduler address; default: local processes."
     ),
+    scheduler_file: str | None = typer.Option(
+        None,
+        "--scheduler-file",
+        help="dask scheduler file (dask-jobqueue, dask-mpi, `dask scheduler --scheduler-file`).",
+    ),
 ):
     """Run a virtual trial: endpoints per arm with 95% confidence intervals."""
     from imiqsim.trial import MAX_PATIENTS, run_trial
+    from imiqsim.trial.executors import MAX_WORKERS, validate_run
 
-    if seed < 0:
-        raise InputError("--seed", seed, "a non-negative whole number")
-    if stream or resume or scheduler or patients > MAX_PATIENTS:
+    check_seed(seed)
+    check_positive(patients, "--patients")
+    check_positive(workers, "--workers", MAX_WORKERS)
+    if chunk_size is not None:
+        check_positive(chunk_size, "--chunk-size")
+    if scheduler is not None and scheduler_file is not None:
+        raise InputError(
+            "--scheduler-file", scheduler_file, "either --scheduler or --scheduler-file"
+        )
+    if scheduler_file is not None:
+        from imiqsim.trial.executors import read_scheduler_file
+
+        read_scheduler_file(scheduler_file, "--scheduler-file")
+    overrides = parse_set(set_)
+    validate_run(  # before any directory is made
+        arms,
+        patients=patients,
+        seed=seed,
+        workers=workers,
+        chunk_size=chunk_size or 250,
+        followup_years=followup_years,
+        immunosuppressed_fraction=immunosuppressed,
+    )
+    streamed = stream or resume or scheduler is not None or scheduler_file is not None
+    if streamed:
         if out is None:
             raise InputError(
                 "--out",
                 None,
-                "a directory: streamed runs (--stream, --resume, --scheduler or more "
-                f"than {MAX_PATIENTS} patients) write their chunks there",
+                "a directory: streamed runs (--stream, --resume, --scheduler, --scheduler-file) "
+                "write their chunks there",
             )
         _trial_streaming(
             arms,
@@ -344,45 +629,64 @@ def trial(
             chunk_size or 2000,
             followup_years,
             immunosuppressed,
-            parse_set(set_),
+            overrides,
             out,
             json_out,
             resume,
             scheduler,
+            scheduler_file,
         )
         return
-    chunk_size = chunk_size or 250
-    prog, cb = _progress_bar("simulating", quiet=False)
-    with prog:
-        tr = run_trial(
-            arms,
-            patients=patients,
-            seed=seed,
-            workers=workers,
-            chunk_size=chunk_size,
-            followup_years=followup_years,
-            overrides=parse_set(set_),
-            immunosuppressed_fraction=immunosuppressed,
-            force=force,
-            progress=cb,
+    if patients > MAX_PATIENTS and not force:
+        raise InputError(
+            "--patients",
+            patients,
+            f"at most {MAX_PATIENTS:,} per arm in memory: add --stream --out DIR (bounded "
+            "memory, resumable) or --force to hold them all in memory",
         )
-    summary = tr.to_dict()
-    written = []
-    if out is not None:
-        written = _write_trial(
-            tr,
-            out,
-            " ".join(["imiqsim", "trial", *arms, "--patients", str(patients), "--seed", str(seed)]),
-        )
+    with out_dir_option(out) as out_path:
+        prog, cb = _progress_bar("simulating", quiet=False)
+        with prog:
+            tr = run_trial(
+                arms,
+                patients=patients,
+                seed=seed,
+                workers=workers,
+                chunk_size=chunk_size or 250,
+                followup_years=followup_years,
+                overrides=overrides,
+                immunosuppressed_fraction=immunosuppressed,
+                force=force,
+                progress=cb,
+            )
+        summary = tr.to_dict()
+        written = []
+        if out_path is not None:
+            command = " ".join(
+                ["imiqsim", "trial", *arms, "--patients", str(patients), "--seed", str(seed)]
+            )
+            written = _write_trial(tr, out_path, command)
     if json_out:
         if written:
             summary["files"] = [str(p) for p in written]
         typer.echo(json.dumps(summary))
-        return
-    _print_trial(summary)
-    for p in written:
-        typer.echo(f"wrote {p}")
-    typer.echo(DISCLAIMER)
+    else:
+        _print_trial(summary)
+        for p in written:
+            typer.echo(f"wrote {p}")
+        typer.echo(DISCLAIMER)
+    _exit_if_arm_failed(summary)
+
+
+def _exit_if_arm_failed(summary: dict) -> None:
+    """Exit 1 when every patient of an arm failed: its endpoints are empty."""
+    dead = [a["name"] for a in summary["arms"] if a["n"] and a["failed_patients"] >= a["n"]]
+    if dead:
+        _err(
+            f"every patient of arm {', '.join(dead)} failed to integrate, so its endpoints are "
+            "empty; check the parameter overrides (files written are listed above)"
+        )
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _trial_streaming(
@@ -398,11 +702,14 @@ def _trial_streaming(
     json_out,
     resume,
     scheduler,
+    scheduler_file,
 ) -> None:
-    from imiqsim.trial.streaming import run_streaming
+    from imiqsim.outputs.files import check_output_dir
+    from imiqsim.trial.streaming import MAX_STREAM_PATIENTS, run_streaming
 
-    if patients <= 0:
-        raise InputError("patients", patients, "a positive whole number")
+    check_positive(patients, "--patients", MAX_STREAM_PATIENTS)
+    out_path = check_output_dir(out, "--out")
+    _CURRENT_OUT.append(out_path)
     prog, cb = _progress_bar("simulating (streamed)", quiet=False)
     try:
         with prog:
@@ -410,37 +717,41 @@ def _trial_streaming(
                 arms,
                 patients=patients,
                 seed=seed,
-                out_dir=out,
+                out_dir=out_path,
                 chunk_size=chunk_size,
                 workers=workers,
                 scheduler=scheduler,
+                scheduler_file=scheduler_file,
                 followup_years=followup_years,
                 overrides=overrides,
                 immunosuppressed_fraction=immunosuppressed,
                 resume=resume,
                 progress=cb,
             )
-    except (ImiqsimError, typer.Exit):
+    except InputError:
         raise
     except KeyboardInterrupt:
-        _err(f"interrupted: finished chunks are kept in {out}; continue with --resume")
-        raise typer.Exit(130) from None
+        _err(f"interrupted: finished chunks are kept in {out_path}; continue with --resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:
         _err(
-            f"{type(exc).__name__}: {exc}; finished chunks are kept in {out}; "
+            f"{type(exc).__name__}: {exc}; finished chunks are kept in {out_path}; "
             "continue with --resume"
         )
-        raise typer.Exit(1) from exc
+        if _debug_wanted(sys.argv[1:]):
+            traceback.print_exc()
+        raise typer.Exit(EXIT_FAILED) from None
     summary = dict(res.summary)
-    files = [str(p) for p in res.files] + [str(out / "chunks")]
+    files = [str(p) for p in res.files] + [str(out_path / "chunks")]
     if json_out:
         summary["files"] = files
         typer.echo(json.dumps(summary, default=str))
-        return
-    _print_trial(summary)
-    typer.echo(f"{res.chunks_computed} chunks computed, {res.chunks_skipped} reused")
-    for f in files:
-        typer.echo(f"wrote {f}")
+    else:
+        _print_trial(summary)
+        typer.echo(f"{res.chunks_computed} chunks computed, {res.chunks_skipped} reused")
+        for f in files:
+            typer.echo(f"wrote {f}")
+    _exit_if_arm_failed(summary)
 
 
 def _write_trial(tr, out: Path, command: str) -> list[Path]:
@@ -465,6 +776,10 @@ def _print_trial(summary: dict) -> None:
     t.add_column("endpoint")
     for a in summary["arms"]:
         t.add_column(a["name"], justify="right")
+    t.add_row(
+        "patients: n (failed)",
+        *[f"{a['n']} ({a.get('failed_patients', 0)} failed)" for a in summary["arms"]],
+    )
     names = list(summary["arms"][0]["endpoints"])
     for n in names:
         t.add_row(
@@ -475,6 +790,13 @@ def _print_trial(summary: dict) -> None:
             ],
         )
     Console().print(t)
+    for a in summary["arms"]:
+        k = a.get("failed_patients", 0)
+        if k:
+            typer.echo(
+                f"warning: {k} of {a['n']} patients of {a['name']} failed to integrate and are "
+                "left out of its endpoints"
+            )
     for d in summary.get("differences", []):
         e = d["endpoints"].get("complete_clearance")
         if e:
@@ -489,8 +811,8 @@ def calibrate(
     patients: int = typer.Option(300, "--patients", "-n", help="Virtual patients per evaluation."),
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-descent rounds."),
     seed: int = typer.Option(2024, "--seed", help="Seed of the calibration population."),
-    checkpoint: Path = typer.Option(
-        Path("out/calibration/checkpoint.json"),
+    checkpoint: str = typer.Option(
+        "out/calibration/checkpoint.json",
         "--checkpoint",
         help="Progress file (written after every evaluation).",
     ),
@@ -508,7 +830,12 @@ def calibrate(
 
     if rounds < 1 or rounds > 10:
         raise InputError("--rounds", rounds, "a whole number from 1 to 10")
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    check_seed(seed)
+    check_positive(patients, "--patients", 1_000_000)
+    checkpoint_path = out_file_option(checkpoint, "--checkpoint")
+    if resume and not checkpoint_path.is_file():
+        raise InputError("--checkpoint", checkpoint, "an existing checkpoint file to --resume")
+    _CURRENT_OUT.append(checkpoint_path.parent)
     steps = len(cal.STEPS) * rounds
     prog, cb = _progress_bar("calibrating", quiet=False)
     count = [0]
@@ -523,12 +850,14 @@ def calibrate(
             patients=patients,
             seed=seed,
             rounds=rounds,
-            checkpoint=checkpoint,
+            checkpoint=checkpoint_path,
             resume=resume,
             progress=report,
         )
-    result = checkpoint.with_name("calibration_result.json")
-    result.write_text(json.dumps(state, indent=1))
+    from imiqsim.outputs.files import write_text_atomic
+
+    result = checkpoint_path.with_name("calibration_result.json")
+    write_text_atomic(result, json.dumps(state, indent=1))
     typer.echo(f"wrote {result}")
     if write:
         from importlib import resources
@@ -541,17 +870,19 @@ def calibrate(
 
 @app.command("calibration-report")
 def calibration_report(
-    out: Path = typer.Option(Path("out/calibration"), "--out", help="Output directory."),
+    out: str = typer.Option("out/calibration", "--out", help="Output directory."),
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
     seed: int = typer.Option(7, "--seed", help="Seed (different from the calibration seed)."),
 ):
     """HTML page: every published target next to its simulated value and CI."""
     from imiqsim.calibration_report import build_rows, write_report
 
-    if patients < 20:
-        raise InputError("--patients", patients, "at least 20")
-    rows = build_rows(patients=patients, seed=seed, progress=lambda m: _info(m))
-    path = write_report(rows, out, patients=patients, seed=seed)
+    if patients < 20 or patients > 100_000:
+        raise InputError("--patients", patients, "a whole number from 20 to 100,000")
+    check_seed(seed)
+    with out_dir_option(out) as out_path:
+        rows = build_rows(patients=patients, seed=seed, progress=lambda m: _info(m))
+        path = write_report(rows, out_path, patients=patients, seed=seed)
     n_hit = sum(1 for r in rows if r.hit)
     n_sim = sum(1 for r in rows if r.hit is not None)
     for r in rows:
@@ -569,9 +900,7 @@ def population(
     seed: int = typer.Option(
         1, "--seed", help="Seed (patient i of seed s is always the same patient)."
     ),
-    out: Path = typer.Option(
-        Path("population.csv"), "--out", help="CSV file: one row per patient."
-    ),
+    out: str = typer.Option("population.csv", "--out", help="CSV file: one row per patient."),
     immunosuppressed: float = typer.Option(
         0.0, "--immunosuppressed-fraction", help="Fraction of immunosuppressed patients."
     ),
@@ -579,11 +908,18 @@ def population(
     """Write a virtual population by SBML id (parameters and initial amounts),
     to re-run it in any SBML tool."""
     from imiqsim.export.population import write_population
+    from imiqsim.scenario import resolve
 
     if patients <= 0 or patients > 1_000_000:
         raise InputError("--patients", patients, "a whole number from 1 to 1,000,000")
+    check_seed(seed)
+    if not (immunosuppressed == immunosuppressed and 0 <= immunosuppressed <= 1):
+        raise InputError("--immunosuppressed-fraction", immunosuppressed, "a fraction in [0, 1]")
+    resolve(scenario)
+    path = out_file_option(out)
+    _CURRENT_OUT.append(path.parent)
     path = write_population(
-        scenario, patients, seed, out, immunosuppressed_fraction=immunosuppressed
+        scenario, patients, seed, path, immunosuppressed_fraction=immunosuppressed
     )
     typer.echo(f"wrote {path}")
 
@@ -597,7 +933,7 @@ def compare(
     followup_years: float = typer.Option(
         1.0, "--followup-years", help="Follow-up after the assessment visit."
     ),
-    out: Path | None = typer.Option(
+    out: str | None = typer.Option(
         None, "--out", help="Directory for comparison.html/json and trial data."
     ),
     json_out: bool = typer.Option(
@@ -609,28 +945,44 @@ def compare(
     from imiqsim.outputs.compare import write_comparison
     from imiqsim.outputs.trial import write_trial_outputs
     from imiqsim.trial import run_trial
+    from imiqsim.trial.executors import MAX_WORKERS, validate_run
 
     if len(arms) < 2:
         raise InputError("arms", list(arms), "at least two arms to compare, e.g. ak-5pct ak-cryo")
-    prog, cb = _progress_bar("comparing", quiet=False)
-    with prog:
-        tr = run_trial(
-            arms,
-            patients=patients,
-            seed=seed,
-            workers=workers,
-            followup_years=followup_years,
-            progress=cb,
-        )
-    d = comparison_dict(tr)
-    written = []
-    if out is not None:
-        command = "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}"
-        written = write_trial_outputs(tr, out) + write_comparison(tr, out, command)
+    check_seed(seed)
+    check_positive(patients, "--patients", 100_000)
+    check_positive(workers, "--workers", MAX_WORKERS)
+    validate_run(
+        arms,
+        patients=patients,
+        seed=seed,
+        workers=workers,
+        chunk_size=250,
+        followup_years=followup_years,
+        immunosuppressed_fraction=0.0,
+    )
+    with out_dir_option(out) as out_path:
+        prog, cb = _progress_bar("comparing", quiet=False)
+        with prog:
+            tr = run_trial(
+                arms,
+                patients=patients,
+                seed=seed,
+                workers=workers,
+                followup_years=followup_years,
+                progress=cb,
+            )
+        d = comparison_dict(tr)
+        d["failed_patients"] = {a["name"]: a["failed_patients"] for a in tr.to_dict()["arms"]}
+        written = []
+        if out_path is not None:
+            command = "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}"
+            written = write_trial_outputs(tr, out_path) + write_comparison(tr, out_path, command)
     if json_out:
         if written:
             d["files"] = [str(p) for p in written]
         typer.echo(json.dumps(d, default=str))
+        _exit_if_arm_failed(tr.to_dict())
         return
     from rich.console import Console
     from rich.table import Table
@@ -641,12 +993,18 @@ def compare(
     t.add_column("feature")
     for a in tr.arms:
         t.add_column(a.name, overflow="fold")
+    summary = tr.to_dict()
+    t.add_row(
+        "patients: n (failed)",
+        *[f"{a['n']} ({a['failed_patients']} failed)" for a in summary["arms"]],
+    )
     for r in d["rows"]:
         t.add_row(r["feature"], *[str(r[a.name]) for a in tr.arms])
     Console().print(t)
     for p in written:
         typer.echo(f"wrote {p}")
     typer.echo(DISCLAIMER)
+    _exit_if_arm_failed(summary)
 
 
 @app.command()
@@ -659,9 +1017,7 @@ def field(
     followup_days: float = typer.Option(
         365.0, "--followup-days", help="Days simulated after the assessment."
     ),
-    out: Path = typer.Option(
-        Path("out/field"), "--out", help="Output directory (maps, PNG strip, GIF)."
-    ),
+    out: str = typer.Option("out/field", "--out", help="Output directory (maps, PNG strip, GIF)."),
     no_gif: bool = typer.Option(False, "--no-gif", help="Skip the animation."),
 ):
     """Simulate the treated skin as a 2-D field of sites: maps of lesions, erythema and
@@ -669,14 +1025,14 @@ def field(
     from imiqsim.outputs.field import write_field_outputs
     from imiqsim.spatial.field import FieldSpec, simulate_field
 
-    if seed < 0:
-        raise InputError("--seed", seed, "a non-negative whole number")
+    check_seed(seed)
     spec = FieldSpec(
         scenario=scenario, resolution_mm=resolution_mm, seed=seed, followup_days=followup_days
     )
-    _info(f"simulating the field at {resolution_mm:g} mm resolution ...")
-    res = simulate_field(spec)
-    written = write_field_outputs(res, out, gif=not no_gif, on_figure_error=_err)
+    with out_dir_option(out) as out_path:
+        _info(f"simulating the field at {resolution_mm:g} mm resolution ...")
+        res = simulate_field(spec)
+        written = write_field_outputs(res, out_path, gif=not no_gif, on_figure_error=_err)
     for p in written.values():
         typer.echo(f"wrote {p}")
     typer.echo(DISCLAIMER)
@@ -684,7 +1040,7 @@ def field(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("out/demo"), "--out", help="Output directory."),
+    out: str = typer.Option("out/demo", "--out", help="Output directory."),
     patients: int = typer.Option(1000, "--patients", "-n", help="Virtual patients per arm."),
     workers: int = typer.Option(2, "--workers", help="Worker processes."),
 ):
@@ -693,26 +1049,31 @@ def demo(
     from imiqsim.outputs.patient import write_patient_outputs
     from imiqsim.simulation import simulate as run
     from imiqsim.trial import run_trial
+    from imiqsim.trial.executors import MAX_WORKERS
 
-    single = run("ak-5pct")
-    written = write_patient_outputs(single, out / "typical_patient", on_figure_error=_err)
-    prog, cb = _progress_bar("AK 5% vs vehicle", quiet=False)
-    with prog:
-        tr = run_trial(
-            ["ak-5pct", "ak-5pct-vehicle"],
-            patients=patients,
-            seed=1,
-            workers=workers,
-            followup_years=1.0,
-            progress=cb,
+    check_positive(patients, "--patients", 100_000)
+    check_positive(workers, "--workers", MAX_WORKERS)
+    with out_dir_option(out) as out_path:
+        single = run("ak-5pct")
+        written = write_patient_outputs(single, out_path / "typical_patient", on_figure_error=_err)
+        prog, cb = _progress_bar("AK 5% vs vehicle", quiet=False)
+        with prog:
+            tr = run_trial(
+                ["ak-5pct", "ak-5pct-vehicle"],
+                patients=patients,
+                seed=1,
+                workers=workers,
+                followup_years=1.0,
+                progress=cb,
+            )
+        written += _write_trial(
+            tr, out_path, f"imiqsim trial ak-5pct ak-5pct-vehicle --patients {patients} --seed 1"
         )
-    written += _write_trial(
-        tr, out, f"imiqsim trial ak-5pct ak-5pct-vehicle --patients {patients} --seed 1"
-    )
+    out = out_path
     _print_trial(tr.to_dict())
     for p in written:
         typer.echo(f"wrote {p}")
-    report = out / "report.html"
+    report = Path(out) / "report.html"
     if report.exists():
         typer.echo(f"\nReport: {report.resolve()}")
     typer.echo(DISCLAIMER)
@@ -742,29 +1103,8 @@ _register_analysis(app)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; maps user errors to exit code 2 without a traceback."""
-    try:
-        app(args=argv, prog_name="imiqsim", standalone_mode=False)
-    except InputError as exc:
-        _err(str(exc))
-        return 2
-    except ImiqsimError as exc:
-        _err(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
-    except Exception as exc:  # click/typer usage errors (typer may vendor its own click)
-        name = type(exc).__name__
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # UsageError and subclasses: exit 2
-            exc.show()
-            return int(exc.exit_code)
-        if name == "Exit":
-            return int(getattr(exc, "exit_code", 0))
-        if name == "Abort":
-            return 1
-        raise
-    return 0
+    """Entry point of the ``imiqsim`` executable; returns the exit code (module docstring)."""
+    return int(app(args=argv, prog_name="imiqsim", standalone_mode=False))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ imiqsim.errors.InputError: area_cm2: got '25'; must be a number
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,8 @@ __all__ = [
     "StrictInt",
     "fail",
     "input_error_from_validation",
+    "parse_number",
+    "require_unique",
 ]
 
 
@@ -216,3 +219,52 @@ class InputModel(BaseModel):
                 "must be a table (a mapping of names to values)",
             )
         return cls(**data)
+
+
+def require_unique(values: Any, field: str) -> list[str]:
+    """``values`` as a list, refusing a name given twice (knockouts, arms' options ...).
+
+    Examples
+    --------
+    >>> require_unique(["tlr7", "nk"], "knockouts")
+    ['tlr7', 'nk']
+    >>> require_unique(["tlr7", "tlr7"], "--knockout")
+    Traceback (most recent call last):
+    ...
+    imiqsim.errors.InputError: --knockout: got 'tlr7'; each knockout may be given only once
+    """
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values or ():
+        if v in out:
+            raise InputError(field, v, "each knockout may be given only once")
+        out.append(v)
+    return out
+
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_number(text: str, field: str) -> float:
+    """Parse a decimal number strictly: digits, one point, an exponent; nothing else.
+
+    Python's ``float`` also reads ``1_0`` (as 10), ``inf``, ``nan`` and surrounding
+    blanks; none of these is a parameter value, so all are refused.
+
+    Examples
+    --------
+    >>> parse_number("2.5e-3", "--set k")
+    0.0025
+    >>> parse_number("1_0", "--set k")
+    Traceback (most recent call last):
+    ...
+    imiqsim.errors.InputError: --set k: got '1_0'; a decimal number such as 3, 0.25 or 1e-4
+    """
+    t = text.strip()
+    if not _NUMBER.fullmatch(t):
+        raise InputError(field, text, "a decimal number such as 3, 0.25 or 1e-4")
+    v = float(t)
+    if not np.isfinite(v):
+        raise InputError(field, text, "a finite number (this one overflows)")
+    return v

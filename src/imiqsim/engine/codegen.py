@@ -25,7 +25,7 @@ __all__ = ["HELPERS", "cache_dir", "compiled", "generate_source"]
 HELPERS = """
 import math
 import numpy as np
-from numba import njit, prange
+from numba import njit as _j, prange; njit=lambda *a,**k:_j(*a,error_model="numpy",nogil=True,**k)
 
 @njit(cache=True)
 def _pos(x):

@@ -13,6 +13,9 @@ from imiqsim.vocabulary import METHODS, STATUS_TEXT
 
 __all__ = [
     "AUTO_SWITCH_STEPS",
+    "MAX_OUTPUT_BYTES",
+    "MAX_OUTPUT_TIMES",
+    "check_output_grid",
     "METHODS",
     "STATUS_TEXT",
     "BatchResult",
@@ -24,6 +27,39 @@ __all__ = [
 #: (a backstop to the stiffness test; a typical patient needs 3,000 to 7,000 for a course and a
 #: year)
 AUTO_SWITCH_STEPS = 50_000
+#: the most output times per patient (ten years at 5-minute spacing)
+MAX_OUTPUT_TIMES = 1_051_200
+#: the most memory one batch's output arrays may take (states and observables, float64)
+MAX_OUTPUT_BYTES = 8 * 2**30
+
+
+def check_output_grid(
+    horizon_h: float, every_h: float, field: str = "output_every_hours", patients: int = 1
+) -> int:
+    """Refuse an output grid too fine to hold, before anything is allocated.
+
+    Returns the number of output times (``horizon_h / every_h + 1``).
+
+    Examples
+    --------
+    >>> check_output_grid(24.0, 1.0)
+    25
+    >>> check_output_grid(2688.0, 1e-6, "--every")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    imiqsim.errors.InputError: --every: got 1e-06; an output spacing of at least 0.00255708 hours...
+    """
+    if not (np.isfinite(every_h) and every_h > 0):
+        raise InputError(field, every_h, "a positive number of hours")
+    n_times = int(np.floor(horizon_h / every_h)) + 2
+    if n_times > MAX_OUTPUT_TIMES:
+        raise InputError(
+            field,
+            every_h,
+            f"an output spacing of at least {horizon_h / (MAX_OUTPUT_TIMES - 2):.6g} hours for "
+            f"{horizon_h:g} hours (at most {MAX_OUTPUT_TIMES} output times)",
+        )
+    return n_times - 1
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,14 @@ def run_batch(
     Y0 = initial_states(model, P) if y0 is None else np.ascontiguousarray(y0, dtype=float).copy()
     atol = np.array([s.scale for s in model.states]) * atol_factor
     T = t_out.size
+    need = N * T * (S + len(model.observables)) * 8
+    if need > MAX_OUTPUT_BYTES:
+        raise InputError(
+            "t_out_h",
+            f"{T} output times for {N} patients",
+            f"outputs that fit in {MAX_OUTPUT_BYTES / 2**30:g} GiB (these need "
+            f"{need / 2**30:.3g} GiB): a coarser output grid or smaller chunks",
+        )
     Y = np.empty((N, T, S))
     status = np.zeros(N, dtype=np.int64)
     track_idx = np.array(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imiqsim import __version__
+from imiqsim.outputs.files import write_text_atomic
 from imiqsim.vocabulary import DISCLAIMER
 
 if TYPE_CHECKING:
@@ -35,6 +36,12 @@ def comparison_html(tr: TrialResult, rows: list[dict], command: str = "") -> str
     """The comparison page: one table, every cell a simulated value or the treatment's own words."""
     names = [a.name for a in tr.arms]
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    failed = "".join(
+        f"<p class='alert'>{k} of {len(a.outcomes)} patients of {html.escape(a.name)} could not "
+        "be simulated (solver failure) and are left out of its rows.</p>"
+        for a in tr.arms
+        if (k := int((a.outcomes["status"] != 0).sum()) if "status" in a.outcomes else 0)
+    )
     body = "".join(
         "<tr><td><b>"
         + html.escape(r["feature"])
@@ -58,7 +65,7 @@ def comparison_html(tr: TrialResult, rows: list[dict], command: str = "") -> str
 arm), seed {tr.seed}; follow-up {tr.followup_years:g} years; generated {when}.
 {html.escape(command)}</p>
 <div class="disclaimer">{html.escape(DISCLAIMER)}</div>
-<table><tr><th>feature</th>{head}</tr>{body}</table>
+{failed}<table><tr><th>feature</th>{head}</tr>{body}</table>
 <p>Percentages: simulated proportion (Wilson 95% CI). Lesion-level rows pool lesions over patients.
 Complete clearance = no visible lesion at the assessment visit; histological = no lesion above the
 histological detection limit; recurrence and sustained clearance count any visible lesion
@@ -88,7 +95,7 @@ def write_comparison(tr: TrialResult, out_dir: str | os.PathLike, command: str =
     out.mkdir(parents=True, exist_ok=True)
     d = comparison_dict(tr)
     page = out / HTML_NAME
-    page.write_text(comparison_html(tr, d["rows"], command), encoding="utf-8")
+    write_text_atomic(page, comparison_html(tr, d["rows"], command))
     js = out / JSON_NAME
-    js.write_text(json.dumps(d, indent=1, default=str))
+    write_text_atomic(js, json.dumps(d, indent=1, default=str))
     return [page, js]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imiqsim.errors import InputError
-from imiqsim.outputs.files import figure_step
+from imiqsim.outputs.files import atomic_path, figure_step, write_text_atomic
 from imiqsim.outputs.style import FOOTER, new_figure
 
 if TYPE_CHECKING:
@@ -215,11 +215,13 @@ def write_field_outputs(
     enc = {
         v: {"zlib": True, "complevel": 4} for v in result.maps.data_vars if result.maps[v].ndim >= 2
     }
-    result.maps.to_netcdf(paths["maps"], engine="h5netcdf", encoding=enc)
-    result.timecourses.to_netcdf(paths["timecourses"], engine="h5netcdf")
+    with atomic_path(paths["maps"]) as tmp:
+        result.maps.to_netcdf(tmp, engine="h5netcdf", encoding=enc)
+    with atomic_path(paths["timecourses"]) as tmp:
+        result.timecourses.to_netcdf(tmp, engine="h5netcdf")
     buf = io.StringIO()
     result.lesions.to_csv(buf, index=False)
-    paths["lesions"].write_text(f"# {FOOTER}\n" + buf.getvalue(), encoding="utf-8")
+    write_text_atomic(paths["lesions"], f"# {FOOTER}\n" + buf.getvalue())
     strip = out / "field_key_days.png"
     if figure_step(lambda: plot_key_days(result, strip), f"draw {strip}", on_figure_error):
         paths["key_days"] = strip

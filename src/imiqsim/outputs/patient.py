@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imiqsim.outputs.files import figure_step
+from imiqsim.outputs.files import atomic_path, figure_step, write_text_atomic
 from imiqsim.vocabulary import APPLY, HOURS_PER_DAY
 
 if TYPE_CHECKING:
@@ -97,13 +97,15 @@ def write_patient_outputs(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     nc = out / NETCDF_NAME
-    res.dataset.to_netcdf(nc, engine="h5netcdf")
+    with atomic_path(nc) as tmp:
+        res.dataset.to_netcdf(tmp, engine="h5netcdf")
     written.append(nc)
     csv = out / CSV_NAME
-    res.dataset.to_dataframe().to_csv(csv)
+    with atomic_path(csv) as tmp:
+        res.dataset.to_dataframe().to_csv(tmp)
     written.append(csv)
     js = out / SUMMARY_NAME
-    js.write_text(json.dumps(res.summary, indent=2))
+    write_text_atomic(js, json.dumps(res.summary, indent=2))
     written.append(js)
     png = out / CASCADE_NAME
     if figure_step(lambda: write_cascade(res, png), f"draw {png}", on_figure_error) is not None:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from imiqsim import __version__
 from imiqsim._json import json_safe
+from imiqsim.outputs.files import atomic_path, write_text_atomic
 from imiqsim.vocabulary import DISCLAIMER_SHORT, HOURS_PER_DAY
 
 if TYPE_CHECKING:
@@ -163,18 +164,18 @@ def write_trial_outputs(result: TrialResult, out_dir: str | os.PathLike) -> list
     - ``traces.nc``: NetCDF4 (engine h5netcdf), one variable per trace with dims
       ``(arm, patient, time)``, time in days; see :func:`traces_dataset`.
 
-    Returns the paths written, in that order.
+    Each file is written under a temporary name and renamed into place, so a
+    file that exists is complete. Returns the paths written, in that order.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     p = out / OUTCOMES_NAME
-    outcomes_frame(result).to_parquet(p, index=False)
+    with atomic_path(p) as tmp:
+        outcomes_frame(result).to_parquet(tmp, index=False)
     paths.append(p)
     p = out / SUMMARY_NAME
-    p.write_text(
-        json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    write_text_atomic(p, json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n")
     paths.append(p)
     p = out / TRACES_NAME
     ds = traces_dataset(result)
@@ -183,6 +184,7 @@ def write_trial_outputs(result: TrialResult, out_dir: str | os.PathLike) -> list
         for v in ds.data_vars
         if ds[v].dims == ("arm", "patient", "time")
     }
-    ds.to_netcdf(p, engine="h5netcdf", encoding=enc)
+    with atomic_path(p) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc)
     paths.append(p)
     return paths

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from imiqsim import __version__
 from imiqsim._json import json_safe
-from imiqsim.outputs.files import figure_step
+from imiqsim.outputs.files import figure_step, write_bytes_atomic, write_text_atomic
 from imiqsim.outputs.formatting import format_days, format_difference, format_proportion
 from imiqsim.outputs.trial import end_of_treatment_days, write_trial_outputs
 from imiqsim.outputs.trial_figures import (
@@ -143,7 +143,7 @@ def write_trial_report(
     figures = {}
     for name, (caption, make, kw) in zip(FIGURE_NAMES, makers, strict=True):
         png = png_bytes(make(result, **kw))
-        (out / name).write_bytes(png)
+        write_bytes_atomic(out / name, png)
         figures[name] = {"file": name, "alt": caption, "b64": base64.b64encode(png).decode("ascii")}
 
     ep_rows, diff_names = _endpoint_rows(result)
@@ -197,7 +197,7 @@ def write_trial_report(
         ),
     )
     p = out / REPORT_NAME
-    p.write_text(html, encoding="utf-8")
+    write_text_atomic(p, html)
     return p
 
 

@@ -249,7 +249,8 @@ def run_trial(
     immunosuppressed_fraction: float = 0.0,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
+    scheduler_file: str | None = None,
     uncertainty: int = 0,
 ) -> TrialResult:
     """Run a virtual trial in memory.
@@ -264,7 +265,9 @@ def run_trial(
     seed : int
         Trial seed: patient i of seed s is the same patient in every run and arm.
     workers : int
-        Local worker processes (1: this process). Ignored with ``scheduler``.
+        Local worker processes (1: this process). Ignored with a scheduler. The
+        workers never re-run the calling script, so a plain script needs no
+        ``if __name__ == "__main__":`` guard.
     chunk_size : int
         Patients per chunk (changes memory and parallelism, not results).
     followup_years : float
@@ -277,8 +280,12 @@ def run_trial(
         Allow more than :data:`MAX_PATIENTS` per arm.
     progress : callable(done, total), optional
         Called with chunks finished after each chunk.
-    scheduler : str, optional
-        Address of a dask.distributed scheduler to run the chunks on.
+    scheduler : str or dask.distributed.Client, optional
+        Where to run the chunks: a dask.distributed scheduler address
+        (``tcp://host:8786``) or a ``Client`` of your own (left open).
+    scheduler_file : str, optional
+        A dask scheduler file instead (``dask scheduler --scheduler-file``,
+        dask-jobqueue, dask-mpi).
     uncertainty : int
         0: the calibrated values. K >= 2: K draws from the calibration's posterior, patients
         split across them, intervals including parameter uncertainty
@@ -287,6 +294,15 @@ def run_trial(
     Returns
     -------
     TrialResult
+        Each arm's ``failed_patients`` (in :meth:`TrialResult.to_dict`) counts
+        patients whose integration failed; they are left out of the endpoints.
+
+    Raises
+    ------
+    InputError
+        Bad inputs, including arms of different indications (the arms are
+        virtual twins: the same patients) and more than :data:`MAX_PATIENTS`
+        per arm without ``force``.
     """
     if uncertainty:
         from imiqsim.trial.uncertainty import run_trial_uncertain
@@ -320,6 +336,7 @@ def run_trial(
         on_done=keep,
         workers=workers,
         scheduler=scheduler,
+        scheduler_file=scheduler_file,
         progress=progress,
     )
     arm_results = []

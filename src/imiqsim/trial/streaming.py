@@ -8,6 +8,8 @@ million-patient trial needs a few hundred MB per worker and little in the main
 process. Layout of ``out_dir``::
 
     manifest.json                                   what the run is (checked on --resume)
+    chunks.jsonl                                    one line per finished chunk: arm, patient
+                                                    range, SHA-256 of its file(s)
     chunks/arm=<name>/chunk-<start:09d>.parquet     per-patient outcomes, one file per chunk
     traces/arm=<name>/chunk-<start:09d>.npz         only with keep_traces: per-chunk trace bands
     summary.json                                    endpoints, as TrialResult.to_dict()
@@ -16,9 +18,13 @@ process. Layout of ``out_dir``::
 Every file is written under a temporary name and renamed into place, so a file
 that exists is complete. An interrupted run (Ctrl-C, a killed job, a failing
 chunk) keeps its finished chunks; ``resume=True`` (``--resume``) checks that the
-manifest matches the requested run, skips the chunks already on disk and
-computes the rest, and the final results are identical to an uninterrupted run
-(each patient has its own random stream; chunking changes nothing).
+manifest matches the requested run, reuses a chunk on disk only when its
+SHA-256 matches its line in ``chunks.jsonl`` and its rows are exactly the
+patients of its range (a damaged, truncated or swapped file is computed
+again), computes the rest, and the final results are identical to an
+uninterrupted run (each patient has its own random stream; chunking changes
+nothing). The chunk list is never built whole: a run of a billion patients
+per arm walks its chunks one at a time.
 
 Executors: those of :mod:`imiqsim.trial.executors`, as for in-memory trials:
 ``workers == 1`` and no scheduler runs in this process; ``workers > 1`` uses
@@ -44,6 +50,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -60,15 +67,18 @@ import numpy as np
 from imiqsim import __version__
 from imiqsim._json import json_safe
 from imiqsim.errors import ImiqsimError, InputError
+from imiqsim.outputs.files import LOCK_NAME, lock_dir
 from imiqsim.scenario import Scenario
 from imiqsim.trial import outcomes as _outcomes
 from imiqsim.trial.endpoints import endpoints
-from imiqsim.trial.executors import chunk_starts, execute
+from imiqsim.trial.executors import chunk_starts, execute, iter_chunk_starts
 from imiqsim.trial.run import ArmSummary, TrialPlan, plan_trial, trial_summary
 
 __all__ = [
     "CHUNKS_DIR",
+    "JOURNAL_NAME",
     "MANIFEST_NAME",
+    "MAX_STREAM_PATIENTS",
     "SUMMARY_NAME",
     "TRACES_DIR",
     "TRACE_PERCENTILES",
@@ -84,9 +94,15 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.json"
 SUMMARY_NAME = "summary.json"
+#: one JSON line per finished chunk (arm, start, n, patient range, SHA-256): checked on resume
+JOURNAL_NAME = "chunks.jsonl"
 CHUNKS_DIR = "chunks"
 TRACES_DIR = "traces"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: the most patients per arm a streamed run accepts (a billion: 500,000 chunk files of 2,000)
+MAX_STREAM_PATIENTS = 1_000_000_000
+#: files of an in-memory trial's output directory (imiqsim.outputs.trial): not a streamed run's
+_IN_MEMORY_FILES = ("outcomes.parquet", "traces.nc", "report.html", "comparison.json")
 #: manifest fields that define the run: a resumed run must match them all
 RUN_FIELDS = (
     "version",
@@ -150,6 +166,26 @@ def chunk_path(out_dir: Path, arm: str, start: int) -> Path:
 
 def trace_path(out_dir: Path, arm: str, start: int) -> Path:
     return Path(out_dir) / TRACES_DIR / _arm_dirname(arm) / f"chunk-{start:09d}.npz"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _patients_ok(path: Path, start: int, n: int) -> bool:
+    """True when the chunk's ``patient`` column is exactly ``start .. start + n - 1``."""
+    import pyarrow.parquet as pq
+
+    try:
+        col = pq.read_table(path, columns=["patient"]).column("patient").to_numpy()
+    except Exception:
+        return False
+    return col.shape == (n,) and bool(np.array_equal(col, np.arange(start, start + n)))
 
 
 def _chunk_done(path: Path, n: int) -> bool:
@@ -249,14 +285,24 @@ def _chunk_task(spec: dict) -> dict:
             )
         os.replace(tmp, tp)
     del res
+    patients = df["patient"].to_numpy()
+    if not np.array_equal(patients, np.arange(spec["start"], spec["start"] + spec["n"])):
+        raise ImiqsimError(
+            f"chunk {spec['start']} of arm {spec['scenario'].name}: its rows are not patients "
+            f"{spec['start']}..{spec['start'] + spec['n'] - 1}"
+        )
     table = pa.Table.from_pandas(df, preserve_index=False)
     tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
     pq.write_table(table, tmp)
+    sha = file_sha256(tmp)
     os.replace(tmp, path)  # the chunk exists only once it is complete
     return {
         "arm": spec["arm_index"],
         "start": spec["start"],
         "n": spec["n"],
+        "path": str(path),
+        "sha256": sha,
+        "trace_sha256": file_sha256(spec["trace_path"]) if spec.get("trace_path") else None,
         "failed": int(np.count_nonzero(df["status"].to_numpy() != 0)),
         "seconds": time.perf_counter() - t0,
         "pid": os.getpid(),
@@ -313,7 +359,13 @@ def _read_arm(
         if not _chunk_done(p, n):
             missing.append(p)
             continue
-        tables.append(pq.read_table(p, columns=list(columns) if columns is not None else None))
+        t = pq.read_table(p, columns=list(columns) if columns is not None else None)
+        if "patient" in t.column_names and not np.array_equal(
+            t.column("patient").to_numpy(), np.arange(start, start + n)
+        ):
+            missing.append(p)  # a chunk swapped for another: its patients are not this range
+            continue
+        tables.append(t)
     if missing and not allow_incomplete:
         raise InputError(
             "out_dir",
@@ -517,16 +569,16 @@ def _numeric_columns(out_dir: Path, arm: str, start: int) -> list[str]:
     ]
 
 
-def _arm_summary(out_dir: Path, name: str, sc, chunks) -> ArmSummary:
+def _arm_summary(out_dir: Path, name: str, sc, chunks: Callable[[], Any]) -> ArmSummary:
     # endpoints are computed from per-patient numbers: read only the numeric and boolean columns
     # (not the text covariates), ~8 bytes per patient and column; all columns if endpoints needs
     # more
-    cols = _numeric_columns(out_dir, name, chunks[0][0])
-    df = _read_arm(out_dir, name, chunks, cols, allow_incomplete=False).to_pandas()
+    cols = _numeric_columns(out_dir, name, 0)
+    df = _read_arm(out_dir, name, chunks(), cols, allow_incomplete=False).to_pandas()
     try:
         ep = endpoints(df)
     except KeyError:
-        df = _read_arm(out_dir, name, chunks, None, allow_incomplete=False).to_pandas()
+        df = _read_arm(out_dir, name, chunks(), None, allow_incomplete=False).to_pandas()
         ep = endpoints(df)
     return ArmSummary(
         name=name,
@@ -546,7 +598,8 @@ def run_streaming(
     out_dir: str | os.PathLike,
     chunk_size: int = 2000,
     workers: int = 2,
-    scheduler: str | None = None,
+    scheduler: Any = None,
+    scheduler_file: str | os.PathLike | None = None,
     followup_years: float = 1.0,
     overrides: dict | None = None,
     immunosuppressed_fraction: float = 0.0,
@@ -565,7 +618,7 @@ def run_streaming(
     arms : list of str or Scenario
         Preset names, scenario files or :class:`~imiqsim.scenario.Scenario` objects.
     patients : int
-        Virtual patients per arm (no upper cap here).
+        Virtual patients per arm, at most :data:`MAX_STREAM_PATIENTS`.
     seed : int
         Trial seed: patient i of seed s is the same patient in every run.
     out_dir : path
@@ -574,14 +627,19 @@ def run_streaming(
         Patients per chunk file (changes memory per worker and file count, not results).
     workers : int
         Local worker processes; 1 runs in this process. Ignored with ``scheduler``.
-    scheduler : str, optional
-        Address of a dask.distributed scheduler (``tcp://host:8786``); its workers
-        must import imiqsim and share ``out_dir``'s filesystem.
+    scheduler : str or dask.distributed.Client, optional
+        A dask.distributed scheduler address (``tcp://host:8786``) or a client of
+        your own (left open); its workers must import imiqsim and share
+        ``out_dir``'s filesystem.
+    scheduler_file : path, optional
+        A dask scheduler file instead (dask-jobqueue, dask-mpi, ``dask scheduler
+        --scheduler-file``).
     followup_years, overrides, immunosuppressed_fraction
         As for :func:`imiqsim.trial.run_trial`.
     resume : bool
-        Continue the run in ``out_dir``: its manifest must match these inputs; chunk
-        files already there are kept, the rest computed. With no run there yet, start one.
+        Continue the run in ``out_dir``: its manifest must match these inputs; a chunk
+        file already there is kept when its SHA-256 and patient range match its line
+        in ``chunks.jsonl``, anything else computed. With no run there yet, start one.
     progress : callable(done, total), optional
         Called with chunks finished (including skipped ones) after each chunk.
     keep_traces : bool
@@ -604,6 +662,10 @@ def run_streaming(
         finished and been written, so ``resume`` continues from there.
     """
     t_start = time.perf_counter()
+    if isinstance(patients, (int, np.integer)) and patients > MAX_STREAM_PATIENTS:
+        raise InputError(
+            "patients", patients, f"at most {MAX_STREAM_PATIENTS:,} per arm in a streamed run"
+        )
     plan = plan_trial(
         arms,
         patients=patients,
@@ -624,13 +686,16 @@ def run_streaming(
         overrides=dict(overrides) if overrides else None,
         immunosuppressed_fraction=float(immunosuppressed_fraction),
     )
-    out = Path(out_dir).expanduser().resolve()
+    from imiqsim.outputs.files import check_output_dir
+
     # also validates overrides before any work
     digests = [arm_digest(sc, plan.overrides or {}) for sc in plan.scenarios]
     manifest = _manifest(plan, digests, keep_traces)
-    mpath = out / MANIFEST_NAME
+    out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
-        raise InputError("out_dir", str(out_dir), "a directory (this is a file)")
+        raise InputError("out_dir", str(out_dir), "a directory (this is an existing file)")
+    out = out.resolve()
+    mpath = out / MANIFEST_NAME
     has_run = mpath.exists() or (out / CHUNKS_DIR).exists()
     if has_run and not resume:
         raise InputError(
@@ -646,8 +711,17 @@ def run_streaming(
             "a run directory with its manifest.json (chunk files are there "
             "but no manifest); choose a new directory",
         )
-    out.mkdir(parents=True, exist_ok=True)
-    lock = lock_run_dir(out)
+    foreign = [n for n in _IN_MEMORY_FILES if (out / n).exists()]
+    if foreign and not mpath.exists():
+        raise InputError(
+            "out_dir",
+            str(out_dir),
+            f"a directory without another run's files (it holds {foreign[0]} of an in-memory "
+            "trial); choose a new directory",
+        )
+    check_output_dir(out, "out_dir")
+    lock = lock_dir(out, "out_dir")
+    journal_fh = None
     try:
         if mpath.exists():  # only with resume (checked above)
             _check_manifest(_read_manifest(out), manifest, out)
@@ -655,49 +729,124 @@ def run_streaming(
         else:
             text = json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n"
             _write_text_atomic(mpath, text)
-        specs, skipped = _remaining_chunks(out, plan, digests, resume, keep_traces)
-        total = skipped + len(specs)
-        if progress:
-            progress(skipped, total)
+        journal = _read_journal(out) if resume else {}
+        if not resume and (out / JOURNAL_NAME).exists():
+            (out / JOURNAL_NAME).unlink()
+        journal_fh = open(out / JOURNAL_NAME, "a+", encoding="utf-8")
+        if journal_fh.tell() > 0:  # a line cut short by a killed run: start on a fresh line
+            journal_fh.seek(journal_fh.tell() - 1)
+            if journal_fh.read(1) != "\n":
+                journal_fh.write("\n")
+        n_chunks = -(-plan.patients // plan.chunk_size)
+        total = n_chunks * len(plan.names)
+        counts = {"done": 0, "skipped": 0, "computed": 0}
 
-        def check_written(i: int, status: dict) -> None:
-            written = specs[i]["path"]
+        def tick() -> None:
+            counts["done"] += 1
+            if progress:
+                progress(counts["done"], total)
+
+        if progress:
+            progress(0, total)
+
+        def record(_i: int, status: dict) -> None:
+            written = status["path"]
             if not Path(written).is_file():  # a dask worker on another machine wrote elsewhere
                 raise ImiqsimError(
                     f"a dask worker wrote {written} but it is not visible here: --scheduler "
                     "needs the output directory on a filesystem shared by this machine and every "
                     "worker"
                 )
+            entry = {
+                "arm": plan.names[status["arm"]],
+                "start": status["start"],
+                "n": status["n"],
+                "first_patient": status["start"],
+                "last_patient": status["start"] + status["n"] - 1,
+                "sha256": status["sha256"],
+                "trace_sha256": status.get("trace_sha256"),
+                "failed": status["failed"],
+            }
+            journal_fh.write(json.dumps(entry) + "\n")
+            journal_fh.flush()
+            counts["computed"] += 1
+            tick()
+
+        def on_skip() -> None:
+            counts["skipped"] += 1
+            tick()
 
         execute(
             _chunk_task,
-            specs,
-            on_done=check_written,
+            _remaining_chunks(out, plan, digests, journal, keep_traces, on_skip),
+            on_done=record,
             workers=workers,
             scheduler=scheduler,
-            progress=progress,
-            done=skipped,
+            scheduler_file=scheduler_file,
             total=total,
         )
         # endpoints from the Parquet files (only the needed columns)
         summaries = [
-            _arm_summary(out, nm, sc, plan.chunks())
+            _arm_summary(out, nm, sc, lambda: iter_chunk_starts(plan.patients, plan.chunk_size))
             for nm, sc in zip(plan.names, plan.scenarios, strict=True)
         ]
         summary = json_safe(trial_summary(summaries, plan.seed, plan.patients, plan.followup_years))
         spath = out / SUMMARY_NAME
         _write_text_atomic(spath, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     finally:
+        if journal_fh is not None:
+            journal_fh.close()
         lock.close()  # releases the lock
     return StreamResult(
         summary=summary,
         out_dir=out,
-        chunks_computed=len(specs),
-        chunks_skipped=skipped,
+        chunks_computed=counts["computed"],
+        chunks_skipped=counts["skipped"],
         chunks_total=total,
         seconds=time.perf_counter() - t_start,
-        files=[mpath, spath],
+        files=[mpath, out / JOURNAL_NAME, spath],
     )
+
+
+def _read_journal(out: Path) -> dict[tuple[str, int], dict]:
+    """The finished chunks recorded in ``chunks.jsonl``: (arm, start) -> its latest line.
+
+    A line cut short by a killed run (or otherwise unreadable) is ignored: its
+    chunk is computed again.
+    """
+    p = out / JOURNAL_NAME
+    found: dict[tuple[str, int], dict] = {}
+    if not p.is_file():
+        return found
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                e = json.loads(line)
+                key = (str(e["arm"]), int(e["start"]))
+                int(e["n"]), str(e["sha256"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            found[key] = e
+    return found
+
+
+def _reusable(out: Path, arm: str, start: int, n: int, entry: dict | None, tp: Path | None) -> bool:
+    """Whether a chunk on disk may be kept on resume: its journal line, checksum and range."""
+    if entry is None or int(entry["n"]) != n:
+        return False
+    if (entry.get("first_patient"), entry.get("last_patient")) != (start, start + n - 1):
+        return False
+    p = chunk_path(out, arm, start)
+    if not _chunk_done(p, n):
+        return False
+    try:
+        if file_sha256(p) != entry["sha256"]:
+            return False
+        if tp is not None and (not _traces_done(tp) or file_sha256(tp) != entry["trace_sha256"]):
+            return False
+    except OSError:
+        return False
+    return _patients_ok(p, start, n)
 
 
 def _manifest(plan: TrialPlan, digests: list[str], keep_traces: bool) -> dict[str, Any]:
@@ -720,6 +869,8 @@ def _manifest(plan: TrialPlan, digests: list[str], keep_traces: bool) -> dict[st
         "keep_traces": bool(keep_traces),
         "layout": {
             "chunks": f"{CHUNKS_DIR}/arm=<name>/chunk-<start:09d>.parquet",
+            "journal": JOURNAL_NAME,
+            "lock": LOCK_NAME,
             "traces": f"{TRACES_DIR}/arm=<name>/chunk-<start:09d>.npz" if keep_traces else None,
             "summary": SUMMARY_NAME,
         },
@@ -727,64 +878,52 @@ def _manifest(plan: TrialPlan, digests: list[str], keep_traces: bool) -> dict[st
 
 
 def _remaining_chunks(
-    out: Path, plan: TrialPlan, digests: list[str], resume: bool, keep_traces: bool
-) -> tuple[list[dict[str, Any]], int]:
-    """The chunk tasks still to compute (all, or on resume those not finished on disk), and
-    how many were found finished."""
-    specs, skipped = [], 0
+    out: Path,
+    plan: TrialPlan,
+    digests: list[str],
+    journal: dict[tuple[str, int], dict],
+    keep_traces: bool,
+    on_skip: Callable[[], None],
+):
+    """The chunk tasks still to compute, one at a time (never a list of every chunk).
+
+    A chunk on disk whose journal line, checksum and patient range all match is
+    skipped (``on_skip`` is called); any other is yielded to be computed again.
+    """
     for ai, nm in enumerate(plan.names):
-        for start, n in plan.chunks():
+        for start, n in iter_chunk_starts(plan.patients, plan.chunk_size):
             p = chunk_path(out, nm, start)
             tp = trace_path(out, nm, start) if keep_traces else None
-            if resume and _chunk_done(p, n) and (tp is None or _traces_done(tp)):
-                skipped += 1
+            if _reusable(out, nm, start, n, journal.get((nm, start)), tp):
+                on_skip()
                 continue
             sc, seed, _, _, followup_years, overrides, immunosuppressed = plan.chunk_args(
                 ai, start, n
             )
-            specs.append(
-                {
-                    "arm_index": ai,
-                    "scenario": sc,
-                    "seed": seed,
-                    "start": start,
-                    "n": n,
-                    "followup_years": followup_years,
-                    "overrides": overrides,
-                    "immunosuppressed_fraction": immunosuppressed,
-                    "path": str(p),
-                    "digest": digests[ai],
-                    "trace_path": str(tp) if tp is not None else None,
-                }
-            )
-    return specs, skipped
+            yield {
+                "arm_index": ai,
+                "scenario": sc,
+                "seed": seed,
+                "start": start,
+                "n": n,
+                "followup_years": followup_years,
+                "overrides": overrides,
+                "immunosuppressed_fraction": immunosuppressed,
+                "path": str(p),
+                "digest": digests[ai],
+                "trace_path": str(tp) if tp is not None else None,
+            }
 
 
 def lock_run_dir(out: Path) -> IO[str]:
     """Take the exclusive lock on ``out/.lock`` that a run holds while it writes there.
 
-    Returns the open lock file (closing it releases the lock).
+    Returns the open lock file (closing it releases the lock); see
+    :func:`imiqsim.outputs.files.lock_dir`.
 
     Raises
     ------
     InputError
         Another run holds the lock.
     """
-    fh = open(out / ".lock", "a+")
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        return fh
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise InputError(
-            "out_dir",
-            str(out),
-            "a directory no other run is using: another imiqsim run is "
-            "writing to it now; wait for it, or stop it and resume",
-        ) from None
-    except OSError:  # a filesystem without flock support: go on unlocked
-        pass
-    return fh
+    return lock_dir(out, "out_dir")
