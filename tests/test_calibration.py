@@ -1,96 +1,95 @@
-"""Each published target row, simulated with a reduced virtual trial (300 patients per arm).
+"""Every published row simulated at the current tables (300 patients per arm), and the report.
 
-Tolerance for every row, written next to it: the published 95% CI (Clopper-Pearson from the row's
-n; for rows without n, +/-0.10) widened on each side by 1.96 x the binomial SE of a 300-patient
-simulation at the published value. A row the calibrated model is known to miss (by the 1000-patient
-calibration report) is checked for the documented direction of its miss instead.
+Criterion for every row: the fit's and the report's (:func:`imiqsim.calibrate.row_hit`: inside
+the published 95% CI for rows with n; +/-0.10 without n; within 2-fold for PK; below an upper
+bound), allowing for the simulation's own noise at 300 patients: a row passes when the simulated
+95% CI overlaps the published CI or tolerance band. Rows the current model misses are listed in
+MISSES with their size as measured by `imiqsim calibration-report --patients 1000 --seed 7`;
+they are expected failures (reported by pytest as xfail, and as XPASS once the model meets them).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from imiqsim.calibration_report import CLINICAL, PK, arm_scenario, pk_population
-from imiqsim.trial import run_trial
+from imiqsim.calibrate import NO_N_TOLERANCE, PK_FOLD, Problem
+from imiqsim.calibration_report import build_rows, pk_population, write_report
 
 N = 300
-SEED = 99  # neither the calibration seed (2024) nor the report seed (7)
+SEED = 99  # neither the calibration seed (2024), the report's (7) nor validation's (11)
+PROBLEM = Problem.from_package()
 
-#: row id -> (published value, allowed simulated range)
-ROWS = {
-    "ak5-2x16-cc": (0.451, (0.327, 0.577)),  # CI 0.383-0.520 (n=215) +/- 0.056
-    "ak5-2x16-cc-veh": (0.032, (0.000, 0.084)),  # CI 0.013-0.064 (n=221) +/- 0.020
-    "ak5-2x16-pc": (0.591, (0.466, 0.713)),  # CI 0.522-0.657 (n=215) +/- 0.056
-    "ak5-2x16-pc-veh": (0.118, (0.042, 0.204)),  # CI 0.078-0.168 (n=221) +/- 0.037
-    "ak5-2x16-median-red": (0.833, (0.734, 0.922)),  # CI 0.776-0.880 (n=215) +/- 0.042
-    "ak5-2x16-severe-erythema": (0.177, (0.085, 0.278)),  # CI 0.128-0.234 (n=215) +/- 0.043
-    "ak5-2x16-rest": (0.16, (0.071, 0.255)),  # CI 0.112-0.214 (n=215) +/- 0.041
-    "ak5-2x16-headache": (0.05, (0.001, 0.114)),  # CI 0.026-0.090 (n=215) +/- 0.025
-    "sbcc5-5x6-composite": (0.75, (0.601, 0.899)),  # +/-0.10 (n not given) +/- 0.049
-    "sbcc5-5x6-histo": (0.82, (0.677, 0.963)),  # +/-0.10 (n not given) +/- 0.043
-    "egw5-3x16-cc": (0.5, (0.342, 0.649)),  # CI 0.398-0.593 (n=109) +/- 0.057
-    "egw5-3x16-cc-veh": (0.11, (0.021, 0.224)),  # CI 0.056-0.188 (n=100) +/- 0.035
-    "egw5-3x16-recur": (0.13, (0.016, 0.287)),  # CI 0.054-0.249 (n=54) +/- 0.038
-    # Thai 2004 lesion complete response (lesions pooled over ~300 patients: simulation SE ~0.01)
-    "cryo-ak-lesion-cr": (
-        0.672,
-        (0.584, 0.761),
-    ),  # published CI 0.604-0.741 +/- 0.02 (ak-cryo: 10 s)
-    "cryo-ak-lesion-cr-lt5s": (0.39, (0.27, 0.51)),  # +/-0.10 (n not given) +/- 0.02 (3 s)
-    "cryo-ak-lesion-cr-gt5s": (0.69, (0.57, 0.81)),  # +/-0.10 (n not given) +/- 0.02 (10 s)
-    "cryo-ak-lesion-cr-gt20s": (0.83, (0.71, 0.95)),  # +/-0.10 (n not given) +/- 0.02 (25 s)
-}
-#: misses measured by `imiqsim calibration-report --patients 1000 --seed 7` (README, Calibration):
-#: row -> (direction of the miss, why). A 300-patient run may land either side of the widened
-#: tolerance, so these rows assert the documented direction of the miss (which can fail) instead.
-KNOWN_MISSES: dict[str, tuple[str, str]] = {
-    "ak5-2x16-pc-veh": (
-        "below",
-        "simulated 4.1% vs published 11.8% (CI 7.8-16.8): too little lesion-level "
-        "spontaneous regression in the vehicle arm",
-    ),
+#: row -> measured miss of the current tables (before the joint fit; build_rows at 300 patients,
+#: seed 99, the same as this file). Rerun after `imiqsim calibrate --write` and update.
+MISSES: dict[str, str] = {
+    "ak5-2x16-pc-veh": "4.3% vs CI 7.8-16.8%: too little spontaneous regression under vehicle",
+    "pk-arms-cmax": "0.61 vs 1.6 ng/mL (2.6-fold low): the model is dose-linear across sites",
+    "ak375-2wk-cc": "13.0% vs CI 28.2-43.6%: short cycles under-predicted",
+    "ak25-2wk-cc": "7.7% vs CI 23.6-38.4%: short cycles under-predicted",
+    "ak-2wk-cc-veh": "0.3% vs CI 3.1-11.3%: too little spontaneous regression under vehicle",
+    "ak375-2wk-pc": "23.0% vs CI 51.3-67.1%: short cycles under-predicted",
+    "ak25-2wk-pc": "18.0% vs CI 40.2-56.2%: short cycles under-predicted",
+    "ak375-2wk-median-red": "27.3% vs CI 75.0-87.5%: short cycles under-predicted",
+    "sbcc5-3x12-histo": "81.0% vs CI 32.5-70.6%: 3x/week for 12 weeks over-predicted",
+    "ak5-2x16-recur-16mo": "0.0% vs CI 29.2-56.8%: almost no recurrence after clearance",
+    "ak5-3x16-recur-16mo": "0.6% vs CI 15.6-35.8%: almost no recurrence after clearance",
 }
 
 
 @pytest.fixture(scope="module")
-def endpoints():
-    arms = sorted({arm for arm, _ in CLINICAL.values()})
-    out = {}
-    for arm in arms:
-        tr = run_trial(
-            [arm_scenario(arm)],
-            patients=N,
-            seed=SEED,
-            followup_years=0.3 if arm.startswith("egw") else 0.0,
-        )
-        out[arm] = tr.arms[0].endpoints
-    return out
+def rows():
+    return {r.id: r for r in build_rows(patients=N, seed=SEED)}
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r not in KNOWN_MISSES])
-def test_clinical_row_within_tolerance(row, endpoints):
-    arm, ep = CLINICAL[row]
-    value = endpoints[arm][ep]["value"]
-    lo, hi = ROWS[row][1]
-    assert value is not None
-    assert lo <= value <= hi, f"{row}: simulated {value:.3f}, allowed {lo:.3f}-{hi:.3f}"
+def _band(r) -> tuple[float, float]:
+    if r.likelihood == "binomial":
+        return r.published_ci
+    if r.likelihood == "absolute":
+        return (r.published - NO_N_TOLERANCE, r.published + NO_N_TOLERANCE)
+    if r.likelihood == "fold":
+        return (r.published / PK_FOLD, r.published * PK_FOLD)
+    return (0.0, r.published)
 
 
-@pytest.mark.parametrize("row", list(KNOWN_MISSES))
-def test_known_miss_keeps_its_documented_direction(row, endpoints):
-    arm, ep = CLINICAL[row]
-    value = endpoints[arm][ep]["value"]
-    published = ROWS[row][0]
-    direction, why = KNOWN_MISSES[row]
-    assert (value > published) if direction == "above" else (value < published), (row, value, why)
+def _marks(rid: str):
+    if rid in MISSES:
+        return [pytest.mark.xfail(reason=f"known miss: {MISSES[rid]}", strict=False)]
+    return []
 
 
-def test_pk_rows_within_3_fold_and_urine_below_1_percent():
-    """Aldara PI: Cmax 0.1 / 0.2 / 1.6 ng/mL (face / scalp / arms); urine < 0.6% (row), < 1%."""
-    pk = pk_population(40, SEED)
-    published = {"pk-face-cmax": 0.1, "pk-scalp-cmax": 0.2, "pk-arms-cmax": 1.6}
-    for rid in PK:
-        mean = float(np.mean(pk[rid]))
-        assert published[rid] / 3 <= mean <= published[rid] * 3, (rid, mean)
-    assert float(np.mean(pk["pk-urine"])) < 0.01
+@pytest.mark.parametrize("rid", [pytest.param(r.id, marks=_marks(r.id)) for r in PROBLEM.rows])
+def test_row_within_tolerance(rid, rows):
+    r = rows[rid]
+    assert r.simulated is not None and np.isfinite(r.simulated), rid
+    lo, hi = _band(r)
+    slo, shi = r.simulated_ci or (r.simulated, r.simulated)
+    assert slo <= hi and shi >= lo, (
+        f"{rid}: simulated {r.simulated:.3g} ({slo:.3g}-{shi:.3g}) vs allowed {lo:.3g}-{hi:.3g}"
+    )
+
+
+def test_report_lists_every_row_starred_with_independence_marks(rows, tmp_path):
+    path = write_report(list(rows.values()), tmp_path, patients=N, seed=SEED)
+    page = path.read_text()
+    body = re.findall(r"<tr class='(hit|miss|not)'><td>([^<]+)</td>", page)
+    assert len(body) == 34
+    ids = [label.split(" ")[0] for _, label in body]
+    assert ids == [r.id for r in PROBLEM.rows]
+    assert all(" *" in label for _, label in body)  # the joint fit: every row is fitted
+    marked = {label.split(" ")[0] for _, label in body if "(n.i.)" in label}
+    assert marked == {"sbcc5-5x6-histo", "cryo-ak-lesion-cr-gt5s"}
+    n_hit = sum(1 for r in rows.values() if r.hit)
+    assert f"<b>{n_hit} of 34 rows inside" in page
+    assert (tmp_path / "calibration_forest.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_pk_population_keeps_its_shape():
+    """pk_population (used by the mechanism tests): one Cmax per patient per PK regimen."""
+    pk = pk_population(8, SEED)
+    assert set(pk) == {"pk-face-cmax", "pk-scalp-cmax", "pk-arms-cmax", "pk-urine"}
+    assert all(v.shape == (8,) for v in pk.values())
+    # more drug on more skin: a higher peak
+    assert np.mean(pk["pk-face-cmax"]) < np.mean(pk["pk-scalp-cmax"]) < np.mean(pk["pk-arms-cmax"])
