@@ -1116,7 +1116,7 @@ def fit(
             # the search mean, evaluated at the last stage's patients, against the stage's best
             patients = stages[-1][0]
             es = _load(state["es"])
-            um = np.asarray(es.mean)
+            um = np.asarray(es.result.xfavorite)  # the mean, mapped into the box
             res = evaluate(problem, [problem.from_unit(um)], patients, seed, ev)[0]
             fm, sims = score(um, res, patients)
             state["evaluations"] += 1
