@@ -235,6 +235,12 @@ def validate_command(
         Path("out/validation/checkpoint.json"), "--checkpoint", help="Progress file."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from --checkpoint."),
+    fresh_jacobian: bool = typer.Option(
+        False,
+        "--fresh-jacobian",
+        help="Compute the emulator's Jacobian here instead of reusing the fit's "
+        "(data/posterior.json, when it was taken at the current tables).",
+    ),
 ):
     """Leave-one-trial-out cross-validation: refit without each source, predict its rows."""
     from imiqsim import cv
@@ -257,6 +263,7 @@ def validate_command(
             checkpoint=checkpoint,
             resume=resume,
             progress=cb,
+            reuse_jacobian=not fresh_jacobian,
         )
     paths = cv.write_validation(res, out, command=command)
     typer.echo(

@@ -239,8 +239,8 @@ def _forest_png(rows: list[RowResult]) -> bytes:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(
-        "Published (95% CI, or +/-0.10 without n) vs simulated (95% CI); * = fitted row "
-        "(joint fit: all), n.i. = not independent, red = miss",
+        "Published (95% CI, or +/-0.10 without n) vs simulated (95% CI)\n"
+        "* = fitted row (joint fit: all), n.i. = not independent, red = miss",
         fontsize=8,
     )
     fig.tight_layout()
