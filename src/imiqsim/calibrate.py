@@ -1354,7 +1354,8 @@ def write_posterior(
         "upper": [p.upper for p in problem.params],
         "mean": [float(t) for t in theta],
         "cov": np.asarray(cov).tolist(),
-        "values": problem.values(theta),
+        # as written into the tables (6 significant digits)
+        "values": {k: float(f"{v:.6g}") for k, v in problem.values(theta).items()},
         "intervals": parameter_intervals(problem, np.asarray(theta), np.asarray(cov)),
         "fingerprint": problem.fingerprint(),
         "jacobian": {k: jac[k] for k in ("rows", "y0", "J", "patients", "seed", "step")},

@@ -273,7 +273,7 @@ def _parameter_table() -> str:
     doc = json.loads(path.read_text())
     cur = current_values(load_parameters())
     stale = set(doc.get("values", {})) != set(cur) or any(
-        abs(doc["values"][k] - cur[k]) > 1e-5 * abs(cur[k]) for k in cur
+        abs(doc["values"][k] - cur[k]) > 1e-4 * abs(cur[k]) for k in cur
     )
     trs = "".join(
         f"<tr><td>{html.escape(iv['key'])}</td><td>{iv['value']:.4g}</td>"

@@ -201,7 +201,7 @@ def start_values(problem: Problem) -> tuple[dict[str, float], str]:
     if path.exists():
         doc = json.loads(path.read_text())
         vals = doc.get("values", {})
-        if set(vals) == set(cur) and all(math.isclose(vals[k], cur[k], rel_tol=1e-5) for k in cur):
+        if set(vals) == set(cur) and all(math.isclose(vals[k], cur[k], rel_tol=1e-4) for k in cur):
             return cur, "the parameter tables (= data/posterior.json mean)"
     return cur, "the parameter tables"
 
@@ -218,7 +218,7 @@ def _posterior_jacobian(problem: Problem, theta0: np.ndarray) -> dict | None:
             doc.get("fingerprint") == problem.fingerprint()
             and doc.get("keys") == problem.keys
             and jac["rows"] == [r.id for r in problem.rows]
-            and np.allclose(doc["mean"], theta0, rtol=0, atol=1e-6)
+            and np.allclose(doc["mean"], theta0, rtol=0, atol=1e-4)
         )
     except (ValueError, KeyError, TypeError):
         return None
