@@ -86,6 +86,7 @@ __all__ = [
     "load_parameters",
     "load_targets",
     "normalise_source",
+    "posterior_at_tables",
     "posterior_path",
     "write_posterior",
     "write_values",
@@ -99,7 +100,7 @@ NO_N_TOLERANCE = 0.10
 PK_FOLD = 2.0
 Z95 = 1.959963984540054
 #: (virtual patients per arm, at most this many CMA-ES generations) per stage
-DEFAULT_STAGES: tuple[tuple[int, int], ...] = ((100, 24), (300, 6))
+DEFAULT_STAGES: tuple[tuple[int, int], ...] = ((100, 18), (300, 2))
 #: row likelihoods of data/calibration_arms.csv
 LIKELIHOODS = ("binomial", "absolute", "fold", "upper_bound")
 ARM_KINDS = ("trial", "pk")
@@ -893,7 +894,7 @@ def fit(
     stages: Sequence[tuple[int, int]] = DEFAULT_STAGES,
     seed: int = FIT_SEED,
     budget_s: float | None = None,
-    sigma0: float = 0.15,
+    sigma0: float = 0.1,
     popsize: int | None = None,
     cma_seed: int = 1,
     workers: int = 1,
@@ -1115,7 +1116,7 @@ def fit(
             # the search mean, evaluated at the last stage's patients, against the stage's best
             patients = stages[-1][0]
             es = _load(state["es"])
-            um = np.asarray(es.mean)
+            um = np.asarray(es.result.xfavorite)  # the mean, mapped into the box
             res = evaluate(problem, [problem.from_unit(um)], patients, seed, ev)[0]
             fm, sims = score(um, res, patients)
             state["evaluations"] += 1
@@ -1141,6 +1142,7 @@ def fit(
         "objective": fin["f"],
         "chosen": fin["from"],
         "rows": fin["rows"],
+        "rows_patients": stages[-1][0],
         "hits": hits,
         "history": state["history"],
         "evaluations": state["evaluations"],
@@ -1162,7 +1164,7 @@ def jacobian(
     *,
     patients: int,
     seed: int,
-    step: float = 0.1,
+    step: float = 0.15,
     workers: int = 1,
     checkpoint: Path | None = None,
     resume: bool = False,
@@ -1352,7 +1354,8 @@ def write_posterior(
         "upper": [p.upper for p in problem.params],
         "mean": [float(t) for t in theta],
         "cov": np.asarray(cov).tolist(),
-        "values": problem.values(theta),
+        # as written into the tables (6 significant digits)
+        "values": {k: float(f"{v:.6g}") for k, v in problem.values(theta).items()},
         "intervals": parameter_intervals(problem, np.asarray(theta), np.asarray(cov)),
         "fingerprint": problem.fingerprint(),
         "jacobian": {k: jac[k] for k in ("rows", "y0", "J", "patients", "seed", "step")},
@@ -1468,7 +1471,7 @@ class CalibrationRun:
     seed: int = FIT_SEED
     budget_s: float | None = 50 * 60.0
     workers: int = 2
-    sigma0: float = 0.15
+    sigma0: float = 0.1
     popsize: int | None = None
     jacobian_patients: int | None = None  # default: the last stage's
     checkpoint_dir: Path = field(default_factory=lambda: Path("out/calibration"))
@@ -1557,6 +1560,62 @@ def calibrate(
     res["fit_s"], res["jacobian_s"] = t1 - t0, t2 - t1
     res["command"] = command
     return res
+
+
+def posterior_at_tables(
+    run: CalibrationRun | None = None,
+    *,
+    problem: Problem | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    command: str = "imiqsim calibrate --posterior-only",
+) -> dict:
+    """No fit: the Jacobian and Laplace posterior at the current table values.
+
+    Returns the same keys as :func:`calibrate` (``evaluations`` counts the Jacobian's).
+    """
+    run = run or CalibrationRun()
+    problem = problem or Problem.from_package()
+    d = Path(run.checkpoint_dir)
+    jck = d / "jacobian_checkpoint.json"
+    theta = problem.to_theta(current_values(problem.params))
+    jp = run.jacobian_patients or int(_validate_stages(run.stages)[-1][0])
+    t0 = time.monotonic()
+    jac = jacobian(
+        problem,
+        theta,
+        patients=jp,
+        seed=run.seed,
+        workers=run.workers,
+        checkpoint=jck,
+        resume=run.resume and jck.exists() and _same_theta(jck, theta),
+        progress=progress,
+    )
+    y0, J = np.asarray(jac["y0"]), np.asarray(jac["J"])
+    sims = problem.row_values(jac["arms0"])
+    cov = laplace(problem, y0, J, jp)
+    return {
+        "values": problem.values(theta),
+        "theta": theta.tolist(),
+        "objective": problem.objective(sims, jp, theta),
+        "chosen": "the current tables (no fit)",
+        "rows": sims,
+        "rows_patients": jp,
+        "hits": {r.id: row_hit(r, problem.targets[r.id], sims[r.id]) for r in problem.rows},
+        "history": [],
+        "evaluations": 1 + len(problem.params),
+        "elapsed_s": time.monotonic() - t0,
+        "stages": [],
+        "seed": run.seed,
+        "posterior": {
+            "theta": theta.tolist(),
+            "cov": cov.tolist(),
+            "intervals": parameter_intervals(problem, theta, cov),
+        },
+        "jacobian": {k: v for k, v in jac.items() if k != "arms0"},
+        "fit_s": 0.0,
+        "jacobian_s": time.monotonic() - t0,
+        "command": command,
+    }
 
 
 def _same_theta(path: Path, theta: np.ndarray) -> bool:

@@ -16,7 +16,44 @@ import typer
 
 from imiqsim.errors import InputError
 
-__all__ = ["calibrate_command", "parse_stages", "register", "validate_command"]
+__all__ = [
+    "UNCERTAINTY_HELP",
+    "calibrate_command",
+    "check_uncertainty",
+    "parse_stages",
+    "register",
+    "validate_command",
+]
+
+#: help text of ``--uncertainty`` on ``imiqsim trial`` and ``imiqsim compare``
+UNCERTAINTY_HELP = (
+    "Parameter draws from the calibration's posterior (data/posterior.json): 0 uses the "
+    "calibrated values; K >= 2 splits the patients across K draws and widens the 95% CIs by "
+    "the parameter uncertainty."
+)
+
+
+def check_uncertainty(uncertainty: int, patients: int, streamed: bool = False) -> int:
+    """Validate ``--uncertainty`` (0, or 2 to 200 draws, at most one per patient; not streamed).
+
+    Examples
+    --------
+    >>> check_uncertainty(0, 100), check_uncertainty(8, 100)
+    (0, 8)
+    """
+    if uncertainty == 0:
+        return 0
+    if not 2 <= uncertainty <= 200:
+        raise InputError("--uncertainty", uncertainty, "0, or 2 to 200 parameter draws")
+    if uncertainty > patients:
+        raise InputError(
+            "--uncertainty", uncertainty, f"at most one draw per patient (--patients {patients})"
+        )
+    if streamed:
+        raise InputError(
+            "--uncertainty", uncertainty, "0 for streamed runs (--stream, --resume, --scheduler)"
+        )
+    return uncertainty
 
 
 def parse_stages(text: str) -> tuple[tuple[int, int], ...]:
@@ -78,7 +115,7 @@ def _bar(label: str):
 
 def calibrate_command(
     stages: str = typer.Option(
-        "100:24,300:6",
+        "100:18,300:2",
         "--stages",
         help="Virtual patients per arm : most CMA-ES generations, per stage, in order.",
     ),
@@ -88,7 +125,7 @@ def calibrate_command(
     ),
     workers: int = typer.Option(2, "--workers", help="Processes simulating arms."),
     popsize: int = typer.Option(0, "--popsize", help="CMA-ES candidates per generation (0: auto)."),
-    sigma0: float = typer.Option(0.15, "--sigma0", help="Initial step on the unit-scaled box."),
+    sigma0: float = typer.Option(0.1, "--sigma0", help="Initial step on the unit-scaled box."),
     jacobian_patients: int = typer.Option(
         0, "--jacobian-patients", help="Patients per arm of the Jacobian (0: the last stage's)."
     ),
@@ -96,11 +133,16 @@ def calibrate_command(
         Path("out/calibration"), "--checkpoint-dir", help="Checkpoints and the result JSON."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints."),
+    posterior_only: bool = typer.Option(
+        False,
+        "--posterior-only",
+        help="Skip the fit: Jacobian and Laplace posterior at the current table values.",
+    ),
     write: bool = typer.Option(
         False,
         "--write",
         help="Write the fitted values (with provenance) into the parameter tables and the "
-        "posterior into data/posterior.json.",
+        "posterior into data/posterior.json (with --posterior-only: the posterior only).",
     ),
 ):
     """Fit every calibrated parameter jointly against every published row (CMA-ES; slow)."""
@@ -119,7 +161,7 @@ def calibrate_command(
         raise InputError("--sigma0", sigma0, "more than 0 and at most 0.5")
     if jacobian_patients and jacobian_patients < 10:
         raise InputError("--jacobian-patients", jacobian_patients, "0 or at least 10")
-    if resume and not (checkpoint_dir / "fit_checkpoint.json").exists():
+    if resume and not posterior_only and not (checkpoint_dir / "fit_checkpoint.json").exists():
         raise InputError(
             "--resume", str(checkpoint_dir / "fit_checkpoint.json"), "an existing fit checkpoint"
         )
@@ -138,16 +180,23 @@ def calibrate_command(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
     )
+    if posterior_only:
+        jp = jacobian_patients or st[-1][0]
+        command = f"imiqsim calibrate --posterior-only --jacobian-patients {jp} --seed {seed}"
     prog, cb = _bar("calibrating")
     t0 = time.monotonic()
     with prog:
-        res = cal.calibrate(run, progress=cb, command=command)
+        if posterior_only:
+            res = cal.posterior_at_tables(run, progress=cb, command=command)
+        else:
+            res = cal.calibrate(run, progress=cb, command=command)
     wall = time.monotonic() - t0
     res["wall_s_this_session"] = wall
     out = checkpoint_dir / "calibration_result.json"
     out.write_text(json.dumps(res, indent=1))
     typer.echo(
-        f"objective {res['objective']:.3f}; {sum(1 for h in res['hits'].values() if h)} of "
+        f"objective {res['objective']:.3f} ({res['rows_patients']} patients/arm); "
+        f"{sum(1 for h in res['hits'].values() if h)} of "
         f"{len(res['hits'])} rows inside their tolerance; {res['evaluations']} evaluations; "
         f"fit {res['fit_s'] / 60:.1f} min + Jacobian {res['jacobian_s'] / 60:.1f} min "
         f"this session"
@@ -160,8 +209,9 @@ def calibrate_command(
     if write:
         problem = cal.Problem.from_package()
         model_dir = Path(str(resources.files("imiqsim.model")))
-        changed = cal.write_values(res["values"], model_dir, command, problem.params)
-        typer.echo(f"updated {len(changed)} parameters in {model_dir}")
+        if not posterior_only:  # --posterior-only keeps the tables (and their provenance)
+            changed = cal.write_values(res["values"], model_dir, command, problem.params)
+            typer.echo(f"updated {len(changed)} parameters in {model_dir}")
         import numpy as np
 
         path = cal.write_posterior(
@@ -185,6 +235,12 @@ def validate_command(
         Path("out/validation/checkpoint.json"), "--checkpoint", help="Progress file."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from --checkpoint."),
+    fresh_jacobian: bool = typer.Option(
+        False,
+        "--fresh-jacobian",
+        help="Compute the emulator's Jacobian here instead of reusing the fit's "
+        "(data/posterior.json, when it was taken at the current tables).",
+    ),
 ):
     """Leave-one-trial-out cross-validation: refit without each source, predict its rows."""
     from imiqsim import cv
@@ -207,6 +263,7 @@ def validate_command(
             checkpoint=checkpoint,
             resume=resume,
             progress=cb,
+            reuse_jacobian=not fresh_jacobian,
         )
     paths = cv.write_validation(res, out, command=command)
     typer.echo(

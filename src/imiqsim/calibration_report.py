@@ -239,8 +239,8 @@ def _forest_png(rows: list[RowResult]) -> bytes:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(
-        "Published (95% CI, or +/-0.10 without n) vs simulated (95% CI); * = fitted row "
-        "(joint fit: all), n.i. = not independent, red = miss",
+        "Published (95% CI, or +/-0.10 without n) vs simulated (95% CI)\n"
+        "* = fitted row (joint fit: all), n.i. = not independent, red = miss",
         fontsize=8,
     )
     fig.tight_layout()
@@ -273,7 +273,7 @@ def _parameter_table() -> str:
     doc = json.loads(path.read_text())
     cur = current_values(load_parameters())
     stale = set(doc.get("values", {})) != set(cur) or any(
-        abs(doc["values"][k] - cur[k]) > 1e-5 * abs(cur[k]) for k in cur
+        abs(doc["values"][k] - cur[k]) > 1e-4 * abs(cur[k]) for k in cur
     )
     trs = "".join(
         f"<tr><td>{html.escape(iv['key'])}</td><td>{iv['value']:.4g}</td>"

@@ -90,6 +90,21 @@ class Posterior:
         n = len(post.keys)
         if post.mean.shape != (n,) or post.cov.shape != (n, n):
             raise InputError("posterior", str(path), f"a mean of {n} and a {n}x{n} covariance")
+        if "values" in d:  # written by the fit: its mean must still be what the tables say
+            from imiqsim.calibrate import current_values, load_parameters
+
+            cur = current_values(load_parameters())
+            fitted = {k: float(v) for k, v in d["values"].items()}
+            if set(fitted) != set(cur) or any(
+                not math.isclose(fitted[k], cur[k], rel_tol=1e-4) for k in cur
+            ):
+                raise InputError(
+                    "uncertainty",
+                    str(path),
+                    "a posterior of the current calibrated parameters and values (the tables "
+                    "changed since it was written: rerun `imiqsim calibrate --write`, or "
+                    "`imiqsim calibrate --posterior-only --write` to keep the values)",
+                )
         return post
 
     def _theta_bounds(self) -> tuple[np.ndarray, np.ndarray]:
