@@ -924,10 +924,11 @@ def _add_events(
     fd.setNotes(
         _notes(
             [
-                "roundoff_to_zero(x, floor) = 0 if |x| < floor else x. Applied to every state at "
-                f"every event with floor = {NEGLIGIBLE_FRACTION:g} x the state's scale: values that "
-                "small are round-off, and libRoadRunner scales CVODE's absolute tolerance by each "
-                "state's current value at every event (a state at 1e-104 would stall BDF)."
+                "roundoff_to_zero(x, floor) = 0 if |x| < floor else x. Applied to every state "
+                f"after every event with floor = {NEGLIGIBLE_FRACTION:g} x the state's scale: "
+                "values that small are round-off, and libRoadRunner scales CVODE's absolute "
+                "tolerance by each state's current value at every event (a state at 1e-104 "
+                "would stall BDF)."
             ]
         )
     )
