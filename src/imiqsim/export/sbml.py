@@ -42,6 +42,13 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from imiqsim.export.annotations import (
+    SBO_COMPARTMENT,
+    SBO_PARAMETER,
+    SBO_PROCESS,
+    annotate,
+    entity_of,
+)
 from imiqsim.model import Model, names_in, parse_expr, to_sbml_infix
 from imiqsim.vocabulary import (
     CHECK,
@@ -664,6 +671,8 @@ def to_sbml(
         "model notes",
     )
 
+    _set_history(m, libsbml, check)
+
     # ---- units
     ud = m.createUnitDefinition()
     ud.setId("hour")
@@ -727,6 +736,7 @@ def to_sbml(
     c.setSize(1.0)
     c.setUnits("dimensionless")
     c.setMetaId("meta_skin")
+    c.setSBOTerm(SBO_COMPARTMENT)
     c.setNotes(
         _notes(
             [
@@ -748,6 +758,7 @@ def to_sbml(
         q.setValue(float(v))
         set_units(q, p.unit)
         q.setMetaId(f"meta_{sid}")
+        q.setSBOTerm(SBO_PARAMETER)
         check(
             q.setNotes(
                 _notes(
@@ -819,6 +830,7 @@ def to_sbml(
                 },
             )
         )
+        annotate(sp, entity_of(s.name), libsbml)
         if names_in(s.initial):
             ia = m.createInitialAssignment()
             ia.setSymbol(sid)
@@ -847,6 +859,7 @@ def to_sbml(
             )
         )
         q.setAnnotation(_annotation("observable", {"unit": o.unit, "module": o.module}))
+        q.setSBOTerm(SBO_PARAMETER)
         rule = m.createAssignmentRule()
         rule.setVariable(sid)
         check(rule.setMath(math_ast(infix(o.expr), f"observable {o.name}")), f"rule of {o.name}")
@@ -860,6 +873,7 @@ def to_sbml(
         rx.setName(r.name)
         rx.setReversible(False)
         rx.setMetaId(f"meta_{sid}")
+        rx.setSBOTerm(SBO_PROCESS)
         rx.setNotes(
             _notes([("description", r.description), ("module", r.module), ("rate", r.rate)])
         )
@@ -891,6 +905,30 @@ def to_sbml(
     if errors:
         raise ValueError("generated SBML is not valid:\n" + "\n".join(errors[:20]))
     return libsbml.writeSBMLToString(doc)
+
+
+#: Creation date written in the model history (the first SBML export of imiqsim).
+HISTORY_CREATED = "2026-01-05T00:00:00Z"
+
+
+def _set_history(m: Any, libsbml: Any, check: Any) -> None:
+    """Model history: the imiqsim project as creator, created and modified dates.
+
+    The modified date is today's (UTC, midnight), so a document's content
+    depends on the day it was written only through that date.
+    """
+    import datetime as dt
+
+    h = libsbml.ModelHistory()
+    c = libsbml.ModelCreator()
+    c.setGivenName("imiqsim")
+    c.setFamilyName("developers")
+    c.setOrganisation("imiqsim project (research and teaching software, not a medical device)")
+    check(h.addCreator(c), "model creator")
+    check(h.setCreatedDate(libsbml.Date(HISTORY_CREATED)), "created date")
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT00:00:00Z")
+    check(h.setModifiedDate(libsbml.Date(today)), "modified date")
+    check(m.setModelHistory(h), "model history")
 
 
 def _add_events(
