@@ -144,8 +144,13 @@ def test_every_model_element_appears_by_id(typical_case):
     assert not params["lesion_burden"].getConstant()
     assert m.getTimeUnits() == "hour"
     assert m.getUnitDefinition("hour").getUnit(0).getMultiplier() == 3600.0
-    # one SBML event per distinct dose-event time, with the required trigger flags
-    assert m.getNumEvents() == np.unique(ev.times_h).size
+    # one SBML event per distinct dose-event time and the round-off event, with the required
+    # trigger flags
+    assert m.getNumEvents() == np.unique(ev.times_h).size + 1
+    cleanup = m.getEvent("roundoff_cleanup")
+    assert {a.getVariable() for a in cleanup.getListOfEventAssignments()} == set(
+        MODEL.state_names
+    ) | {"roundoff_cleanups"}
     for e in m.getListOfEvents():
         assert e.getUseValuesFromTriggerTime() and not e.isSetDelay()
         assert e.getTrigger().getPersistent() and not e.getTrigger().getInitialValue()
@@ -305,3 +310,25 @@ def test_gates_and_rest_rule_give_the_same_applications():
 def test_model_name_becomes_a_valid_id():
     m = libsbml.readSBMLFromString(to_sbml(MODEL, name="5pct ak-face.v1")).getModel()
     assert m.getId() == "_5pct_ak_face_v1" and m.getName() == "5pct ak-face.v1"
+
+
+def test_roundoff_event_zeroes_only_negligible_states_after_each_dose_event():
+    # a state holding round-off (1e-104, far below 1e-12 x scale) is set to 0 at the first dose
+    # event; a state holding a small but resolved value (1e-6 x scale) keeps it
+    from imiqsim.export.sbml import NEGLIGIBLE_FRACTION
+
+    roadrunner = pytest.importorskip("roadrunner")
+    p = typical_p()
+    ev = make_events(twice_weekly(weeks=1))
+    rr = roadrunner.RoadRunner(to_sbml(MODEL, p, ev))
+    rr.integrator.stiff = False  # a 1e-104 initial value is what stalls BDF (see the module)
+    damage = MODEL.states[MODEL.state_index("epidermal_damage")].scale
+    rr.model["init(epidermal_damage)"] = 1e-104
+    rr.model["init(crust)"] = 1e-6 * MODEL.states[MODEL.state_index("crust")].scale
+    rr.reset()
+    assert 1e-104 < NEGLIGIBLE_FRACTION * damage
+    rr.timeCourseSelections = ["time", "epidermal_damage", "crust", "events_fired"]
+    out = np.asarray(rr.simulate(times=[0.0, 21.9, 22.0 + 1e-9]))
+    assert out[1, 1] > 0 and out[1, 2] > 0  # before the first dose: untouched
+    assert out[2, 3] == 1.0  # the first dose event fired (and with it the round-off event)
+    assert out[2, 1] < 1e-30 and out[2, 2] > 0.5 * out[1, 2]

@@ -42,6 +42,13 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from imiqsim.export.annotations import (
+    SBO_COMPARTMENT,
+    SBO_PARAMETER,
+    SBO_PROCESS,
+    annotate,
+    entity_of,
+)
 from imiqsim.model import Model, names_in, parse_expr, to_sbml_infix
 from imiqsim.vocabulary import (
     CHECK,
@@ -54,6 +61,8 @@ from imiqsim.vocabulary import (
 __all__ = [
     "ANNOTATION_NS",
     "HELPER_PARAMETERS",
+    "NEGLIGIBLE_FRACTION",
+    "ROUNDOFF_FUNCTION",
     "parse_unit",
     "sbml_errors",
     "sbml_ids",
@@ -88,7 +97,29 @@ HELPER_PARAMETERS: dict[str, tuple[float, str]] = {
         "number of doses skipped because the rest score reached its threshold (the model's dose "
         "gating; engine `doses_skipped_for_rest`)",
     ),
+    "events_fired": (
+        0.0,
+        "number of dose-event times passed; each increment triggers the round-off event "
+        "(roundoff_cleanup)",
+    ),
+    "roundoff_cleanups": (
+        0.0,
+        "number of times the round-off event fired (it fires while events_fired exceeds it)",
+    ),
 }
+
+#: At every SBML event, a state whose magnitude is below this fraction of its scale
+#: (:attr:`imiqsim.model.State.scale`) is set to exactly 0. Such values are round-off
+#: (states that are 0 in exact arithmetic pick up 1e-30..1e-130 from the cancellation in
+#: the cytokine baseline balance) and far below the engine's absolute tolerance
+#: (``atol_factor`` 1e-8 x scale). libRoadRunner derives CVODE's absolute tolerance of
+#: each state from its *current* value whenever it re-initialises the integrator (at
+#: every event; sys-bio/roadrunner#1349), so a state holding 1e-104 gets a tolerance of
+#: 1e-116 and BDF stalls (CV_TOO_MUCH_WORK right after the first dose).
+NEGLIGIBLE_FRACTION = 1e-12
+#: SBML function definition used by those event assignments: ``f(x, floor)`` is 0 where
+#: ``|x| < floor``, else ``x``.
+ROUNDOFF_FUNCTION = "roundoff_to_zero"
 
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names that SBML L3 infix parses as constants, csymbols or operators rather than identifiers.
@@ -640,6 +671,8 @@ def to_sbml(
         "model notes",
     )
 
+    _set_history(m, libsbml, check)
+
     # ---- units
     ud = m.createUnitDefinition()
     ud.setId("hour")
@@ -703,6 +736,7 @@ def to_sbml(
     c.setSize(1.0)
     c.setUnits("dimensionless")
     c.setMetaId("meta_skin")
+    c.setSBOTerm(SBO_COMPARTMENT)
     c.setNotes(
         _notes(
             [
@@ -724,6 +758,7 @@ def to_sbml(
         q.setValue(float(v))
         set_units(q, p.unit)
         q.setMetaId(f"meta_{sid}")
+        q.setSBOTerm(SBO_PARAMETER)
         check(
             q.setNotes(
                 _notes(
@@ -795,6 +830,7 @@ def to_sbml(
                 },
             )
         )
+        annotate(sp, entity_of(s.name), libsbml)
         if names_in(s.initial):
             ia = m.createInitialAssignment()
             ia.setSymbol(sid)
@@ -823,6 +859,7 @@ def to_sbml(
             )
         )
         q.setAnnotation(_annotation("observable", {"unit": o.unit, "module": o.module}))
+        q.setSBOTerm(SBO_PARAMETER)
         rule = m.createAssignmentRule()
         rule.setVariable(sid)
         check(rule.setMath(math_ast(infix(o.expr), f"observable {o.name}")), f"rule of {o.name}")
@@ -836,6 +873,7 @@ def to_sbml(
         rx.setName(r.name)
         rx.setReversible(False)
         rx.setMetaId(f"meta_{sid}")
+        rx.setSBOTerm(SBO_PROCESS)
         rx.setNotes(
             _notes([("description", r.description), ("module", r.module), ("rate", r.rate)])
         )
@@ -869,6 +907,30 @@ def to_sbml(
     return libsbml.writeSBMLToString(doc)
 
 
+#: Creation date written in the model history (the first SBML export of imiqsim).
+HISTORY_CREATED = "2026-01-05T00:00:00Z"
+
+
+def _set_history(m: Any, libsbml: Any, check: Any) -> None:
+    """Model history: the imiqsim project as creator, created and modified dates.
+
+    The modified date is today's (UTC, midnight), so a document's content
+    depends on the day it was written only through that date.
+    """
+    import datetime as dt
+
+    h = libsbml.ModelHistory()
+    c = libsbml.ModelCreator()
+    c.setGivenName("imiqsim")
+    c.setFamilyName("developers")
+    c.setOrganisation("imiqsim project (research and teaching software, not a medical device)")
+    check(h.addCreator(c), "model creator")
+    check(h.setCreatedDate(libsbml.Date(HISTORY_CREATED)), "created date")
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT00:00:00Z")
+    check(h.setModifiedDate(libsbml.Date(today)), "modified date")
+    check(m.setModelHistory(h), "model history")
+
+
 def _add_events(
     m: Any,
     model: Model,
@@ -879,6 +941,8 @@ def _add_events(
     smooth: bool,
 ) -> None:
     """Add the helper parameters and one SBML event per distinct dose-event time."""
+    import libsbml
+
     times = np.asarray(events.times_h, dtype=float).ravel()
     kinds = np.asarray(events.kinds, dtype=np.int64).ravel()
     amts = np.asarray(events.amounts_mg, dtype=float).ravel()
@@ -891,6 +955,25 @@ def _add_events(
         )
     if np.any(~np.isfinite(amts)):
         raise ValueError("event amounts must be finite")
+    fd = m.createFunctionDefinition()
+    fd.setId(ROUNDOFF_FUNCTION)
+    fd.setName("round-off values to zero")
+    fd.setMetaId(f"meta_{ROUNDOFF_FUNCTION}")
+    fd.setNotes(
+        _notes(
+            [
+                "roundoff_to_zero(x, floor) = 0 if |x| < floor else x. Applied to every state "
+                f"after every event with floor = {NEGLIGIBLE_FRACTION:g} x the state's scale: "
+                "values that small are round-off, and libRoadRunner scales CVODE's absolute "
+                "tolerance by each state's current value at every event (a state at 1e-104 "
+                "would stall BDF)."
+            ]
+        )
+    )
+    check(
+        fd.setMath(libsbml.parseL3Formula("lambda(x, floor, piecewise(0, abs(x) < floor, x))")),
+        ROUNDOFF_FUNCTION,
+    )
     for hid, (v0, desc) in HELPER_PARAMETERS.items():
         q = m.createParameter()
         q.setId(hid)
@@ -910,6 +993,7 @@ def _add_events(
         assigns, desc = _fold_events(model, kinds[lo:hi], amts[lo:hi], gates[lo:hi], ids, smooth)
         if not assigns:
             continue  # nothing changes at this time
+        assigns["events_fired"] = "events_fired + 1"  # triggers the round-off event
         ev = m.createEvent()
         eid = f"dose_event_{k + 1}"
         ev.setId(eid)
@@ -935,6 +1019,44 @@ def _add_events(
             ea = ev.createEventAssignment()
             ea.setVariable(var)
             check(ea.setMath(math_ast(formula, f"{eid} -> {var}")), f"assignment of {var} in {eid}")
+    _add_roundoff_event(m, model, ids, math_ast, check)
+
+
+def _add_roundoff_event(m: Any, model: Model, ids: Mapping[str, str], math_ast: Any, check: Any):
+    """One event, fired right after every dose event, that sets round-off states to 0.
+
+    Every dose event increments ``events_fired``; this event's trigger
+    ``events_fired > roundoff_cleanups`` becomes true at the same instant, so it
+    fires after the dose assignments (a cascade of simultaneous events), sets
+    ``roundoff_cleanups = events_fired`` (the trigger turns false again) and
+    every state ``x`` to ``roundoff_to_zero(x, NEGLIGIBLE_FRACTION * scale)``.
+    One such event instead of the same assignments in each dose event keeps the
+    document (and libRoadRunner's compile time) small.
+    """
+    ev = m.createEvent()
+    ev.setId("roundoff_cleanup")
+    ev.setName("set states holding round-off (|x| < 1e-12 x scale) to 0 after each dose event")
+    ev.setMetaId("meta_roundoff_cleanup")
+    ev.setUseValuesFromTriggerTime(True)
+    trig = ev.createTrigger()
+    trig.setInitialValue(False)
+    trig.setPersistent(True)
+    check(
+        trig.setMath(math_ast("events_fired > roundoff_cleanups", "roundoff_cleanup")),
+        "trigger of roundoff_cleanup",
+    )
+    ea = ev.createEventAssignment()
+    ea.setVariable("roundoff_cleanups")
+    check(ea.setMath(math_ast("events_fired", "roundoff_cleanups")), "roundoff_cleanups")
+    for st in model.states:
+        sid = ids[st.name]
+        ea = ev.createEventAssignment()
+        ea.setVariable(sid)
+        floor = _num(NEGLIGIBLE_FRACTION * st.scale)
+        check(
+            ea.setMath(math_ast(f"{ROUNDOFF_FUNCTION}({sid}, {floor})", f"round-off of {sid}")),
+            f"round-off assignment of {sid}",
+        )
 
 
 def _check_document(doc: Any) -> list[str]:

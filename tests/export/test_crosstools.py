@@ -1,0 +1,68 @@
+"""The exported SBML runs with each tool's default settings and matches imiqsim.
+
+Representative subset (two presets x three tools, nominal patient; one virtual
+patient in libRoadRunner); every preset and more virtual patients are in
+``benchmarks/bench_sbml_tools.py``. Tolerance: 1e-4 relative, with an absolute
+floor of 1e-9 of each variable's scale (:mod:`imiqsim.export.crosscheck`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imiqsim.export.crosscheck import COMPARED, RUNNERS, compare, reference
+from imiqsim.export.sbml import to_sbml
+from imiqsim.model import get_model
+from imiqsim.population import sample_population
+from imiqsim.scenario import resolve
+
+pytest.importorskip("libsbml")
+MODEL = get_model()
+REL_TOL = 1e-4
+PRESETS = ("ak-5pct", "egw-3.75pct")
+TOOL_MODULES = {"roadrunner": "roadrunner", "copasi": "basico", "tellurium": "tellurium"}
+
+
+def _case(preset: str, patient: int | None):
+    sc = resolve(preset)
+    base = sc.model_parameters(MODEL)
+    if patient is None:
+        p = base
+    else:
+        p = sample_population(base, sc.indication, patient + 1, 1, model=MODEL).P[patient]
+    ev = sc.events()
+    # output between events (events fall on whole hours), to the assessment visit
+    times = np.arange(0.5, sc.assessment_time_h(), 6.0)
+    return p, ev, times
+
+
+@pytest.fixture(scope="module")
+def cases():
+    out = {}
+    for preset in PRESETS:
+        p, ev, times = _case(preset, None)
+        out[preset] = (to_sbml(MODEL, p, ev, name=preset), reference(MODEL, p, ev, times, COMPARED))
+        out[preset] += (times,)
+    return out
+
+
+@pytest.mark.parametrize("tool", list(RUNNERS))
+@pytest.mark.parametrize("preset", PRESETS)
+def test_default_settings_match_engine(preset, tool, cases):
+    pytest.importorskip(TOOL_MODULES[tool])
+    sbml, ref, times = cases[preset]
+    got = RUNNERS[tool](sbml, times, COMPARED)
+    diffs = compare(MODEL, got, ref)
+    assert max(diffs.values()) < REL_TOL, diffs
+    # the comparison is not vacuous: the course moves every compared variable
+    assert all(np.ptp(ref[n]) > 0 for n in COMPARED)
+
+
+def test_virtual_patient_in_roadrunner_bdf_matches_engine():
+    pytest.importorskip("roadrunner")
+    p, ev, times = _case("ak-5pct", 3)
+    ref = reference(MODEL, p, ev, times, COMPARED)
+    got = RUNNERS["roadrunner"](to_sbml(MODEL, p, ev), times, COMPARED)
+    diffs = compare(MODEL, got, ref)
+    assert max(diffs.values()) < REL_TOL, diffs
