@@ -35,6 +35,7 @@ import typer
 from typer.core import TyperGroup
 
 from imiqsim import __version__
+from imiqsim.calibration_cli import UNCERTAINTY_HELP, check_uncertainty
 from imiqsim.errors import ImiqsimError, InputError
 from imiqsim.model import KNOCKOUTS, get_model
 from imiqsim.vocabulary import DISCLAIMER, DISCLAIMER_SHORT
@@ -584,6 +585,7 @@ def trial(
         "--scheduler-file",
         help="dask scheduler file (dask-jobqueue, dask-mpi, `dask scheduler --scheduler-file`).",
     ),
+    uncertainty: int = typer.Option(0, "--uncertainty", help=UNCERTAINTY_HELP),
 ):
     """Run a virtual trial: endpoints per arm with 95% confidence intervals."""
     from imiqsim.trial import MAX_PATIENTS, run_trial
@@ -613,6 +615,7 @@ def trial(
         immunosuppressed_fraction=immunosuppressed,
     )
     streamed = stream or resume or scheduler is not None or scheduler_file is not None
+    uncertainty = check_uncertainty(uncertainty, patients, streamed=streamed)
     if streamed:
         if out is None:
             raise InputError(
@@ -658,6 +661,7 @@ def trial(
                 immunosuppressed_fraction=immunosuppressed,
                 force=force,
                 progress=cb,
+                uncertainty=uncertainty,
             )
         summary = tr.to_dict()
         written = []
@@ -806,68 +810,6 @@ def _print_trial(summary: dict) -> None:
             )
 
 
-@app.command()
-def calibrate(
-    patients: int = typer.Option(300, "--patients", "-n", help="Virtual patients per evaluation."),
-    rounds: int = typer.Option(3, "--rounds", help="Coordinate-descent rounds."),
-    seed: int = typer.Option(2024, "--seed", help="Seed of the calibration population."),
-    checkpoint: str = typer.Option(
-        "out/calibration/checkpoint.json",
-        "--checkpoint",
-        help="Progress file (written after every evaluation).",
-    ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue an interrupted run from --checkpoint."
-    ),
-    write: bool = typer.Option(
-        False,
-        "--write",
-        help="Write the fitted values (with provenance) into the package's parameter tables.",
-    ),
-):
-    """Refit the calibrated parameters to the published targets (slow: minutes)."""
-    from imiqsim import calibrate as cal
-
-    if rounds < 1 or rounds > 10:
-        raise InputError("--rounds", rounds, "a whole number from 1 to 10")
-    check_seed(seed)
-    check_positive(patients, "--patients", 1_000_000)
-    checkpoint_path = out_file_option(checkpoint, "--checkpoint")
-    if resume and not checkpoint_path.is_file():
-        raise InputError("--checkpoint", checkpoint, "an existing checkpoint file to --resume")
-    _CURRENT_OUT.append(checkpoint_path.parent)
-    steps = len(cal.STEPS) * rounds
-    prog, cb = _progress_bar("calibrating", quiet=False)
-    count = [0]
-
-    def report(msg: str) -> None:
-        count[0] += 1
-        cb(count[0], steps)
-        prog.console.print(msg)
-
-    with prog:
-        state = cal.calibrate(
-            patients=patients,
-            seed=seed,
-            rounds=rounds,
-            checkpoint=checkpoint_path,
-            resume=resume,
-            progress=report,
-        )
-    from imiqsim.outputs.files import write_text_atomic
-
-    result = checkpoint_path.with_name("calibration_result.json")
-    write_text_atomic(result, json.dumps(state, indent=1))
-    typer.echo(f"wrote {result}")
-    if write:
-        from importlib import resources
-
-        model_dir = Path(str(resources.files("imiqsim.model")))
-        note = f"imiqsim calibrate --patients {patients} --rounds {rounds} --seed {seed}"
-        changed = cal.write_values(state["values"], model_dir, note)
-        typer.echo(f"updated {len(changed)} parameters in {model_dir}")
-
-
 @app.command("calibration-report")
 def calibration_report(
     out: str = typer.Option("out/calibration", "--out", help="Output directory."),
@@ -939,6 +881,7 @@ def compare(
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON object: arms and the table rows."
     ),
+    uncertainty: int = typer.Option(0, "--uncertainty", help=UNCERTAINTY_HELP),
 ):
     """Side-by-side comparison (e.g. imiquimod vs cryotherapy), every cell simulated."""
     from imiqsim.compare import comparison_dict
@@ -952,6 +895,7 @@ def compare(
     check_seed(seed)
     check_positive(patients, "--patients", 100_000)
     check_positive(workers, "--workers", MAX_WORKERS)
+    uncertainty = check_uncertainty(uncertainty, patients)
     validate_run(
         arms,
         patients=patients,
@@ -971,6 +915,7 @@ def compare(
                 workers=workers,
                 followup_years=followup_years,
                 progress=cb,
+                uncertainty=uncertainty,
             )
         d = comparison_dict(tr)
         d["failed_patients"] = {a["name"]: a["failed_patients"] for a in tr.to_dict()["arms"]}
@@ -1098,8 +1043,10 @@ def serve(
 
 # analysis commands (issue 13): sensitivity, scan, optimise
 from imiqsim.analysis.cli import register as _register_analysis  # noqa: E402
+from imiqsim.calibration_cli import register as _register_calibration  # noqa: E402
 
 _register_analysis(app)
+_register_calibration(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,6 +124,9 @@ def simulate(
     horizon_h = float(days) * HOURS_PER_DAY if days is not None else sc.horizon_hours()
     if not (0 < output_every_hours <= 168):
         raise InputError("output_every_hours", output_every_hours, "a number of hours in (0, 168]")
+    from imiqsim.engine.run import check_output_grid
+
+    check_output_grid(horizon_h, output_every_hours)  # before np.arange allocates the grid
     P = parameters_for(model, sc, set, knockouts)[None, :]
     t = np.arange(0.0, horizon_h + 1e-9, output_every_hours)
     if t[-1] < horizon_h:

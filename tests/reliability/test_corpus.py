@@ -68,7 +68,6 @@ def test_refused_output_paths_create_nothing_and_keep_the_file(tmp_path):
     assert f.read_text() == "keep me"
 
 
-@pytest.mark.skip(reason="needs the treatments/cream.py floors of NOTES-reliab.md (lead)")
 @pytest.mark.parametrize("case", CREAM_FLOOR_CASES, ids=[c[0] for c in CREAM_FLOOR_CASES])
 def test_cream_floors(case, tmp_path):
     _id, argv, files = case

@@ -107,7 +107,7 @@ class Amount(InputModel):
 
     sachets: StrictFloat | None = Field(default=None, gt=0)
     pump_actuations: StrictFloat | None = Field(default=None, gt=0)
-    cream_mg: StrictFloat | None = Field(default=None, gt=0)
+    cream_mg: StrictFloat | None = Field(default=None, ge=1)  # physical floor: 1 mg
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Amount:
@@ -178,7 +178,7 @@ class RegimenSpec(InputModel):
     until_clear: StrictBool = False
     repeat_courses: StrictInt = Field(default=0, ge=0, le=3)
     repeat_check_weeks: StrictFloat | None = Field(default=None, ge=0, le=52)
-    leave_on_hours: StrictFloat = Field(gt=0, le=24)
+    leave_on_hours: StrictFloat = Field(ge=0.1, le=24)  # physical floor: 6 minutes
     application_hour: StrictFloat = Field(default=22.0, ge=0, lt=24)
     amount: Amount
 
