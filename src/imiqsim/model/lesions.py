@@ -137,7 +137,8 @@ def build() -> ModuleSpec:
     m.obs(
         "susceptible_burden",
         " + ".join(
-            f"lesion_count_{i + 1} * lesion_susceptibility_{i + 1} * {s}" for i, s in enumerate(slots)
+            f"lesion_count_{i + 1} * lesion_susceptibility_{i + 1} * {s}"
+            for i, s in enumerate(slots)
         ),
         "cells",
         "lesion cells weighted by their susceptibility",
