@@ -70,6 +70,9 @@ def test_tellurium_executes_the_archive_and_matches_the_engine(tmp_path):
     p = sc.model_parameters(MODEL)
     ref = reference(MODEL, p, sc.events(), times, REPORTED)
     diffs = compare(MODEL, dg, ref)
+    # serum drug: Tellurium's default CVODE reaches 1.4e-4 in the decay after the last dose (see
+    # tests/export/test_crosstools.py, LOOSER); every other reported variable is held to 1e-4
+    assert diffs.pop("serum_conc_ng_ml") < 5e-4
     assert max(diffs.values()) < 1e-4, diffs
 
 

@@ -96,9 +96,9 @@ def run_tellurium(sbml: str, times: Sequence[float], names: Sequence[str]) -> di
 def run_copasi(sbml: str, times: Sequence[float], names: Sequence[str]) -> dict[str, np.ndarray]:
     """Simulate with COPASI's defaults (LSODA) through ``copasi-basico``.
 
-    Parameters and returns as for :func:`run_roadrunner`. Species are read as
-    particle numbers' amounts (``use_numbers``) so ``hasOnlySubstanceUnits``
-    species come back in the model's amount units.
+    Parameters and returns as for :func:`run_roadrunner`. COPASI reports species
+    as concentrations; the export's one compartment has size 1, so they equal the
+    amounts (the engine's state values). Observables come back as ``Values[id]``.
     """
     import basico
 
