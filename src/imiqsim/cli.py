@@ -367,8 +367,7 @@ def simulate(
 
     status = STATUS_TEXT.get(int(res.batch.status[0]), str(res.batch.status[0]))
     if json_out:
-        summary = dict(res.summary)
-        summary["status"] = status
+        summary = dict(res.summary)  # a summary exists only for status "ok" (else exit 1)
         if written:
             summary["files"] = [str(p) for p in written]
         typer.echo(json.dumps(summary))
