@@ -972,7 +972,6 @@ def compare(
                 progress=cb,
             )
         d = comparison_dict(tr)
-        d["failed_patients"] = {a["name"]: a["failed_patients"] for a in tr.to_dict()["arms"]}
         written = []
         if out_path is not None:
             command = "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}"
