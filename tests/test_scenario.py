@@ -186,7 +186,7 @@ def test_allowed_text_is_helpful():
         Scenario(**make(**{"regimen.leave_on": 8}))
     with pytest.raises(InputError, match="must be a number"):
         Scenario(**make(area_cm2="large"))
-    with pytest.raises(InputError, match="must be >= 0.01"):  # a physical floor: 1 mm2
+    with pytest.raises(InputError, match="must be > 0"):
         Scenario(**make(area_cm2=0))
     with pytest.raises(InputError, match="must be <= 24"):
         Scenario(**make(**{"regimen.leave_on_hours": 30}))

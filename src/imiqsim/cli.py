@@ -368,8 +368,7 @@ def simulate(
 
     status = STATUS_TEXT.get(int(res.batch.status[0]), str(res.batch.status[0]))
     if json_out:
-        summary = dict(res.summary)
-        summary["status"] = status
+        summary = dict(res.summary)  # a summary exists only for status "ok" (else exit 1)
         if written:
             summary["files"] = [str(p) for p in written]
         typer.echo(json.dumps(summary))
@@ -918,7 +917,6 @@ def compare(
                 uncertainty=uncertainty,
             )
         d = comparison_dict(tr)
-        d["failed_patients"] = {a["name"]: a["failed_patients"] for a in tr.to_dict()["arms"]}
         written = []
         if out_path is not None:
             command = "imiqsim compare " + " ".join(arms) + f" --patients {patients} --seed {seed}"

@@ -310,7 +310,7 @@ class Scenario(InputModel):
     site: Site
     lesion_type: LesionType = "superficial"
     treatment: TreatmentChoice
-    area_cm2: StrictFloat = Field(ge=0.01, le=500)  # physical floor: 1 mm2
+    area_cm2: StrictFloat = Field(gt=0, le=500)
     assessment_weeks_after_last_dose: StrictFloat = Field(default=0.0, ge=0, le=260)
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     assessment: AssessmentSpec = Field(default_factory=AssessmentSpec)
@@ -458,13 +458,14 @@ class Scenario(InputModel):
         scenario's knockouts and parameter overrides, then ``overrides`` and extra
         ``knockouts`` on top. ``model`` is a :class:`imiqsim.model.Model`.
         """
-        from imiqsim.model.bounds import check_parameters
+        from imiqsim.model.bounds import check_parameter, check_parameters
         from imiqsim.validation import require_unique
 
         kos = list(self.knockouts) + [
             k for k in require_unique(knockouts, "knockouts") if k not in self.knockouts
         ]
         check_parameters({**self.parameters, **(overrides or {})})  # parameter_bounds.csv
+        check_parameter("treated_area_cm2", self.area_cm2, "area_cm2")  # floor: 1 mm2
         inputs = {name: 0.0 for cls in treatment_classes() for name in cls.strength_parameters}
         inputs.update(self.treatment.model_inputs())
         return model.parameter_vector(

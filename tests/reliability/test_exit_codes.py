@@ -72,12 +72,24 @@ def test_a_streamed_run_that_fails_exits_1_and_names_the_kept_chunks(monkeypatch
     assert "Traceback" not in res.stderr
 
 
-def test_simulate_reports_its_status(tmp_path):
-    res = CliRunner().invoke(app, ["simulate", ARM, "--days", "2", "--json"])
-    assert res.exit_code == 0
-    assert json.loads(res.stdout)["status"] == "ok"
+def test_simulate_reports_its_status(monkeypatch):
     res = CliRunner().invoke(app, ["simulate", ARM, "--days", "2"])
-    assert "integration status: ok" in res.stdout
+    assert res.exit_code == 0 and "integration status: ok" in res.stdout
+    # a patient whose integration fails: exit 1 with the solver's status in words
+    from imiqsim import simulation
+    from imiqsim.engine import run as engine_run
+
+    real = engine_run.run_batch
+
+    def failing(*args, **kw):
+        r = real(*args, **kw)
+        r.status[:] = 3
+        return r
+
+    monkeypatch.setattr(simulation, "run_batch", failing)
+    res = CliRunner().invoke(app, ["simulate", ARM, "--days", "2"])
+    assert res.exit_code == 1 and "integration failed" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_an_absurd_but_allowed_override_warns(tmp_path):
