@@ -1042,9 +1042,11 @@ def serve(
 # analysis commands (issue 13): sensitivity, scan, optimise
 from imiqsim.analysis.cli import register as _register_analysis  # noqa: E402
 from imiqsim.calibration_cli import register as _register_calibration  # noqa: E402
+from imiqsim.export.cli import register as _register_export  # noqa: E402
 
 _register_analysis(app)
 _register_calibration(app)
+_register_export(export_app)
 
 
 def main(argv: list[str] | None = None) -> int:
