@@ -706,8 +706,16 @@ class Problem:
     def fingerprint(self) -> str:
         """Hash of the rows, their specs and the parameter boxes (guards a resumed checkpoint)."""
         h = hashlib.sha256()
-        h.update(repr([(r, self.targets[r.id].value) for r in self.rows]).encode())
-        h.update(repr(self.params).encode())
+        for r in self.rows:  # what the numbers depend on, not the descriptive columns
+            t = self.targets[r.id]
+            h.update(repr((r.id, r.arm, r.endpoint, r.likelihood, r.weight)).encode())
+            h.update(repr((t.value, t.n, t.quoted_ci)).encode())
+        arms = getattr(self.simulator, "arms", None)
+        if isinstance(arms, dict):
+            h.update(repr(sorted(arms.items())).encode())
+        else:
+            h.update(repr(self.simulator).encode())
+        h.update(repr([(p.key, p.lower, p.upper, p.log_scale) for p in self.params]).encode())
         return h.hexdigest()[:16]
 
 

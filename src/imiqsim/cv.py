@@ -232,12 +232,16 @@ def _posterior_jacobian(problem: Problem, theta0: np.ndarray) -> dict | None:
     }
 
 
-def _interval(ci, var_param: float, value: float) -> tuple[float, float] | None:
+def _interval(
+    ci, var_param: float, value: float | None, proportion: bool
+) -> tuple[float, float] | None:
+    """Sampling CI widened by a parameter variance; proportions within [0, 1], PK above 0."""
     if ci is None or ci[0] is None or ci[1] is None or value is None:
         return None
     se = (ci[1] - ci[0]) / (2 * Z95)
     s = math.sqrt(se * se + max(var_param, 0.0))
-    return (value - Z95 * s, value + Z95 * s)
+    lo, hi = value - Z95 * s, value + Z95 * s
+    return (max(lo, 0.0), min(hi, 1.0)) if proportion else (max(lo, 0.0), hi)
 
 
 def validate(
@@ -356,7 +360,9 @@ def validate(
                 e = res[r.arm][r.endpoint]
                 preds[r.id] = {
                     "value": sims[r.id],
-                    "ci95": _interval(e["ci95"], float(v), sims[r.id]),
+                    "ci95": _interval(
+                        e["ci95"], float(v), sims[r.id], r.likelihood in ("binomial", "absolute")
+                    ),
                     "param_sd": math.sqrt(max(float(v), 0.0)),
                 }
             moved = sorted(
