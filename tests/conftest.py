@@ -10,7 +10,7 @@ vector the model resolves in this test process has those parameters multiplied b
 after the indication, site, area, strength and knockouts are applied and before explicit
 overrides (an explicit override of a mutated parameter wins). The mutation is applied through the
 model's ordinary parameter overrides: production code has no mutation hook. It reaches this
-process only, not worker processes that a test starts.
+process only, not worker processes that a test starts. The pytest header names the mutation.
 """
 
 from __future__ import annotations
@@ -47,12 +47,15 @@ def parse_mutation(text: str) -> dict[str, float]:
     return out
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _parameter_mutation():
-    """Apply ``IMIQSIM_MUTATION`` (see the module docstring); nothing when it is unset."""
+_ORIGINAL_PARAMETER_VECTOR = None
+
+
+def pytest_configure(config):
+    """Apply ``IMIQSIM_MUTATION`` (see the module docstring) before any test module is imported,
+    so parameter vectors resolved at collection time are mutated too; nothing when it is unset."""
+    global _ORIGINAL_PARAMETER_VECTOR
     spec = os.environ.get(MUTATION_ENV, "").strip()
-    if not spec:
-        yield None
+    if not spec or _ORIGINAL_PARAMETER_VECTOR is not None:
         return
     factors = parse_mutation(spec)
     from imiqsim.model import Model, get_model
@@ -82,8 +85,19 @@ def _parameter_mutation():
             self, indication, site, area_cm2, {**scaled, **explicit}, knockouts, cream_strength
         )
 
-    Model.parameter_vector = mutated
-    try:
-        yield factors
-    finally:
-        Model.parameter_vector = original
+    _ORIGINAL_PARAMETER_VECTOR = original
+    Model.parameter_vector = mutated  # type: ignore[method-assign]
+
+
+def pytest_report_header(config):
+    spec = os.environ.get(MUTATION_ENV, "").strip()
+    return f"{MUTATION_ENV}={spec}" if spec else None
+
+
+def pytest_unconfigure(config):
+    global _ORIGINAL_PARAMETER_VECTOR
+    if _ORIGINAL_PARAMETER_VECTOR is not None:
+        from imiqsim.model import Model
+
+        Model.parameter_vector = _ORIGINAL_PARAMETER_VECTOR  # type: ignore[method-assign]
+        _ORIGINAL_PARAMETER_VECTOR = None

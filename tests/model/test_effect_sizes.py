@@ -179,25 +179,30 @@ def test_lesions_memory_outpaces_lesion_growth_after_the_course(typical, preset)
     assert 1.0 <= float(ds["memory_hazard"].values[k]) / growth <= 100.0
 
 
-def test_lesions_ifn_alpha_slows_wart_growth_by_a_measured_factor():
-    """IFN-alpha's antiproliferative arm alone: warts with NK, CD8 and macrophages depleted.
+@pytest.mark.parametrize(
+    "preset, lowest", [("egw-5pct", 0.02), ("sbcc-5pct", 0.012), ("ak-5pct", 0.005)]
+)
+def test_lesions_ifn_alpha_slows_lesion_growth_by_a_measured_factor(preset, lowest):
+    """IFN-alpha's antiproliferative arm alone: lesions with NK, CD8 and macrophages depleted.
 
     Without the killers the only effect of imiquimod on the lesion is IFN-alpha's slowing of
-    proliferation (HPV: antiviral state); the net log-growth of the warts over 4 weeks with
-    IFN-alpha present, over the same with IFN-alpha knocked out, measures it. Band: growth slowed
-    by 2-50% (model: 5.0%): ifn_growth_inhibition x0.1 gives 0.5%.
+    proliferation (antiviral state in HPV warts, antiproliferative in tumour cells); the net
+    log-growth of the lesions over 4 weeks with IFN-alpha present, over the same with IFN-alpha
+    knocked out, measures it. Strongest in warts (indications.csv: 0.8 vs 0.5 AK, 0.3 sBCC).
+    Band: slowed by ``lowest``-50%, ``lowest`` a third of the model's value (model: EGW 5.0%,
+    sBCC 3.6%, AK 1.6%): ifn_growth_inhibition x0.1 gives a tenth of it.
     """
     depleted = ["nk", "cd8", "macrophage"]
-    with_ifn = imiqsim.simulate("egw-5pct", knockouts=depleted, days=28).dataset
-    without = imiqsim.simulate("egw-5pct", knockouts=depleted + ["ifn_alpha"], days=28).dataset
+    with_ifn = imiqsim.simulate(preset, knockouts=depleted, days=28).dataset
+    without = imiqsim.simulate(preset, knockouts=depleted + ["ifn_alpha"], days=28).dataset
 
     def log_growth(ds):
         lb = ds["lesion_burden"].values
         return float(np.log(lb[-1] / lb[0]))
 
-    assert log_growth(without) > 0  # the depleted warts do grow
+    assert log_growth(without) > 0  # the depleted lesions do grow
     slowed = 1.0 - log_growth(with_ifn) / log_growth(without)
-    assert 0.02 <= slowed <= 0.5
+    assert lowest <= slowed <= 0.5
 
 
 # ---------------------------------------------------------------------------------- reactions
