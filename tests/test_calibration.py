@@ -25,14 +25,12 @@ assert SEED != FIT_SEED
 #: the subset (rows whose arm is simulated here); every other row: calibration-report
 SUBSET = (
     "ak5-2x16-cc",
-    "ak5-2x16-cc-veh",
-    "ak5-2x16-pc",
     "ak5-2x16-rest",
-    "ak375-2wk-cc",
+    "ak5-2x16-severe-erythema",
     "ak375-2wk-pc",
-    "sbcc5-5x6-composite",
+    "sbcc5-5x12-histo",
     "egw5-3x16-cc",
-    "egw5-3x16-cc-veh",
+    "egw375-qd8-cc",
     "cryo-ak-lesion-cr-gt20s",
     "pk-face-cmax",
     "pk-urine",

@@ -191,7 +191,7 @@ def slot_plan(n_visible: int, n_subclinical: int) -> tuple[list[int], list[int]]
     >>> slot_plan(20, 0)
     ([2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1], [])
     >>> slot_plan(18, 4)
-    ([2, 2, 2, 2, 2, 2, 2, 2, 2, 2], [2, 2])
+    ([2, 2, 2, 2, 2, 2, 2, 2, 1, 1], [2, 2])
     """
     if n_visible + n_subclinical <= ENTRY_SLOTS:
         return [1] * n_visible, [1] * n_subclinical

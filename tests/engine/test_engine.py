@@ -225,7 +225,9 @@ def test_rosenbrock_agrees_with_dp5_on_the_normal_patient():
 def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
     """One Rodas4 step against 400 DP5 substeps, from a state with the film on the skin: halving h
     divides the local error by about 2^5 and the embedded estimate by about 2^4. A wrong
-    coefficient would lose order (tolerance-controlled runs can hide that; this cannot)."""
+    coefficient would lose order (tolerance-controlled runs can hide that; this cannot). Step sizes
+    0.2, 0.1, 0.05 h keep h x the fastest local rate (IFN-gamma decay, 1.39/h) in the asymptotic
+    range."""
     mod = compiled(MODEL)
     sc, p = _ak_patient()
     y = run_batch(MODEL, p[None], sc.events(), np.array([0.0, 23.0])).Y[0, -1]
@@ -237,7 +239,7 @@ def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
     mod.rhs(23.0, y, p, fy)
     mod.jac(23.0, y, p, J)
     local, estimate = [], []
-    for h in (0.4, 0.2, 0.1):
+    for h in (0.2, 0.1, 0.05):
         assert mod.ros_step(23.0, y, p, h, fy, J, W, piv, *stages[:6], ytmp, ynew, err)
         y_ros, e_ros = ynew.copy(), err.copy()
         yr = y.copy()

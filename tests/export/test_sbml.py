@@ -255,8 +255,12 @@ def test_gates_and_rest_rule_give_the_same_applications():
     over = {f"lesion_initial_cells_{i}": 0.0 for i in range(2, 15)}
     over["lesion_initial_cells_1"] = 5300.0
     # a lesion the drug clears after one application, and no memory control, so that it regrows
-    over["lesion_immune_susceptibility"] = 50.0
+    over["lesion_immune_susceptibility"] = 80.0
     over["k_memory_kill"] = 0.0
+    # and no adaptive arm that outlasts the drug (IFN-gamma, antigen retention): the test is
+    # about the gates, not about sustained killing
+    over["ifn_gamma_present"] = 0.0
+    over["t_retention_max"] = 0.0
     over["lesion_growth_rate"] = 0.005
     p = typical_p(overrides=over)
     rows = twice_weekly(weeks=5, gate=1)

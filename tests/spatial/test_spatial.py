@@ -105,8 +105,18 @@ def test_a_one_site_field_takes_exactly_the_patient_engines_steps(preset, side_m
     assert res.info["doses_skipped_for_rest"] == ref.doses_skipped_for_rest[0]
 
 
-def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model(ak_field):
-    """Lesions as patches, cream everywhere, antigen shared: each lesion as in one-site model."""
+def test_whole_field_cream_reproduces_each_lesion_of_the_single_site_model():
+    """Lesions as patches, cream everywhere, antigen shared: each lesion as in one-site model.
+
+    The antigen-driven local arm (IFN-gamma from T cells meeting their antigen, antigen retention
+    of T cells) is local on purpose: a lesion's own cells drive it where they sit, so with it on a
+    patch cannot equal the single-site model, which pools every lesion's antigen. It is switched
+    off here; with it on, the reaction concentrates over lesions (the next test).
+    """
+    off = {"ifn_gamma_present": 0.0, "t_retention_max": 0.0}
+    ak_field = simulate_field(
+        FieldSpec("ak-5pct", resolution_mm=5.0, seed=2, days=16 * 7, parameters=off)
+    )
     P = ak_field.layout.single_site_parameters
     t_h = ak_field.timecourses["time"].values * 24.0
     ref = run_batch(MODEL, P[None, :], ak_field.spec.scenario_obj.events(), t_h)

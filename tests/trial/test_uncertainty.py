@@ -95,7 +95,7 @@ def test_run_trial_with_uncertainty_splits_patients_across_draws(tmp_path, monke
     assert e["ci95"][0] <= e["ci95_sampling"][0] and e["ci95"][1] >= e["ci95_sampling"][1]
     # the draws reach the simulation: a wide susceptibility posterior spreads clearance by block
     by_draw = df.groupby("parameter_draw")["composite_clearance"].mean()
-    assert by_draw.max() - by_draw.min() > 0.4 and e["parameter_sd"] > 0.1
+    assert by_draw.max() - by_draw.min() > 0.2 and e["parameter_sd"] > 0.05
     # run_trial(uncertainty=K) reads the package posterior: the same seed, the same numbers
     import imiqsim.calibrate as cal
 
