@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/imiqsim demo --out out/demo
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	PYTHONUTF8=1 $(BIN)/python -m pytest -q
 
 # the dashboard's browser tests drive Debian's Chromium (Playwright's own browser download is not
 # used); installed as root (as CI runs) when it is missing

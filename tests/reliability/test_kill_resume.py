@@ -50,7 +50,7 @@ def _journal_lines(out: Path) -> int:
 @pytest.mark.parametrize("kill_seed", [1, 2, 3])
 def test_kill_9_then_resume_is_identical(kill_seed, tmp_path, reference):
     rng = random.Random(kill_seed)
-    after_chunks = rng.randint(0, N_CHUNKS - 2)
+    after_chunks = rng.randint(0, N_CHUNKS // 2)  # leave chunks to do (the vehicle arm is fast)
     extra_s = rng.uniform(0.0, 0.1)
     out = tmp_path / "run"
     cmd = [
