@@ -111,3 +111,21 @@ def test_public_api_names_are_the_functions():
         assert imiqsim.sensitivity is sensitivity
         assert imiqsim.scan is scan
         assert imiqsim.optimise is optimise
+
+
+def test_analysis_out_is_checked_before_any_simulation(tmp_path):
+    # a file where a directory is wanted: refused up front, exit 2, one line, nothing simulated
+    from typer.testing import CliRunner
+
+    from imiqsim.cli import app
+
+    f = tmp_path / "a-file"
+    f.write_text("keep me")
+    for argv in (
+        ["scan", "sbcc-5pct", "--set", "applications_per_week=3:5:2", "--patients", "10"],
+        ["sensitivity", "sbcc-5pct", "--method", "morris", "--patients", "10"],
+        ["optimise", "sBCC", "--trials", "2", "--patients", "10"],
+    ):
+        res = CliRunner().invoke(app, [*argv, "--out", str(f)])
+        assert res.exit_code == 2, (argv, res.output)
+        assert f.read_text() == "keep me"

@@ -144,7 +144,7 @@ def sensitivity_command(
     include_switches: bool = typer.Option(
         False, "--include-switches", help="Vary switch parameters too."
     ),
-    out: Path | None = typer.Option(
+    out: str | None = typer.Option(
         None, "--out", help="Directory for NetCDF, JSON, CSV and figures."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -180,60 +180,63 @@ def sensitivity_command(
             if r["module"] in wanted and (names is None or r["name"] in names)
         ]
     outputs = _split(output) or ["complete_clearance"]
-    prog, cb = _progress(f"{method}: sample points", quiet=json_out)
-    with prog:
-        res = sensitivity(
-            scenario,
-            method=method,
-            parameters=names,
-            outputs=outputs,
-            trajectories=_split(trajectory),
-            n=n,
-            patients=patients,
-            seed=seed,
-            followup_years=followup_years,
-            ranges=ranges,
-            widths=widths,
-            include_switches=include_switches,
-            progress=cb,
-        )
-    written = _write(res, out, json_out, float)
-    if written is None:
-        return
-    idx = MAIN_INDEX[res.method]
-    tab = res.table()
-    for o in outputs:
-        sub = tab[tab["output"] == o].head(15)
-        cols = ["S1", "ST"] if res.method == "sobol" else ["mu_star", "sigma"]
-        rows = []
-        for _, r in sub.iterrows():
-            cells = [f"{int(r['rank'])}", r["parameter"]]
-            for c in cols:
-                conf = r.get(f"{c}_conf")
-                cells.append(
-                    f"{r[c]:.3g}"
-                    + (
-                        f" +/- {conf:.2g}"
-                        if conf is not None and c in ("S1", "ST", "mu_star")
-                        else ""
+    from imiqsim.cli import out_dir_option
+
+    with out_dir_option(out) as out_path:  # checked, created and locked up front
+        prog, cb = _progress(f"{method}: sample points", quiet=json_out)
+        with prog:
+            res = sensitivity(
+                scenario,
+                method=method,
+                parameters=names,
+                outputs=outputs,
+                trajectories=_split(trajectory),
+                n=n,
+                patients=patients,
+                seed=seed,
+                followup_years=followup_years,
+                ranges=ranges,
+                widths=widths,
+                include_switches=include_switches,
+                progress=cb,
+            )
+        written = _write(res, out_path, json_out, float)
+        if written is None:
+            return
+        idx = MAIN_INDEX[res.method]
+        tab = res.table()
+        for o in outputs:
+            sub = tab[tab["output"] == o].head(15)
+            cols = ["S1", "ST"] if res.method == "sobol" else ["mu_star", "sigma"]
+            rows = []
+            for _, r in sub.iterrows():
+                cells = [f"{int(r['rank'])}", r["parameter"]]
+                for c in cols:
+                    conf = r.get(f"{c}_conf")
+                    cells.append(
+                        f"{r[c]:.3g}"
+                        + (
+                            f" +/- {conf:.2g}"
+                            if conf is not None and c in ("S1", "ST", "mu_star")
+                            else ""
+                        )
                     )
-                )
-            rows.append(cells)
-        _table(f"{o}: strongest drivers ({idx})", ["rank", "parameter", *cols], rows)
-    conv = res.convergence()
-    for _, r in conv.iterrows():
-        typer.echo(
-            f"convergence {r['output']}: n {r['n_half']} -> {r['n']}, max change of "
-            f"{r['index']} {r['max_abs_change']:.3g}, top 5 in common {r['top5_in_common']}"
-        )
-    typer.echo(res.dataset.attrs["common_random_numbers"])
-    if res.excluded:
-        typer.echo(
-            f"{len(res.excluded)} parameters left out (switches, scenario inputs, "
-            "per-lesion values, zero nominal values): see the JSON output"
-        )
-    _echo_files(written)
-    typer.echo(be.DISCLAIMER)
+                rows.append(cells)
+            _table(f"{o}: strongest drivers ({idx})", ["rank", "parameter", *cols], rows)
+        conv = res.convergence()
+        for _, r in conv.iterrows():
+            typer.echo(
+                f"convergence {r['output']}: n {r['n_half']} -> {r['n']}, max change of "
+                f"{r['index']} {r['max_abs_change']:.3g}, top 5 in common {r['top5_in_common']}"
+            )
+        typer.echo(res.dataset.attrs["common_random_numbers"])
+        if res.excluded:
+            typer.echo(
+                f"{len(res.excluded)} parameters left out (switches, scenario inputs, "
+                "per-lesion values, zero nominal values): see the JSON output"
+            )
+        _echo_files(written)
+        typer.echo(be.DISCLAIMER)
 
 
 def scan_command(
@@ -253,7 +256,7 @@ def scan_command(
     followup_years: float = typer.Option(
         0.0, "--followup-years", help="Follow-up after assessment."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Directory for NetCDF, CSV, JSON, PNG."),
+    out: str | None = typer.Option(None, "--out", help="Directory for NetCDF, CSV, JSON, PNG."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Scan parameters or regimen fields: a virtual trial with CIs at every grid point."""
@@ -261,36 +264,41 @@ def scan_command(
     from imiqsim.analysis.scan import scan
 
     outputs = _split(output) or ["complete_clearance"]
-    prog, cb = _progress("scan points", quiet=json_out)
-    with prog:
-        res = scan(
-            scenario,
-            list(set_),
-            outputs=outputs,
-            patients=patients,
-            seed=seed,
-            followup_years=followup_years,
-            progress=cb,
+    from imiqsim.cli import out_dir_option
+
+    with out_dir_option(out) as out_path:  # checked, created and locked up front
+        prog, cb = _progress("scan points", quiet=json_out)
+        with prog:
+            res = scan(
+                scenario,
+                list(set_),
+                outputs=outputs,
+                patients=patients,
+                seed=seed,
+                followup_years=followup_years,
+                progress=cb,
+            )
+        written = _write(res, out_path, json_out, float)
+        if written is None:
+            return
+        df = res.to_dataframe()
+        rows = []
+        for _, r in df.iterrows():
+            rows.append(
+                [
+                    *(f"{r[f]:g}" for f in res.factors),
+                    r["output"],
+                    f"{r['value']:.3f} ({r['ci95_low']:.3f}-{r['ci95_high']:.3f})",
+                ]
+            )
+        _table(
+            f"scan of {res.dataset.attrs['scenario']}",
+            [*res.factors, "output", "value (95% CI)"],
+            rows,
         )
-    written = _write(res, out, json_out, float)
-    if written is None:
-        return
-    df = res.to_dataframe()
-    rows = []
-    for _, r in df.iterrows():
-        rows.append(
-            [
-                *(f"{r[f]:g}" for f in res.factors),
-                r["output"],
-                f"{r['value']:.3f} ({r['ci95_low']:.3f}-{r['ci95_high']:.3f})",
-            ]
-        )
-    _table(
-        f"scan of {res.dataset.attrs['scenario']}", [*res.factors, "output", "value (95% CI)"], rows
-    )
-    typer.echo(res.dataset.attrs["common_random_numbers"])
-    _echo_files(written)
-    typer.echo(be.DISCLAIMER)
+        typer.echo(res.dataset.attrs["common_random_numbers"])
+        _echo_files(written)
+        typer.echo(be.DISCLAIMER)
 
 
 def optimise_command(
@@ -321,7 +329,7 @@ def optimise_command(
     validate_seed: int | None = typer.Option(
         None, "--validate-seed", help="Fresh seed for the re-evaluation (seed + 1)."
     ),
-    out: Path | None = typer.Option(
+    out: str | None = typer.Option(
         None, "--out", help="Directory for the report, JSON, CSV and figure."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -334,24 +342,27 @@ def optimise_command(
         kw["limits"] = list(limit)
     if space:
         kw["space"] = list(space)
-    prog, cb = _progress("search", quiet=json_out)
-    with prog:
-        res = optimise(
-            target,
-            objective=objective,
-            n_trials=trials,
-            patients=patients,
-            seed=seed,
-            validate_patients=validate_patients,
-            validate_seed=validate_seed,
-            progress=cb,
-            **kw,
-        )
-    written = _write(res, out, json_out, str)
-    if written is None:
-        return
-    typer.echo(res.report())
-    _echo_files(written)
+    from imiqsim.cli import out_dir_option
+
+    with out_dir_option(out) as out_path:  # checked, created and locked up front
+        prog, cb = _progress("search", quiet=json_out)
+        with prog:
+            res = optimise(
+                target,
+                objective=objective,
+                n_trials=trials,
+                patients=patients,
+                seed=seed,
+                validate_patients=validate_patients,
+                validate_seed=validate_seed,
+                progress=cb,
+                **kw,
+            )
+        written = _write(res, out_path, json_out, str)
+        if written is None:
+            return
+        typer.echo(res.report())
+        _echo_files(written)
 
 
 def register(app: typer.Typer) -> None:
