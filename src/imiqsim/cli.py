@@ -548,10 +548,11 @@ def trial(
     followup_years: float = typer.Option(
         1.0, "--followup-years", help="Follow-up after the assessment visit."
     ),
-    immunosuppressed: float = typer.Option(
-        0.0,
+    immunosuppressed: float | None = typer.Option(
+        None,
         "--immunosuppressed-fraction",
-        help="Fraction of organ-transplant immunosuppressed patients.",
+        help="Fraction of organ-transplant immunosuppressed patients in every arm (default: each "
+        "scenario's [population] value, else 0 as in the pivotal trials).",
     ),
     set_: list[str] | None = typer.Option(None, "--set", help="Override a parameter: NAME=VALUE."),
     out: str | None = typer.Option(
@@ -902,7 +903,7 @@ def compare(
         workers=workers,
         chunk_size=250,
         followup_years=followup_years,
-        immunosuppressed_fraction=0.0,
+        immunosuppressed_fraction=None,
     )
     with out_dir_option(out) as out_path:
         prog, cb = _progress_bar("comparing", quiet=False)

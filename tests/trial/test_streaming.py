@@ -93,7 +93,7 @@ def test_layout_manifest_and_column_subset(streamed):
         CHUNK,
         0.0,
     )
-    assert man["overrides"] == {} and man["immunosuppressed_fraction"] == 0.0 and man["version"]
+    assert man["overrides"] == {} and man["immunosuppressed_fraction"] is None and man["version"]
     sub = read_outcomes(out, columns=["complete_clearance", "age"], arms=["sbcc-5pct-vehicle"])
     assert list(sub.columns) == ["arm", "patient", "complete_clearance", "age"]
     assert sub["patient"].tolist() == list(range(24)) and set(sub["arm"]) == {"sbcc-5pct-vehicle"}

@@ -124,7 +124,7 @@ def validate_run(
         raise InputError("workers", workers, f"a whole number from 1 to {MAX_WORKERS}")
     if not _number_in(followup_years, 0, 10):
         raise InputError("followup_years", followup_years, "a number of years from 0 to 10")
-    if not _number_in(immunosuppressed_fraction, 0, 1):
+    if immunosuppressed_fraction is not None and not _number_in(immunosuppressed_fraction, 0, 1):
         raise InputError(
             "immunosuppressed_fraction", immunosuppressed_fraction, "a fraction in [0, 1]"
         )

@@ -168,7 +168,7 @@ class TrialPlan:
     chunk_size: int
     followup_years: float
     overrides: dict | None
-    immunosuppressed_fraction: float
+    immunosuppressed_fraction: float | None  # None: each scenario's [population] value
 
     def chunks(self) -> list[tuple[int, int]]:
         """``(start, n)`` of each chunk of an arm."""
@@ -196,7 +196,7 @@ def plan_trial(
     chunk_size: int,
     followup_years: float,
     overrides: dict | None,
-    immunosuppressed_fraction: float,
+    immunosuppressed_fraction: float | None,
     max_patients: int | None = None,
 ) -> TrialPlan:
     """Validate a trial's inputs (:func:`~imiqsim.trial.executors.validate_run`), resolve its arms.
@@ -246,7 +246,7 @@ def run_trial(
     chunk_size: int = 250,
     followup_years: float = 1.0,
     overrides: dict | None = None,
-    immunosuppressed_fraction: float = 0.0,
+    immunosuppressed_fraction: float | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     scheduler: Any = None,
@@ -274,8 +274,9 @@ def run_trial(
         Follow-up after the end of treatment or the assessment visit (0 to 10).
     overrides : dict, optional
         Parameter values replacing the model's for every patient.
-    immunosuppressed_fraction : float
-        Share of immunosuppressed patients (0 to 1).
+    immunosuppressed_fraction : float, optional
+        Share of immunosuppressed patients (0 to 1) in every arm; None: each scenario's own
+        (``[population]``, else the indication's default).
     force : bool
         Allow more than :data:`MAX_PATIENTS` per arm.
     progress : callable(done, total), optional

@@ -602,7 +602,7 @@ def run_streaming(
     scheduler_file: str | os.PathLike | None = None,
     followup_years: float = 1.0,
     overrides: dict | None = None,
-    immunosuppressed_fraction: float = 0.0,
+    immunosuppressed_fraction: float | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
     keep_traces: bool = False,
@@ -684,7 +684,9 @@ def run_streaming(
         chunk_size=int(chunk_size),
         followup_years=float(followup_years),
         overrides=dict(overrides) if overrides else None,
-        immunosuppressed_fraction=float(immunosuppressed_fraction),
+        immunosuppressed_fraction=(
+            None if immunosuppressed_fraction is None else float(immunosuppressed_fraction)
+        ),
     )
     from imiqsim.outputs.files import check_output_dir
 

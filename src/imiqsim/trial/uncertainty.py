@@ -179,7 +179,7 @@ def run_trial_uncertain(
     chunk_size: int = 250,
     followup_years: float = 1.0,
     overrides: dict | None = None,
-    immunosuppressed_fraction: float = 0.0,
+    immunosuppressed_fraction: float | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     scheduler: str | None = None,
