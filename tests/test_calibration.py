@@ -16,11 +16,10 @@ import math
 
 import pytest
 
-from imiqsim.calibrate import FIT_SEED, NO_N_TOLERANCE, PK_FOLD, Problem, current_values
+from imiqsim.calibrate import NO_N_TOLERANCE, PK_FOLD, Problem, current_values
 
 N = 300
-SEED = 99
-assert SEED != FIT_SEED
+SEED = 99  # neither the fit's (2024), the report's (7) nor validation's (11)
 
 #: the subset (rows whose arm is simulated here); every other row: calibration-report
 SUBSET = (
@@ -68,10 +67,3 @@ def test_row_within_its_tolerance(row_id, arm_results):
     assert value is not None
     lo, hi = _allowed(row_id)
     assert lo <= value <= hi, f"{row_id}: simulated {value:.4g}, allowed {lo:.4g}-{hi:.4g}"
-
-
-def test_subset_covers_every_trial_design():
-    kinds = {PROBLEM.targets[r].indication for r in SUBSET}
-    assert kinds == {"AK", "sBCC", "EGW"}
-    assert any(PROBLEM.row(r).likelihood == "fold" for r in SUBSET)
-    assert any("cryo" in r for r in SUBSET)

@@ -1492,40 +1492,13 @@ def calibrate(
     problem: Problem | None = None,
     progress: Callable[..., None] | None = None,
     command: str = "imiqsim calibrate",
-    **legacy: Any,
 ) -> dict:
     """The whole calibration: the CMA-ES fit, then the Jacobian and Laplace posterior at its values.
 
     Checkpoints: ``<checkpoint_dir>/fit_checkpoint.json`` and ``jacobian_checkpoint.json``; with
     ``resume`` both continue. Returns the fit's dict with ``posterior`` (``theta``, ``cov``,
     ``intervals``), ``jacobian`` and the timings (``fit_s``, ``jacobian_s``).
-
-    The keywords of the former coordinate-wise fit (``patients``, ``seed``, ``rounds``,
-    ``checkpoint``, ``resume``, and a one-argument ``progress(message)``) are still accepted
-    (``rounds`` x 8 generations at min(100, patients) patients, then ``rounds`` x 2 at
-    ``patients``), so the old ``imiqsim calibrate`` command line keeps working until cli.py
-    registers :mod:`imiqsim.calibration_cli`.
     """
-    if legacy:
-        allowed = {"patients", "seed", "rounds", "checkpoint", "resume"}
-        bad = sorted(set(legacy) - allowed)
-        if bad:
-            raise InputError("calibrate", bad, f"keywords of CalibrationRun or {sorted(allowed)}")
-        pts = int(legacy.get("patients", 300))
-        rounds = int(legacy.get("rounds", 3))
-        ck = legacy.get("checkpoint")
-        run = CalibrationRun(
-            stages=((min(100, pts), 8 * rounds), (pts, 2 * rounds)),
-            seed=int(legacy.get("seed", FIT_SEED)),
-            checkpoint_dir=Path(ck).parent if ck is not None else Path("out/calibration"),
-            resume=bool(legacy.get("resume", False)),
-        )
-        if progress is not None:
-            say = progress
-
-            def progress(done: int, total: int, msg: str) -> None:
-                say(msg)
-
     run = run or CalibrationRun()
     problem = problem or Problem.from_package()
     d = Path(run.checkpoint_dir)
@@ -1546,26 +1519,10 @@ def calibrate(
     t1 = time.monotonic()
     theta = np.asarray(res["theta"])
     jp = run.jacobian_patients or int(res["stages"][-1][0])
-    jac = jacobian(
-        problem,
-        theta,
-        patients=jp,
-        seed=run.seed,
-        workers=run.workers,
-        checkpoint=jck,
-        resume=run.resume and jck.exists() and _same_theta(jck, theta),
-        progress=progress,
-    )
-    t2 = time.monotonic()
-    y0, J = np.asarray(jac["y0"]), np.asarray(jac["J"])
-    cov = laplace(problem, y0, J, jp)
-    res["posterior"] = {
-        "theta": theta.tolist(),
-        "cov": cov.tolist(),
-        "intervals": parameter_intervals(problem, theta, cov),
-    }
+    jac, posterior = _posterior_at(problem, theta, jp, run, jck, progress)
+    res["posterior"] = posterior
     res["jacobian"] = {k: v for k, v in jac.items() if k != "arms0"}
-    res["fit_s"], res["jacobian_s"] = t1 - t0, t2 - t1
+    res["fit_s"], res["jacobian_s"] = t1 - t0, time.monotonic() - t1
     res["command"] = command
     return res
 
@@ -1588,19 +1545,8 @@ def posterior_at_tables(
     theta = problem.to_theta(current_values(problem.params))
     jp = run.jacobian_patients or int(_validate_stages(run.stages)[-1][0])
     t0 = time.monotonic()
-    jac = jacobian(
-        problem,
-        theta,
-        patients=jp,
-        seed=run.seed,
-        workers=run.workers,
-        checkpoint=jck,
-        resume=run.resume and jck.exists() and _same_theta(jck, theta),
-        progress=progress,
-    )
-    y0, J = np.asarray(jac["y0"]), np.asarray(jac["J"])
+    jac, posterior = _posterior_at(problem, theta, jp, run, jck, progress)
     sims = problem.row_values(jac["arms0"])
-    cov = laplace(problem, y0, J, jp)
     return {
         "values": problem.values(theta),
         "theta": theta.tolist(),
@@ -1614,11 +1560,7 @@ def posterior_at_tables(
         "elapsed_s": time.monotonic() - t0,
         "stages": [],
         "seed": run.seed,
-        "posterior": {
-            "theta": theta.tolist(),
-            "cov": cov.tolist(),
-            "intervals": parameter_intervals(problem, theta, cov),
-        },
+        "posterior": posterior,
         "jacobian": {k: v for k, v in jac.items() if k != "arms0"},
         "fit_s": 0.0,
         "jacobian_s": time.monotonic() - t0,
@@ -1626,12 +1568,36 @@ def posterior_at_tables(
     }
 
 
+def _posterior_at(
+    problem: Problem,
+    theta: np.ndarray,
+    patients: int,
+    run: CalibrationRun,
+    checkpoint: Path,
+    progress: Callable[[int, int, str], None] | None,
+) -> tuple[dict, dict]:
+    """The Jacobian of every row at ``theta`` (checkpointed) and the Laplace posterior there."""
+    jac = jacobian(
+        problem,
+        theta,
+        patients=patients,
+        seed=run.seed,
+        workers=run.workers,
+        checkpoint=checkpoint,
+        resume=run.resume and checkpoint.exists() and _same_theta(checkpoint, theta),
+        progress=progress,
+    )
+    cov = laplace(problem, np.asarray(jac["y0"]), np.asarray(jac["J"]), patients)
+    posterior = {
+        "theta": np.asarray(theta).tolist(),
+        "cov": cov.tolist(),
+        "intervals": parameter_intervals(problem, theta, cov),
+    }
+    return jac, posterior
+
+
 def _same_theta(path: Path, theta: np.ndarray) -> bool:
     try:
         return bool(np.allclose(json.loads(path.read_text())["theta"], theta))
     except (OSError, ValueError, KeyError):
         return False
-
-
-#: the calibrated parameters (kept under the old name for callers that count them)
-STEPS: tuple[CalibratedParameter, ...] = load_parameters()

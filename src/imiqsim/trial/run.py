@@ -312,7 +312,7 @@ def run_trial(
             arms, uncertainty=uncertainty, patients=patients, seed=seed, workers=workers,
             chunk_size=chunk_size, followup_years=followup_years, overrides=overrides,
             immunosuppressed_fraction=immunosuppressed_fraction, force=force, progress=progress,
-            scheduler=scheduler,
+            scheduler=scheduler, scheduler_file=scheduler_file,
         )  # fmt: skip
     plan = plan_trial(
         arms,

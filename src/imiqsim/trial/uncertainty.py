@@ -182,7 +182,8 @@ def run_trial_uncertain(
     immunosuppressed_fraction: float | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
+    scheduler_file: str | None = None,
     posterior: Posterior | None = None,
 ):
     """:func:`imiqsim.trial.run_trial` with ``uncertainty`` parameter draws (module docstring).
@@ -246,7 +247,15 @@ def run_trial_uncertain(
     def keep(j: int, r: dict) -> None:
         results[j] = r
 
-    execute(_chunk, args, on_done=keep, workers=workers, scheduler=scheduler, progress=progress)
+    execute(
+        _chunk,
+        args,
+        on_done=keep,
+        workers=workers,
+        scheduler=scheduler,
+        scheduler_file=scheduler_file,
+        progress=progress,
+    )
     arm_results = []
     for ai, (name, sc) in enumerate(zip(plan.names, plan.scenarios, strict=True)):
         parts, draw_of = [], []
