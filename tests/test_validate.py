@@ -134,3 +134,26 @@ def test_validate_reuses_the_fits_jacobian_from_the_posterior(tmp_path, monkeypa
     # the same left-out predictions either way (the stand-in is smooth: the Jacobians agree)
     for a, b in zip(res.rows, fresh.rows, strict=True):
         assert a.predicted == pytest.approx(b.predicted, abs=0.01)
+
+
+def test_fold_shift_is_measured_from_the_emulators_own_optimum(tmp_path):
+    """A start off the optimum does not move every fold alike: each fold is start + its shift."""
+    p = cs.problem(n=400)
+    start = {k: v * 1.3 for k, v in cs.TRUE.items()}
+    res = cv.validate(p, start=start, patients=50, seed=3, checkpoint=tmp_path / "ck.json")
+    theta0 = p.to_theta(start)
+    jac = cal.jacobian(p, theta0, patients=50, seed=3)
+    y0, J = np.array(jac["y0"]), np.array(jac["J"])
+    all_rows = cv.emulator_refit(p, theta0, y0, J, 50)
+    # the emulator's optimum is near the truth, 0.26 on the log scale below the start
+    assert np.allclose(all_rows - theta0, -np.log(1.3), atol=0.08), all_rows - theta0
+    assert res.emulator_bias and abs(res.emulator_bias[0][1]) > 0.05
+    lo, hi = p.theta_bounds()
+    for fold, ids in cv.folds(p).items():
+        want = np.clip(
+            theta0 + cv.emulator_refit(p, theta0, y0, J, 50, exclude=ids) - all_rows, lo, hi
+        )
+        assert np.allclose(res.folds[fold]["theta"], want, atol=1e-6), fold
+    # the fold shifts are small next to the start's offset from the truth
+    shifts = [np.abs(np.array(f["theta"]) - theta0).max() for f in res.folds.values()]
+    assert max(shifts) < 0.2, shifts
