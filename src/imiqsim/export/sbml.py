@@ -7,9 +7,17 @@ there is no hand-written copy of any rate law here.
 
 Mapping
 -------
-* one compartment ``skin`` (size 1, constant, dimensionless) holding every
-  state as a species with ``hasOnlySubstanceUnits=true``: species values are
-  the engine's state values (mg, pg/mL, cells/mm2, ...), whatever their unit;
+* every state -> a species whose value is the engine's state value: amounts
+  (mg, cells, dimensionless states) with ``hasOnlySubstanceUnits=true``,
+  densities and concentrations (cells/mm2, pg/mL, cells/uL) as concentrations
+  in a compartment of that area or volume (:data:`LOCATIONS`: the treated
+  skin, the skin tissue, serum, the central volume, each sized from the
+  model's parameters);
+* units: every unit string of the tables becomes a unit definition, every
+  literal number carries the unit its place needs
+  (:mod:`imiqsim.export.units`), and kinetic laws are in extent (dimensionless)
+  per hour through conversion factors of value 1, so libsbml's unit checks
+  pass (:func:`unit_issues` lists what the model itself mixes, if anything);
 * every parameter -> constant SBML parameter; every observable ->
   non-constant parameter set by an assignment rule (``lesion_burden``,
   ``lsr_score``, ``serum_conc_ng_ml``, ...);

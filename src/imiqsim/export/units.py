@@ -12,7 +12,7 @@ dimensions, the renderer records the place in :attr:`Renderer.issues`.
 
 Examples
 --------
->>> parse_model_unit("ug/mL")
+>>> parse_model_unit("ng/mL")  # 1e-9 g per 1e-6 m3
 Unit(factor=0.001, dims=(('gram', 1.0), ('metre', -3.0)))
 >>> parse_model_unit("0-18").is_dimensionless
 True
