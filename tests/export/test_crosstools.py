@@ -20,15 +20,18 @@ from imiqsim.scenario import resolve
 pytest.importorskip("libsbml")
 MODEL = get_model()
 REL_TOL = 1e-4
-#: Known miss: libRoadRunner's default CVODE (and Tellurium, which is libRoadRunner) reaches
-#: 1.4e-4 (ak-5pct), 1.7e-4 (egw-3.75pct) and 3.9e-4 (ak-5pct virtual patient 3) on serum drug in
-#: the 1,300 h of decay after the last dose (down to 5e-8 of its peak), where its tolerance is
-#: relative only (it derives the absolute tolerance from the state's value at the last event).
-#: COPASI meets 1e-4 there (8e-5 and 2e-5).
+#: Known misses on serum drug, the only variable over 1e-4 (docs/exchange.md, "Accuracy with
+#: tool defaults"). libRoadRunner's default CVODE BDF (and Tellurium, which is libRoadRunner)
+#: reaches 2.8e-4 on ak-5pct: the error grows with the ~21 e-folds of decay after the last dose
+#: (1e-5 at 1e-4 of the peak, 2.8e-4 at 1e-9), i.e. relative-tolerance driven; exporting the
+#: drug masses in ng instead of mg and compartment sizes of 1 left it at 2.8e-4 (measured).
+#: COPASI's LSODA reaches 1.2e-3: COPASI scales the absolute tolerance of a species that starts
+#: at 0 by its compartment's volume, and the drug in blood now sits in the central volume
+#: (245 L); with every compartment of size 1 it was 1.8e-4.
 LOOSER = {
     ("roadrunner", "serum_conc_ng_ml"): 5e-4,
     ("tellurium", "serum_conc_ng_ml"): 5e-4,
-    ("copasi", "serum_conc_ng_ml"): 5e-4,
+    ("copasi", "serum_conc_ng_ml"): 1.5e-3,
 }
 PRESETS = ("ak-5pct", "egw-3.75pct")
 TOOL_MODULES = {"roadrunner": "roadrunner", "copasi": "basico", "tellurium": "tellurium"}

@@ -19,6 +19,7 @@ import pytest
 
 from imiqsim.engine.run import run_batch
 from imiqsim.export import parse_unit, sbml_errors, sbml_ids, to_sbml, write_sbml
+from imiqsim.export.crosscheck import roadrunner_selections
 from imiqsim.export.sbml import HELPER_PARAMETERS
 from imiqsim.model import get_model
 
@@ -94,7 +95,7 @@ def roadrunner_run(sbml: str, names: list[str]) -> dict[str, np.ndarray]:
     it.absolute_tolerance = 1e-14
     it.maximum_time_step = 1.0
     it.maximum_num_steps = 1_000_000
-    rr.timeCourseSelections = ["time", *names]
+    rr.timeCourseSelections = ["time", *roadrunner_selections(sbml, names)]
     out = np.asarray(rr.simulate(times=[0.0, *T_OUT.tolist()]))[1:]
     np.testing.assert_allclose(out[:, 0], T_OUT, rtol=0, atol=1e-9)
     return {n: out[:, j + 1] for j, n in enumerate(names)}
@@ -117,7 +118,7 @@ def typical_case():
 
 def test_document_passes_libsbml_consistency_checks(typical_case):
     p, ev, text = typical_case
-    assert sbml_errors(text) == []  # every check category except units (see to_sbml)
+    assert sbml_errors(text) == []  # every check category, units included
     doc = libsbml.readSBMLFromString(text)
     assert (doc.getLevel(), doc.getVersion()) == (3, 2)
     # the piecewise rendering of the same expressions is valid too
@@ -132,8 +133,14 @@ def test_every_model_element_appears_by_id(typical_case):
     params = {p.getId(): p for p in m.getListOfParameters()}
     reactions = {r.getId() for r in m.getListOfReactions()}
     assert species == set(MODEL.state_names)
-    assert set(params) == set(MODEL.parameter_names) | set(MODEL.observable_names) | set(
-        HELPER_PARAMETERS
+    conversion = {p for p in params if p.startswith("extent_in_")}
+    assert conversion == {"extent_in_mg", "extent_in_pg", "extent_in_cells"}
+    assert (
+        set(params)
+        == set(MODEL.parameter_names)
+        | set(MODEL.observable_names)
+        | set(HELPER_PARAMETERS)
+        | conversion
     )
     assert reactions == {r.name for r in MODEL.reactions}
     for name in MODEL.parameter_names:
@@ -162,12 +169,13 @@ def test_species_initial_values_and_initial_assignments(typical_case):
     p, _, text = typical_case
     m = libsbml.readSBMLFromString(text).getModel()
     pv = dict(zip(MODEL.parameter_names, p, strict=True))
-    sp = m.getSpecies("ifn_alpha")
-    assert sp.getHasOnlySubstanceUnits() and not sp.getBoundaryCondition()
-    assert sp.getInitialAmount() == pv["ifn_alpha_baseline"]
+    sp = m.getSpecies("ifn_alpha")  # a concentration (pg/mL) in the skin tissue
+    assert not sp.getHasOnlySubstanceUnits() and not sp.getBoundaryCondition()
+    assert sp.getInitialConcentration() == pv["ifn_alpha_baseline"]
     ia = m.getInitialAssignmentBySymbol("ifn_alpha")
     assert libsbml.formulaToL3String(ia.getMath()) == "ifn_alpha_baseline"
     assert m.getSpecies("lesion_1").getInitialAmount() == pv["lesion_initial_cells_1"]
+    assert m.getSpecies("lesion_1").getHasOnlySubstanceUnits()  # cells per lesion: an amount
     assert m.getSpecies("film").getInitialAmount() == 0.0
 
 
@@ -188,17 +196,17 @@ def test_units_and_provenance_in_notes(typical_case):
     assert parse_unit("furlongs/fortnight") is None
     ud = m.getUnitDefinition("pg_per_mL_per_h_per_cell_per_mm2")
     assert ud is not None and ud.getName() == "pg/mL/h per cell/mm2"
-    assert m.getSpecies("ifn_alpha").getSubstanceUnits() == "pg_per_mL"
+    sp = m.getSpecies("ifn_alpha")
+    assert (sp.getSubstanceUnits(), sp.getCompartment()) == ("pg", "skin_tissue")
+    assert m.getCompartment("skin_tissue").getUnits() == "mL"
     assert m.getParameter("lsr_score").getUnits() == "dimensionless"
 
 
-def test_unparseable_unit_is_left_unset_but_kept_in_notes():
+def test_unparseable_unit_is_refused_naming_the_field():
     bad = dataclasses.replace(MODEL.parameters[0], unit="furlongs/fortnight")
     model = dataclasses.replace(MODEL, parameters=(bad, *MODEL.parameters[1:]))
-    m = libsbml.readSBMLFromString(to_sbml(model)).getModel()
-    q = m.getParameter(bad.name)
-    assert not q.isSetUnits()
-    assert "furlongs/fortnight" in q.getNotesString()
+    with pytest.raises(ValueError, match=f"parameter {bad.name}.*'furlongs'.*allowed tokens"):
+        to_sbml(model)
 
 
 def test_write_sbml(tmp_path):

@@ -31,6 +31,7 @@ __all__ = [
     "compare",
     "max_rel_diff",
     "reference",
+    "roadrunner_selections",
     "run_copasi",
     "run_roadrunner",
     "run_tellurium",
@@ -76,7 +77,7 @@ def run_roadrunner(
 
     rr = roadrunner.RoadRunner(sbml)
     rr.integrator.stiff = stiff
-    rr.timeCourseSelections = ["time", *names]
+    rr.timeCourseSelections = ["time", *roadrunner_selections(sbml, names)]
     out = np.asarray(rr.simulate(times=[0.0, *map(float, times)]))[1:]
     return {n: out[:, j + 1] for j, n in enumerate(names)}
 
@@ -86,10 +87,11 @@ def run_tellurium(sbml: str, times: Sequence[float], names: Sequence[str]) -> di
 
     Parameters and returns as for :func:`run_roadrunner`.
     """
-    import tellurium as te
+    import tellurium as te  # type: ignore[import-untyped]
 
     r = te.loadSBMLModel(sbml)
-    out = np.asarray(r.simulate(times=[0.0, *map(float, times)], selections=["time", *names]))[1:]
+    sel = ["time", *roadrunner_selections(sbml, names)]
+    out = np.asarray(r.simulate(times=[0.0, *map(float, times)], selections=sel))[1:]
     return {n: out[:, j + 1] for j, n in enumerate(names)}
 
 
@@ -97,10 +99,10 @@ def run_copasi(sbml: str, times: Sequence[float], names: Sequence[str]) -> dict[
     """Simulate with COPASI's defaults (LSODA) through ``copasi-basico``.
 
     Parameters and returns as for :func:`run_roadrunner`. COPASI reports species
-    as concentrations; the export's one compartment has size 1, so they equal the
-    amounts (the engine's state values). Observables come back as ``Values[id]``.
+    as concentrations; a species that is an amount (``hasOnlySubstanceUnits``) is
+    that times its compartment's size. Observables come back as ``Values[id]``.
     """
-    import basico
+    import basico  # type: ignore[import-untyped]
 
     dm = basico.load_model_from_string(sbml)
     try:
@@ -110,15 +112,42 @@ def run_copasi(sbml: str, times: Sequence[float], names: Sequence[str]) -> dict[
         )
         got: dict[str, np.ndarray] = {}
         species = set(basico.get_species(model=dm).index) if names else set()
+        amounts = _amount_species(sbml)
         params = basico.get_parameters(model=dm)
         for n in names:
             name = _copasi_name(n, species, params)
             if name not in df.columns:
                 raise KeyError(f"COPASI output has no column for {n!r}")
-            got[n] = _at_times(df, name, ts)
+            got[n] = _at_times(df, name, ts) * amounts.get(n, 1.0)
         return got
     finally:
         basico.remove_datamodel(dm)
+
+
+def _species_kinds(sbml: str) -> dict[str, tuple[bool, float]]:
+    """SBML species id -> (hasOnlySubstanceUnits, its compartment's size)."""
+    import libsbml
+
+    m = libsbml.readSBMLFromString(sbml).getModel()
+    return {
+        s.getId(): (s.getHasOnlySubstanceUnits(), m.getCompartment(s.getCompartment()).getSize())
+        for s in m.getListOfSpecies()
+    }
+
+
+def roadrunner_selections(sbml: str, names: Sequence[str]) -> list[str]:
+    """libRoadRunner selections giving each species' SBML value.
+
+    A bare species id selects its amount; a density or concentration species
+    (``hasOnlySubstanceUnits=false``) is selected as ``[id]``.
+    """
+    kinds = _species_kinds(sbml)
+    return [f"[{n}]" if n in kinds and not kinds[n][0] else n for n in names]
+
+
+def _amount_species(sbml: str) -> dict[str, float]:
+    """Species that are amounts -> their compartment's size (COPASI reports amount / size)."""
+    return {sid: size for sid, (amount, size) in _species_kinds(sbml).items() if amount}
 
 
 def _copasi_name(sid: str, species: set[str], params: Any) -> str:
