@@ -7,8 +7,8 @@ under 30 minutes.
     python benchmarks/bench_analysis.py --full            # the three headline runs
     python benchmarks/bench_analysis.py --figures docs    # smaller runs -> docs/analysis_*.png
     python benchmarks/bench_analysis.py --only scan --full             # 10 x 10 x 500 alone
-    python benchmarks/bench_analysis.py --only scan --grid 10 --patients 50 --workers 1
-                                                          # scaled down, engine threads only
+    python benchmarks/bench_analysis.py --only scan --grid 10 --patients 50 --workers 2
+                                                          # scaled down, a pool of 2 processes
 
 Every run prints its wall time, the CPU time of this process and its workers, how many cores
 that kept busy on average, points and patients per second, and the load average (the machine
@@ -176,7 +176,7 @@ def main() -> None:
     )
     ap.add_argument("--patients", type=int, default=None, help="scan: patients per point")
     ap.add_argument(
-        "--workers", type=int, default=None, help="scan: processes (default: automatic)"
+        "--workers", type=int, default=1, help="scan: processes (1: this process, threads)"
     )
     a = ap.parse_args()
     k = a.grid or (10 if a.full else None)

@@ -119,9 +119,9 @@ def _run_point(
     pp = {}
     if per_patient:
         for name in outputs:
-            v = patient_values(arm, name, est[name])
-            if v is not None:
-                pp[name] = v
+            values = patient_values(arm, name, est[name])
+            if values is not None:
+                pp[name] = values
     traj = {}
     for v in trajectories:
         if v not in arm.traces:
@@ -185,8 +185,9 @@ class VirtualTrial:
         Follow-up after the assessment visit (0 unless an output needs recurrence).
     workers : int or None
         Processes that evaluate the points of a batch (:meth:`evaluate_many`) side by side, each
-        point on one core, from one pool started once for the batch. 1: this process, one point
-        after another (the engine's own threads share each point). None (default): one per core
+        point on one core, from one pool started once for the batch. 1 (default): this process,
+        one point after another (the engine's own threads share each point: on a quiet 2-core
+        machine they keep 1.9 cores busy, so a pool gains little there). None: one per core
         when the batch is large enough (:func:`auto_workers`). Results do not depend on it.
 
     Examples
@@ -204,7 +205,7 @@ class VirtualTrial:
         patients: int = 100,
         seed: int = 1,
         followup_years: float = 0.0,
-        workers: int | None = None,
+        workers: int | None = 1,
     ) -> None:
         if not isinstance(patients, (int, np.integer)) or patients < 2:
             raise be.InputError("patients", patients, "a whole number >= 2")

@@ -80,7 +80,7 @@ def scan(
     patients: int = 200,
     seed: int = 1,
     followup_years: float = 0.0,
-    workers: int | None = None,
+    workers: int | None = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
     """Scan parameters and regimen fields over a grid of virtual trials.
@@ -98,9 +98,9 @@ def scan(
         The virtual trial at each point (the same patients at every point).
     workers : int or None
         Processes evaluating points side by side (one point per core, one pool for the whole
-        scan); 1: this process; None: one per core for a scan of at least
-        :data:`~imiqsim.analysis.evaluate.AUTO_POOL_PATIENTS` patients in all. The numbers do
-        not depend on it.
+        scan); 1 (default): this process, the engine's threads sharing each point; None: one per
+        core for a scan of at least :data:`~imiqsim.analysis.evaluate.AUTO_POOL_PATIENTS`
+        patients in all. The numbers do not depend on it.
     progress : callable, optional
         ``progress(done, total)`` after every point.
 
