@@ -114,6 +114,8 @@ def allowed_range(name: str) -> tuple[float, float]:
     from imiqsim.model.bounds import bound_for
 
     b = bound_for(name)
+    if b is None:  # no row and no pattern: nothing but finiteness is required
+        return -math.inf, math.inf
     lo = -math.inf if b.lo is None else float(b.lo)
     hi = math.inf if b.hi is None else float(b.hi)
     if b.lo is not None and not b.lo_inclusive:

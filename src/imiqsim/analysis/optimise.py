@@ -741,10 +741,13 @@ def optimise(
         point = records[i].point
         out = outside_validated(check_vt.scenario_at(point))
         row = {"regimen": res.description, **point, **_row(res.estimates, metrics)}
-        row["search_" + objective] = records[i].metrics[objective]
-        row["search_shortfall"] = sum(
-            lim.shortfall(float(records[i].metrics[lim.metric])) for lim in lims
-        )
+        found = records[i].metrics
+        assert found is not None  # the front and the closest are evaluated candidates
+        row["search_" + objective] = found[objective]
+        miss: float = 0.0
+        for lim in lims:
+            miss += lim.shortfall(float(found[lim.metric]))
+        row["search_shortfall"] = miss
         row["feasible"] = all(lim.violation(row[lim.metric]) <= 0 for lim in lims)
         row["validated"] = not out
         row["extrapolation"] = "; ".join(out)
