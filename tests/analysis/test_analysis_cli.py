@@ -82,6 +82,7 @@ def test_sensitivity_command_table_and_files(capsys, tmp_path):
         ["sensitivity", "ak-5pct", "--module", "nosuchstage"],
         ["scan", "ak-5pct", "--set", "weeks=oops"],
         ["scan", "no-such-preset", "--set", "weeks=4,6"],
+        ["scan", "sbcc-5pct", "--set", "weeks=4,6", "--workers", "0"],
         ["optimise", "AK", "--limit", "severe_erythema=0.2"],
         ["optimise", "AK", "--space", "colour=1,2"],
     ],

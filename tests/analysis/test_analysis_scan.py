@@ -71,3 +71,18 @@ def test_bad_scan_input_names_the_field():
         scan("sbcc-5pct", ["applications_per_week=9,15"], patients=4)
     with pytest.raises(InputError, match="output"):
         scan("sbcc-5pct", ["weeks=6"], outputs=["no_such_output"], patients=4)
+
+
+def test_scan_numbers_do_not_depend_on_the_worker_count():
+    # one pool of 2 single-threaded processes for the whole scan (points sent longest course
+    # first) against this process with the engine's threads: the same numbers, bit for bit
+    grid = {"weeks": [4, 8], "tlr7_ec50_ug_ml": [1.0, 4.0]}
+    kw = dict(outputs=["complete_clearance", "lsr_max"], patients=6, seed=2)
+    here = scan("sbcc-5pct", grid, workers=1, **kw)
+    pool = scan("sbcc-5pct", grid, workers=2, **kw)
+    xr.testing.assert_identical(here.dataset, pool.dataset)
+    # an input error found in a worker process comes back as the same one-line InputError
+    with pytest.raises(InputError, match="output: got 'no_such_output'"):
+        scan("sbcc-5pct", grid, outputs=["no_such_output"], patients=4, workers=2)
+    with pytest.raises(InputError, match="workers"):
+        scan("sbcc-5pct", grid, patients=4, workers=0)

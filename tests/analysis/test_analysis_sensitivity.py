@@ -9,7 +9,7 @@ import pytest
 
 from imiqsim.analysis.evaluate import FunctionModel
 from imiqsim.analysis.factors import Range, default_ranges, parameter_table_rows
-from imiqsim.analysis.sensitivity import sensitivity
+from imiqsim.analysis.sensitivity import morris_effects, rank_bootstrap, sensitivity
 from imiqsim.errors import InputError
 
 # Ishigami function, a = 7, b = 0.1 (Ishigami & Homma 1990; Saltelli et al. 2008, 4.6):
@@ -59,6 +59,14 @@ def test_default_ranges_follow_provenance_and_keep_fractions_inside_0_1():
         if rng.scale == "logit":
             assert 0 < rng.value(0.0) < rng.value(1.0) < 1, name
     assert r["cd8_fraction"].scale == "logit"
+    # every default range lies inside the values the parameter may take (an LSR threshold near
+    # the top of the 0-18 scale is cut at 18, not taken to 1.5 x its value): every sampled point
+    # is a valid scenario
+    from imiqsim.model.bounds import bound_for
+
+    for name, rng in r.items():
+        b = bound_for(name)
+        assert b is None or (b.allows(rng.low) and b.allows(rng.high)), (name, rng)
     assert excluded["tlr7_expression"].startswith("a switch")
     assert "nk_present" not in r and "treated_area_cm2" not in r
     assert "lesion_susceptibility_3" in excluded
@@ -75,15 +83,82 @@ def test_bad_sensitivity_input_is_refused_with_an_input_error():
         sensitivity("ak-5pct", method="fast")
 
 
+def test_elementary_effects_are_salibs():
+    from SALib.analyze import morris as morris_analyze
+    from SALib.sample import morris as morris_sample
+
+    problem = {"num_vars": 4, "names": list("abcd"), "bounds": [[0.0, 1.0]] * 4}
+    U = morris_sample.sample(problem, 6, num_levels=4, seed=2)
+    y = np.exp(U[:, 0]) + U[:, 1] * U[:, 2] - 3 * U[:, 3] ** 2
+    ref = morris_analyze.analyze(problem, U, y, num_levels=4, seed=2)
+    ee = morris_effects(U, y, 4)
+    assert ee.shape == (6, 4)
+    np.testing.assert_allclose(np.abs(ee).mean(axis=0), ref["mu_star"], rtol=1e-12)
+    np.testing.assert_allclose(ee.mean(axis=0), ref["mu"], rtol=1e-12)
+
+
+def _noisy_trial(U, patients, seed=0):
+    # a stand-in virtual trial with common random numbers: patient i clears at a point when its
+    # own uniform draw is below a probability that rises with a, b (a little less), c (weakly)
+    # and not at all with d; the same draws at every point
+    u = np.random.default_rng(seed).random(patients)
+    prob = 1 / (1 + np.exp(-(-1.5 + 2.0 * U[:, 0] + 1.5 * U[:, 1] + 0.5 * U[:, 2])))
+    return (u[None, :] < prob[:, None]).astype(float)
+
+
+def test_rank_intervals_hold_the_monte_carlo_noise_of_the_virtual_patients():
+    from SALib.sample import morris as morris_sample
+
+    problem = {"num_vars": 4, "names": list("abcd"), "bounds": [[0.0, 1.0]] * 4}
+    U = morris_sample.sample(problem, 20, num_levels=4, seed=1)
+    many = _noisy_trial(U, 4000)
+    r = rank_bootstrap("morris", U, many.mean(axis=1), 4, per_patient=many, top=2, seed=3)
+    # 4000 patients, 20 trajectories: the order a > b > c, d is certain
+    assert r["rank_low"][0] == r["rank_high"][0] == 1
+    assert r["rank_low"][1] == r["rank_high"][1] == 2
+    assert r["p_top"][:2].tolist() == [1.0, 1.0] and r["p_top"][3] == 0.0
+    few = _noisy_trial(U, 8)
+    f = rank_bootstrap("morris", U, few.mean(axis=1), 4, per_patient=few, top=2, seed=3)
+    # 8 patients: a and b may swap; the resampled patients widen the intervals, the design alone
+    # (the same 20 trajectories) would not
+    fixed = rank_bootstrap("morris", U, few.mean(axis=1), 4, top=2, seed=3)
+    width = (f["rank_high"] - f["rank_low"]).sum()
+    assert width > (r["rank_high"] - r["rank_low"]).sum()
+    assert width > (fixed["rank_high"] - fixed["rank_low"]).sum()
+    assert np.all(f["rank_low"] <= f["rank_high"])
+
+
+def test_sobol_rank_intervals_come_from_the_base_samples():
+    ranges = {k: Range(-math.pi, math.pi, "linear") for k in ("x1", "x2", "x3")}
+    res = sensitivity(
+        model=FunctionModel(_ishigami, ["x1", "x2", "x3"]),
+        method="sobol",
+        outputs=["y"],
+        n=256,
+        ranges=ranges,
+        bootstrap=100,
+        seed=3,
+        top=1,
+    )
+    ds = res.dataset.sel(output="y")
+    # ST: x1 0.56 > x2 0.44 > x3 0.24: x1 first in most resamples, x3 last in every one
+    assert ds["rank"].values.tolist() == [1.0, 2.0, 3.0]
+    assert float(ds["p_top"].sel(parameter="x1")) > 0.8
+    assert float(ds["rank_low"].sel(parameter="x3")) == 3.0
+    assert "virtual patients" in res.dataset.attrs["rank_interval"]
+    assert "(none)" in res.dataset.attrs["rank_interval"]
+
+
 def test_tlr7_ec50_drives_clearance_on_ak_in_a_morris_screen():
-    # Morris screening on the real engine, default ranges, over the TLR7 stage plus every
-    # parameter with a literature, derived or calibrated value (35 parameters); few patients per
-    # point, but the same patients at every point.
-    # Issue 13 expected the EC50 among the top 5 drivers of clearance. Here it ranks 5th, but
-    # that is not robust across designs: 11th of 42 (pk and tlr7 stages, n=4, 16 patients), 38th
-    # of all 174 sampled parameters (n=2, 20 patients), where assumed parameters with x/÷4
-    # ranges (tlr7_hill, k_nfkb_off, k_nfkb_on) lead. What is tested: a real driver (top 10 of
-    # 35, mu* above the median) in the mechanistic direction (a higher EC50 clears fewer).
+    # Morris screening on the real engine, default ranges (literature x/÷2, assumed x/÷4), over
+    # the TLR7 stage plus every parameter with a literature, derived or calibrated value, the
+    # same virtual patients at every point. Issue 13 asks for the EC50 among the top 5 drivers of
+    # clearance. A point rank from a small design is mostly noise (earlier designs put the EC50
+    # anywhere from 5th to 38th; with 2 trajectories of 12 patients one design saw no patient
+    # change at any EC50 step), so the claim is tested with its uncertainty, on 4 trajectories of
+    # 24 patients: the 90% bootstrap interval of the EC50's rank (trajectories and patients
+    # resampled) must reach the top 5 and must exclude the lower half of the parameters, and a
+    # higher EC50 must clear fewer.
     rows = parameter_table_rows("ak-5pct")
     r, _ = default_ranges("ak-5pct")
     names = [
@@ -99,18 +174,21 @@ def test_tlr7_ec50_drives_clearance_on_ak_in_a_morris_screen():
         parameters=names,
         outputs=["complete_clearance"],
         trajectories=["lesion_burden"],
-        n=2,
-        patients=12,
+        n=4,
+        patients=24,
         seed=1,
         times=6,
-        bootstrap=50,
+        bootstrap=200,
     )
     ds = res.dataset
-    ms = ds["mu_star"].sel(output="complete_clearance")
-    ec50 = ds.sel(output="complete_clearance", parameter="tlr7_ec50_ug_ml")
-    assert "tlr7_ec50_ug_ml" in res.ranking("complete_clearance")[:10]
-    assert float(ec50["mu_star"]) > float(ms.median())
-    assert float(ec50["mu"]) < 0
+    cc = ds.sel(output="complete_clearance")
+    ec50 = cc.sel(parameter="tlr7_ec50_ug_ml")
+    assert (cc["rank_low"] <= cc["rank_high"]).all()
+    seen = {k: float(ec50[k]) for k in ("rank", "rank_low", "rank_high", "p_top", "mu_star", "mu")}
+    assert seen["rank_low"] <= 5, seen
+    assert seen["rank_high"] <= len(names) // 2, seen
+    assert seen["mu"] < 0, seen
+    assert "complete_clearance), of the virtual patients" in ds.attrs["rank_interval"]
     assert "common random numbers" in ds.attrs["common_random_numbers"]
     ot = ds["index_over_time"].sel(trajectory="lesion_burden")
     assert ot.sizes["time_days"] == 6

@@ -8,7 +8,9 @@ those move, only this module changes.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from imiqsim.errors import InputError
@@ -22,8 +24,12 @@ __all__ = [
     "InputError",
     "LABEL_PRESETS",
     "Scenario",
+    "allowed_range",
+    "execute",
+    "local_cores",
     "newcombe_diff_ci",
     "parameter_rows",
+    "patient_column",
     "product_key",
     "resolve",
     "run_trial",
@@ -55,6 +61,68 @@ def run_trial(
         [scenario], patients=patients, seed=seed, workers=workers, followup_years=followup_years
     )
     return tr.arms[0]
+
+
+def execute(
+    task: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    on_done: Callable[[int, Any], None],
+    workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Run ``task(item)`` for every item (:func:`imiqsim.trial.executors.execute`).
+
+    ``workers > 1``: that many spawned processes, started once for all the items, each with a
+    single-threaded engine; 1: here, one item after another.
+    """
+    from imiqsim.trial.executors import execute as _execute
+
+    _execute(task, items, on_done=on_done, workers=workers, progress=progress)
+
+
+def local_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def patient_column(output: str) -> str | None:
+    """The outcome column whose mean over counted patients is ``output`` (None if it is not).
+
+    A proportion or mean endpoint is the mean of its column over the patients whose integration
+    succeeded (NaN entries left out); a numeric outcome column is its own. A median, a pooled
+    (lesion-level) proportion or an unknown name has none.
+    """
+    from imiqsim.trial import ENDPOINTS
+
+    for e in ENDPOINTS:
+        if e.name == output:
+            return e.column if e.kind in ("proportion", "mean") else None
+    return output
+
+
+def allowed_range(name: str) -> tuple[float, float]:
+    """The interval a parameter's value must lie in (``model/parameter_bounds.csv``).
+
+    Exclusive bounds come back as the nearest allowed float; an unbounded side as +/-inf.
+    """
+    import math
+
+    from imiqsim.model.bounds import bound_for
+
+    b = bound_for(name)
+    if b is None:  # no row and no pattern: nothing but finiteness is required
+        return -math.inf, math.inf
+    lo = -math.inf if b.lo is None else float(b.lo)
+    hi = math.inf if b.hi is None else float(b.hi)
+    if b.lo is not None and not b.lo_inclusive:
+        lo = math.nextafter(lo, math.inf)
+    if b.hi is not None and not b.hi_inclusive:
+        hi = math.nextafter(hi, -math.inf)
+    return lo, hi
 
 
 def trace_variables() -> tuple[str, ...]:

@@ -147,9 +147,18 @@ def sensitivity_command(
     out: str | None = typer.Option(
         None, "--out", help="Directory for NetCDF, JSON, CSV and figures."
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Processes evaluating points side by side, one point per core, one pool for the "
+        "whole run (1: this process, the engine's threads sharing each point). The numbers do "
+        "not depend on it.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Global sensitivity (Sobol or Morris) of virtual-trial outputs to model parameters."""
+    import numpy as np
+
     from imiqsim.analysis import _backend as be
     from imiqsim.analysis.factors import parse_range
     from imiqsim.analysis.sensitivity import MAIN_INDEX, sensitivity
@@ -198,6 +207,7 @@ def sensitivity_command(
                 ranges=ranges,
                 widths=widths,
                 include_switches=include_switches,
+                workers=workers,
                 progress=cb,
             )
         written = _write(res, out_path, json_out, float)
@@ -210,7 +220,12 @@ def sensitivity_command(
             cols = ["S1", "ST"] if res.method == "sobol" else ["mu_star", "sigma"]
             rows = []
             for _, r in sub.iterrows():
-                cells = [f"{int(r['rank'])}", r["parameter"]]
+                interval = (
+                    f"{int(r['rank_low'])}-{int(r['rank_high'])}"
+                    if np.isfinite(r["rank_low"])
+                    else "n/a"
+                )
+                cells = [f"{int(r['rank'])}", interval, f"{r['p_top']:.2f}", r["parameter"]]
                 for c in cols:
                     conf = r.get(f"{c}_conf")
                     cells.append(
@@ -222,13 +237,19 @@ def sensitivity_command(
                         )
                     )
                 rows.append(cells)
-            _table(f"{o}: strongest drivers ({idx})", ["rank", "parameter", *cols], rows)
+            top = int(res.dataset.attrs["top"])
+            _table(
+                f"{o}: strongest drivers ({idx})",
+                ["rank", "90% interval", f"P(top {top})", "parameter", *cols],
+                rows,
+            )
         conv = res.convergence()
         for _, r in conv.iterrows():
             typer.echo(
                 f"convergence {r['output']}: n {r['n_half']} -> {r['n']}, max change of "
                 f"{r['index']} {r['max_abs_change']:.3g}, top 5 in common {r['top5_in_common']}"
             )
+        typer.echo(res.dataset.attrs["rank_interval"])
         typer.echo(res.dataset.attrs["common_random_numbers"])
         if res.excluded:
             typer.echo(
@@ -257,6 +278,13 @@ def scan_command(
         0.0, "--followup-years", help="Follow-up after assessment."
     ),
     out: str | None = typer.Option(None, "--out", help="Directory for NetCDF, CSV, JSON, PNG."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Processes evaluating points side by side, one point per core, one pool for the "
+        "whole run (1: this process, the engine's threads sharing each point). The numbers do "
+        "not depend on it.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Scan parameters or regimen fields: a virtual trial with CIs at every grid point."""
@@ -276,6 +304,7 @@ def scan_command(
                 patients=patients,
                 seed=seed,
                 followup_years=followup_years,
+                workers=workers,
                 progress=cb,
             )
         written = _write(res, out_path, json_out, float)

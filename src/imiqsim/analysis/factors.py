@@ -35,6 +35,7 @@ import numpy as np
 from imiqsim.analysis._backend import (
     InputError,
     Scenario,
+    allowed_range,
     inert_stages,
     parameter_rows,
     product_key,
@@ -141,6 +142,9 @@ def default_ranges(
 ) -> tuple[dict[str, Range], dict[str, str]]:
     """Sampling ranges of model parameters for a sensitivity analysis.
 
+    A default range is cut to the values the parameter may take (``model/parameter_bounds.csv``,
+    e.g. an LSR threshold on the 0-18 scale), so every sampled point is a valid scenario.
+
     Parameters
     ----------
     scenario : str or Scenario
@@ -219,11 +223,27 @@ def default_ranges(
                 continue
             odds = v / (1.0 - v)
             lo, hi = odds / f, odds * f
-            out[name] = Range(lo / (1 + lo), hi / (1 + hi), "logit")
+            _clipped(out, excluded, name, lo / (1 + lo), hi / (1 + hi), "logit")
         else:
             f = w[status]
-            out[name] = Range(v / f, v * f, "log")
+            _clipped(out, excluded, name, v / f, v * f, "log")
     return out, excluded
+
+
+def _clipped(
+    out: dict[str, Range], excluded: dict[str, str], name: str, lo: float, hi: float, scale: str
+) -> None:
+    """A default range cut to the values the parameter may take (``parameter_bounds.csv``)."""
+    a, b = allowed_range(name)
+    lo, hi = max(lo, a), min(hi, b)
+    if scale == "log":
+        lo = max(lo, math.nextafter(0.0, 1.0))
+    if scale == "logit":
+        lo, hi = max(lo, 1e-12), min(hi, 1 - 1e-12)
+    if not lo < hi:
+        excluded[name] = f"its allowed range [{a:g}, {b:g}] leaves no range around its value"
+        return
+    out[name] = Range(lo, hi, scale)
 
 
 def parse_range(text: str) -> tuple[str, Range]:

@@ -151,7 +151,10 @@ def scan_figure(res: Any, path: Path) -> Path:
 
 
 def front_figure(res: Any, path: Path) -> Path:
-    """Objective vs the first limited metric: every candidate, the front and the label."""
+    """Objective vs the first limited metric: every candidate, the front and the label.
+
+    With no feasible candidate the closest candidates stand where the front would.
+    """
     plt = _plt()
     o = res.objective
     m = res.limits[0].metric if res.limits else o
@@ -165,7 +168,8 @@ def front_figure(res: Any, path: Path) -> Path:
             c=np.where(t["feasible"], "0.55", "0.85"),
             label="searched (dark: meets the limits)",
         )
-    fr = res.front
+    feasible = res.feasible_found
+    fr = res.front if feasible else res.closest
     if not fr.empty:
         fr = fr.sort_values(m)
         ax.errorbar(
@@ -173,11 +177,13 @@ def front_figure(res: Any, path: Path) -> Path:
             fr[o],
             xerr=[fr[m] - fr[f"{m}_low"], fr[f"{m}_high"] - fr[m]],
             yerr=[fr[o] - fr[f"{o}_low"], fr[f"{o}_high"] - fr[o]],
-            fmt="o",
-            color="tab:blue",
+            fmt="o" if feasible else "s",
+            color="tab:blue" if feasible else "tab:gray",
             ms=5,
             capsize=2,
-            label="front, re-evaluated (95% CI)",
+            label="front, re-evaluated (95% CI)"
+            if feasible
+            else "no feasible regimen: closest, re-evaluated (95% CI)",
         )
         ext = fr[~fr["validated"]]
         if not ext.empty:

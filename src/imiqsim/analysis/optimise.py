@@ -38,6 +38,7 @@ __all__ = [
     "OptimiseResult",
     "SearchRecord",
     "Space",
+    "closest_candidates",
     "label_point",
     "optimise",
     "parse_limit",
@@ -203,6 +204,17 @@ class Limit:
             return 1.0
         return v - self.bound if self.op == "<=" else self.bound - v
 
+    def shortfall(self, v: float) -> float:
+        """How far ``v`` misses the limit, relative to the bound (0 when it holds).
+
+        Relative, so limits on metrics of different scales add up (a bound of 0: absolute).
+
+        >>> round(parse_limit("severe_erythema<=0.2").shortfall(0.25), 12)
+        0.25
+        """
+        scale = abs(self.bound) if self.bound != 0 else 1.0
+        return max(0.0, self.violation(v)) / scale
+
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.bound:g}"
 
@@ -364,6 +376,42 @@ def search_pareto(
     return records, uniq
 
 
+def closest_candidates(
+    records: Sequence[SearchRecord],
+    space: Sequence[Space],
+    objective: str,
+    limits: Sequence[Limit],
+    k: int = 3,
+) -> list[int]:
+    """The ``k`` distinct evaluated candidates that come closest to meeting every limit.
+
+    For a search in which no candidate is feasible: candidates ordered by their total shortfall
+    (:meth:`Limit.shortfall`, summed over the limits), then by the objective (higher first).
+
+    >>> recs = [SearchRecord(0, {"x": 1.0}, {"y": 1.0, "c": 0.5}, False),
+    ...         SearchRecord(1, {"x": 2.0}, {"y": 2.0, "c": 0.3}, False)]
+    >>> closest_candidates(recs, [Space("x", 0, 3, integer=True)], "y", [parse_limit("c<=0.2")])
+    [1, 0]
+    """
+    scored = []
+    for i, r in enumerate(records):
+        if r.metrics is None:
+            continue
+        miss = sum(lim.shortfall(float(r.metrics[lim.metric])) for lim in limits)
+        obj = float(r.metrics[objective])
+        scored.append((miss, -obj if math.isfinite(obj) else math.inf, i))
+    out: list[int] = []
+    seen: set[tuple[float, ...]] = set()
+    for _, _, i in sorted(scored):
+        key = tuple(records[i].point[s.name] for s in space)
+        if key not in seen:
+            seen.add(key)
+            out.append(i)
+        if len(out) == k:
+            break
+    return out
+
+
 # --------------------------------------------------------------------------- the optimiser
 
 
@@ -375,7 +423,10 @@ class OptimiseResult:
     ``front``: the front re-evaluated on a fresh seed (value, ``*_low``/``*_high`` CI of the
     objective and each limited metric, ``feasible`` at re-evaluation, ``validated`` inside the
     targets' regimen range, ``extrapolation`` reasons, ``regimen`` in words), best objective
-    first. ``label``: the label regimen, evaluated like the front.
+    first. ``label``: the label regimen, evaluated like the front. ``closest``: when no searched
+    candidate met every limit (:attr:`feasible_found` False, ``front`` empty), the candidates that
+    came closest (least total shortfall, :func:`closest_candidates`), re-evaluated like the front;
+    empty otherwise.
     """
 
     trials: pd.DataFrame
@@ -384,9 +435,17 @@ class OptimiseResult:
     objective: str
     limits: list[Limit]
     attrs: dict[str, Any] = field(default_factory=dict)
+    closest: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def feasible_found(self) -> bool:
+        """Whether any searched candidate met every limit (then ``front`` is not empty)."""
+        return bool(self.attrs.get("feasible_found", not self.front.empty))
 
     def top(self, k: int = 3) -> pd.DataFrame:
         """The best ``k`` regimens that meet every limit at re-evaluation."""
+        if self.front.empty:
+            return self.front
         return self.front[self.front["feasible"]].head(k)
 
     def report(self, k: int = 3) -> str:
@@ -418,6 +477,35 @@ class OptimiseResult:
             "",
         ]
         top = self.top(k)
+        if not self.feasible_found:
+            lines += [
+                f"**No regimen is feasible**: none of the {len(self.trials)} searched candidates "
+                "met every limit, so there is no front. The closest candidates (least total "
+                "shortfall of the limits, each relative to its bound), re-evaluated:",
+                "",
+            ]
+            for rank, (_, r) in enumerate(self.closest.iterrows(), start=1):
+                lines.append(
+                    f"{rank}. {r['regimen']}: {o} {_fmt(r, o)}"
+                    + "".join(f"; {lim.metric} {_fmt(r, lim.metric)}" for lim in self.limits)
+                    + f"; shortfall in the search {r['search_shortfall']:.3f}"
+                    + (" (the label regimen)." if r["is_label"] else ".")
+                )
+            if not self.closest.empty and self.closest["feasible"].any():
+                lines += [
+                    "",
+                    f"Some of them met every limit when re-evaluated with "
+                    f"{self.attrs['validate_patients']} patients: with "
+                    f"{self.attrs['patients']} patients per candidate the search could not tell "
+                    "them from the limits (more `patients` decides).",
+                ]
+            lines += [
+                "",
+                "## Closest candidates (re-evaluated)",
+                "",
+                _markdown_table(self.closest, self),
+            ]
+            return "\n".join(lines) + "\n"
         if top.empty:
             lines.append("No regimen of the front met every limit at re-evaluation.")
         for rank, (_, r) in enumerate(top.iterrows(), start=1):
@@ -452,20 +540,26 @@ class OptimiseResult:
             "limits": [str(lim) for lim in self.limits],
             "attrs": self.attrs,
             "label": self.label,
+            "feasible_found": self.feasible_found,
             "front": records(self.front),
+            "closest": records(self.closest),
             "trials": records(self.trials),
             "disclaimer": be.DISCLAIMER_SHORT,
         }
 
     def write(self, out: str | Path) -> list[Path]:
-        """Write ``optimise.json``, ``front.csv``, ``trials.csv``, ``report.md``, ``front.png``."""
+        """Write ``optimise.json``, ``front.csv``, ``trials.csv``, ``report.md``, ``front.png``.
+
+        With no feasible candidate ``front.csv`` holds the closest candidates (column
+        ``feasible`` False; ``optimise.json`` says ``feasible_found: false``).
+        """
         from imiqsim.analysis import figures
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / "optimise.json", out / "front.csv", out / "trials.csv", out / "report.md"]
         paths[0].write_text(json.dumps(self.to_dict(), indent=2, default=_json_default))
-        self.front.to_csv(paths[1], index=False)
+        (self.front if self.feasible_found else self.closest).to_csv(paths[1], index=False)
         self.trials.to_csv(paths[2], index=False)
         paths[3].write_text(self.report())
         paths.append(figures.front_figure(self, out / "front.png"))
@@ -630,14 +724,30 @@ def optimise(
     label_row = {"regimen": base.treatment_text(), **lp, **_row(label.estimates, metrics)}
     label_row["feasible"] = all(lim.violation(label_row[lim.metric]) <= 0 for lim in lims)
     label_row["validated"] = not outside_validated(base)
+    feasible_found = bool(front)
+    # no feasible candidate: the closest ones (least shortfall) are re-evaluated and reported
+    # instead, and the result says that no searched regimen met the limits
+    shown = front if feasible_found else closest_candidates(records, dims, objective, lims)
+
+    def reevaluate_progress(done: int, total: int) -> None:
+        if progress:
+            progress("re-evaluate", done, total)
+
+    evaluated = check_vt.evaluate_many(
+        [records[i].point for i in shown], metrics, progress=reevaluate_progress
+    )
     frows = []
-    for j, i in enumerate(front, start=1):
+    for i, res in zip(shown, evaluated, strict=True):
         point = records[i].point
-        res = check_vt.evaluate(point, metrics)
-        sc = check_vt.scenario_at(point)
-        out = outside_validated(sc)
+        out = outside_validated(check_vt.scenario_at(point))
         row = {"regimen": res.description, **point, **_row(res.estimates, metrics)}
-        row["search_" + objective] = records[i].metrics[objective]
+        found = records[i].metrics
+        assert found is not None  # the front and the closest are evaluated candidates
+        row["search_" + objective] = found[objective]
+        miss: float = 0.0
+        for lim in lims:
+            miss += lim.shortfall(float(found[lim.metric]))
+        row["search_shortfall"] = miss
         row["feasible"] = all(lim.violation(row[lim.metric]) <= 0 for lim in lims)
         row["validated"] = not out
         row["extrapolation"] = "; ".join(out)
@@ -650,13 +760,14 @@ def optimise(
         row[f"{objective}_diff_vs_label"], row[f"{objective}_diff_low"] = d, lo
         row[f"{objective}_diff_high"] = hi
         frows.append(row)
-        if progress:
-            progress("re-evaluate", j, len(front))
     fdf = pd.DataFrame(frows)
-    if not fdf.empty:
+    if not fdf.empty and feasible_found:
         fdf = fdf.sort_values(
             ["feasible", objective], ascending=[False, False], kind="stable"
         ).reset_index(drop=True)
+    # the one not shown keeps the columns, with no rows
+    front_df = fdf if feasible_found else fdf.iloc[0:0]
+    closest_df = fdf.iloc[0:0] if feasible_found else fdf
     vr = validated_range(indication)
     attrs = {
         "indication": indication,
@@ -673,9 +784,10 @@ def optimise(
         "validated_range_text": _range_text(vr),
         "difference_ci": "Newcombe score interval for independent arms (conservative here: "
         "both arms simulate the same virtual patients)",
+        "feasible_found": feasible_found,
         "disclaimer": be.DISCLAIMER,
     }
-    return OptimiseResult(trials, fdf, label_row, objective, lims, attrs)
+    return OptimiseResult(trials, front_df, label_row, objective, lims, attrs, closest_df)
 
 
 def _span(lohi: tuple[float, float]) -> str:

@@ -80,7 +80,7 @@ def scan(
     patients: int = 200,
     seed: int = 1,
     followup_years: float = 0.0,
-    workers: int = 1,
+    workers: int | None = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
     """Scan parameters and regimen fields over a grid of virtual trials.
@@ -94,8 +94,13 @@ def scan(
         the product of all factors.
     outputs : sequence of str
         Trial endpoints or numeric outcome columns.
-    patients, seed, followup_years, workers
+    patients, seed, followup_years
         The virtual trial at each point (the same patients at every point).
+    workers : int or None
+        Processes evaluating points side by side (one point per core, one pool for the whole
+        scan); 1 (default): this process, the engine's threads sharing each point; None: one per
+        core for a scan of at least :data:`~imiqsim.analysis.evaluate.AUTO_POOL_PATIENTS`
+        patients in all. The numbers do not depend on it.
     progress : callable, optional
         ``progress(done, total)`` after every point.
 
@@ -128,21 +133,19 @@ def scan(
     val, lo, hi = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     n_, k_ = np.zeros(shape), np.full(shape, np.nan)
     words = np.empty(shape[:-1], dtype=object)
-    # validate every point before the first simulation: a bad corner fails at once
-    points = list(itertools.product(*[range(len(a)) for a in axes]))
-    for idx in points:
-        vt.scenario_at({nm: axes[j][i] for j, (nm, i) in enumerate(zip(names, idx, strict=True))})
-    for done, idx in enumerate(points, start=1):
-        point = {nm: axes[j][i] for j, (nm, i) in enumerate(zip(names, idx, strict=True))}
-        res = vt.evaluate(point, outputs)
+    idxs = list(itertools.product(*[range(len(a)) for a in axes]))
+    points = [
+        {nm: axes[j][i] for j, (nm, i) in enumerate(zip(names, idx, strict=True))} for idx in idxs
+    ]
+    # every point is validated before the first simulation: a bad corner fails at once
+    results = vt.evaluate_many(points, outputs, progress=progress)
+    for idx, res in zip(idxs, results, strict=True):
         for o, out in enumerate(outputs):
             e = res.estimates[out]
             val[idx + (o,)], lo[idx + (o,)], hi[idx + (o,)] = e.value, e.low, e.high
             n_[idx + (o,)] = e.n
             k_[idx + (o,)] = np.nan if e.k is None else e.k
         words[idx] = res.description
-        if progress:
-            progress(done, len(points))
     dims = tuple(names) + ("output",)
     ds = xr.Dataset(
         {

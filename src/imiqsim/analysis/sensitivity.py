@@ -15,6 +15,12 @@ Convergence: the indices are computed again from the first half of the design (`
 samples or trajectories, a valid design of its own), so the result shows how they change when
 ``n`` doubles. Trajectories (``lesion_burden``, ``ifn_alpha``, ``lsr_score``, ...) get
 time-resolved indices of the patients' mean at each output time (a heat map over time).
+
+Ranking: how sure "the k-th strongest driver" is. :func:`rank_bootstrap` resamples the design's
+units (trajectories, base samples) and the virtual patients (one draw for all points, so the
+common random numbers stay common) and gives each parameter a 90% interval of its rank and the
+share of resamples in which it is in the top ``top``: with few patients per point a point rank
+is mostly Monte Carlo noise, and the interval says so.
 """
 
 from __future__ import annotations
@@ -34,11 +40,124 @@ from imiqsim.analysis import _backend as be
 from imiqsim.analysis.evaluate import VirtualTrial
 from imiqsim.analysis.factors import Range, default_ranges
 
-__all__ = ["SensitivityResult", "sensitivity"]
+__all__ = [
+    "RANK_LEVEL",
+    "SensitivityResult",
+    "morris_effects",
+    "rank_bootstrap",
+    "sensitivity",
+]
 
 METHODS = ("sobol", "morris")
 #: the index each method ranks parameters by
 MAIN_INDEX = {"sobol": "ST", "morris": "mu_star"}
+#: coverage of the bootstrap rank interval (``rank_low`` .. ``rank_high``)
+RANK_LEVEL = 0.9
+
+
+def morris_effects(U: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
+    """Elementary effects of a Morris design: shape (trajectories, parameters[, columns of y]).
+
+    ``U``: the design on the unit scale (``n * (d + 1)`` rows, one trajectory after another, one
+    parameter changed per step); ``y``: the outputs at its rows, shape (rows,) or (rows, m). The
+    effect of a step is its change of ``y`` divided by its signed change of ``U`` (as SALib).
+
+    >>> U = np.array([[0, 0], [1, 0], [1, 1]], dtype=float)
+    >>> morris_effects(U, np.array([0.0, 2.0, 2.5]), 2)
+    array([[2. , 0.5]])
+    """
+    r = U.shape[0] // (d + 1)
+    U3 = U[: r * (d + 1)].reshape(r, d + 1, d)
+    dU = np.diff(U3, axis=1)  # (r, d steps, d parameters): one non-zero per step
+    changed = np.argmax(np.abs(dU), axis=2)  # (r, steps)
+    delta = np.take_along_axis(dU, changed[..., None], axis=2)[..., 0]
+    y = np.asarray(y, dtype=float)
+    cols = y.shape[1:]
+    dy = np.diff(y[: r * (d + 1)].reshape(r, d + 1, *cols), axis=1)  # (r, steps, ...)
+    ee = np.empty((r, d, *cols))
+    ee[np.arange(r)[:, None], changed] = dy / delta.reshape(r, d, *([1] * len(cols)))
+    return ee
+
+
+def _sobol_total(y: np.ndarray, d: int, rows: np.ndarray) -> np.ndarray:
+    """Total-order indices (Jansen; SALib's estimator) from base samples ``rows``: (d, ...)."""
+    n = y.shape[0] // (d + 2)
+    Y = y[: n * (d + 2)].reshape(n, d + 2, *y.shape[1:])[rows]
+    A, AB, B = Y[:, 0], Y[:, 1 : d + 1], Y[:, d + 1]
+    var = np.var(np.concatenate([A, B]), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 0.5 * np.mean((A[:, None] - AB) ** 2, axis=0) / var
+
+
+def _ranks(index: np.ndarray) -> np.ndarray:
+    """Rank of each parameter (1: the largest index) along the last axis; ties share the best
+    rank; NaN ranks last."""
+    x = np.where(np.isfinite(index), index, -np.inf)
+    return 1 + (x[..., None, :] > x[..., :, None]).sum(axis=-1)
+
+
+def rank_bootstrap(
+    method: str,
+    U: np.ndarray,
+    y: np.ndarray,
+    d: int,
+    *,
+    per_patient: np.ndarray | None = None,
+    resamples: int = 200,
+    top: int = 5,
+    seed: int = 1,
+    level: float = RANK_LEVEL,
+) -> dict[str, np.ndarray]:
+    """How sure the ranking of the parameters is: bootstrap intervals of each one's rank.
+
+    Every resample draws the design's units again (Morris trajectories, Sobol base samples)
+    and, when ``per_patient`` (points x patients) is given, the virtual patients again, with one
+    draw of patients for every point (the common random numbers stay common), and ranks the
+    parameters by the method's main index (``mu_star``, ``ST``). So the interval holds both the
+    design's sampling error and the Monte Carlo noise of a finite virtual trial. A percentile
+    interval: the point rank of a parameter tied with others (several with no effect at all, say)
+    may lie outside it.
+
+    Returns
+    -------
+    dict
+        ``rank_low``, ``rank_high``: the ``level`` interval of each parameter's rank (1: the
+        strongest driver); ``p_top``: the share of resamples in which it ranks in the top
+        ``top``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> U = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 1]] * 4, dtype=float)
+    >>> y = 4 * U[:, 0] + U[:, 1] + 0.5 * U[:, 2]
+    >>> r = rank_bootstrap("morris", U, y, 3, resamples=50)
+    >>> r["rank_low"].tolist(), r["rank_high"].tolist(), r["p_top"].tolist()
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    """
+    rng = np.random.default_rng([int(seed), 2])
+    units = U.shape[0] // (d + 1 if method == "morris" else d + 2)
+    if per_patient is not None:
+        n_pat = per_patient.shape[1]
+        draws = rng.integers(0, n_pat, size=(resamples, n_pat))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a point with no counted patient
+            Yb = np.stack([np.nanmean(per_patient[:, j], axis=1) for j in draws], axis=1)
+    else:
+        Yb = np.repeat(np.asarray(y, dtype=float)[:, None], resamples, axis=1)
+    pick = rng.integers(0, units, size=(resamples, units))
+    cols = np.arange(resamples)
+    if method == "morris":
+        ee = np.abs(morris_effects(U, Yb, d))  # (units, d, resamples)
+        index = np.stack([ee[pick[b], :, b].mean(axis=0) for b in cols])
+    else:
+        index = np.stack([_sobol_total(Yb[:, b], d, pick[b]) for b in cols])
+    ranks = _ranks(index)  # (resamples, d)
+    a = (1.0 - level) / 2
+    return {
+        "rank_low": np.quantile(ranks, a, axis=0, method="lower").astype(float),
+        "rank_high": np.quantile(ranks, 1 - a, axis=0, method="higher").astype(float),
+        "p_top": (ranks <= top).mean(axis=0),
+    }
 
 
 @dataclass
@@ -47,7 +166,9 @@ class SensitivityResult:
 
     ``dataset`` also holds the design (``X``: sample x parameter values), the outputs at every
     point (``Y``), the indices from the first half of the design (``*_half``) and, for
-    trajectories, ``index_over_time`` (trajectory x parameter x time_days).
+    trajectories, ``index_over_time`` (trajectory x parameter x time_days). ``rank``,
+    ``rank_low``, ``rank_high`` and ``p_top`` say how sure the ranking is
+    (:func:`rank_bootstrap`).
     """
 
     dataset: xr.Dataset
@@ -67,18 +188,31 @@ class SensitivityResult:
         return list(s.fillna(-np.inf).sort_values(ascending=False, kind="stable").index)
 
     def table(self) -> pd.DataFrame:
-        """One row per output and parameter, strongest drivers first, with CIs."""
+        """One row per output and parameter, strongest drivers first, with CIs.
+
+        ``rank`` (1: the strongest; ties share a rank), ``rank_low`` .. ``rank_high`` (its
+        bootstrap interval) and ``p_top`` (how often it ranks in the top ``attrs["top"]``): see
+        :func:`rank_bootstrap`.
+        """
         ds = self.dataset
         names = (
             ["S1", "S1_conf", "ST", "ST_conf"]
             if self.method == "sobol"
             else ["mu_star", "mu_star_conf", "mu", "sigma"]
         )
-        df = ds[names].to_dataframe().reset_index()
+        extra = [k for k in ("rank", "rank_low", "rank_high", "p_top") if k in ds]
+        df = ds[names + extra].to_dataframe().reset_index()
         df["low"] = df["parameter"].map(ds["low"].to_series())
         df["high"] = df["parameter"].map(ds["high"].to_series())
-        df["rank"] = df.groupby("output")[self.main_index].rank(ascending=False, method="first")
-        return df.sort_values(["output", "rank"]).reset_index(drop=True)
+        order = df.groupby("output")[self.main_index].rank(ascending=False, method="first")
+        if "rank" not in df:
+            df["rank"] = order
+        return (
+            df.assign(_order=order)
+            .sort_values(["output", "_order"])
+            .drop(columns="_order")
+            .reset_index(drop=True)
+        )
 
     def convergence(self, top: int = 5) -> pd.DataFrame:
         """How the main index changed from the first half of the design to all of it."""
@@ -183,8 +317,9 @@ def sensitivity(
     include_switches: bool = False,
     num_levels: int = 4,
     bootstrap: int = 200,
+    top: int = 5,
     times: int = 40,
-    workers: int = 1,
+    workers: int | None = 1,
     model: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SensitivityResult:
@@ -209,9 +344,15 @@ def sensitivity(
     ranges, widths, include_switches
         See :func:`imiqsim.analysis.factors.default_ranges`.
     num_levels, bootstrap : int
-        Morris grid levels; bootstrap resamples for the CIs.
+        Morris grid levels; bootstrap resamples for the CIs and the rank intervals.
+    top : int
+        ``p_top``: how often a parameter ranks in the top ``top`` (see :func:`rank_bootstrap`).
     times : int
         At most this many output times for the time-resolved indices.
+    workers : int or None
+        Processes evaluating sample points side by side (see
+        :class:`~imiqsim.analysis.evaluate.VirtualTrial`; 1: this process; None: one per core
+        for a large design). The indices do not depend on it.
     model : optional
         An evaluator with the interface of :class:`~imiqsim.analysis.evaluate.VirtualTrial`
         (e.g. :class:`~imiqsim.analysis.evaluate.FunctionModel`); then ``ranges`` gives every
@@ -244,6 +385,10 @@ def sensitivity(
         raise be.InputError("n", n, "an even number of Morris trajectories")
     if not outputs:
         raise be.InputError("outputs", list(outputs), "at least one output")
+    if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 10:
+        raise be.InputError("bootstrap", bootstrap, "a whole number of resamples >= 10")
+    if not isinstance(top, (int, np.integer)) or top < 1:
+        raise be.InputError("top", top, "a whole number >= 1")
     excluded: dict[str, str] = {}
     if model is None:
         if scenario is None:
@@ -288,14 +433,22 @@ def sensitivity(
     Y = np.full((len(X), len(outputs)), np.nan)
     traj: dict[str, list[np.ndarray]] = {v: [] for v in trajectories}
     t_days = None
-    for i, row in enumerate(X):
-        res = model.evaluate(dict(zip(names, row.tolist(), strict=True)), outputs, trajectories)
+    points = [dict(zip(names, row.tolist(), strict=True)) for row in X]
+    if hasattr(model, "evaluate_many"):
+        results = model.evaluate_many(
+            points, outputs, trajectories, per_patient=True, progress=progress
+        )
+    else:  # an evaluator with ``evaluate`` only: one point after another
+        results = []
+        for i, pt in enumerate(points, start=1):
+            results.append(model.evaluate(pt, outputs, trajectories))
+            if progress:
+                progress(i, len(points))
+    for i, res in enumerate(results):
         Y[i] = [res.estimates[o].value for o in outputs]
         for v in trajectories:
             traj[v].append(res.trajectories[v])
         t_days = res.t_days
-        if progress:
-            progress(i + 1, len(X))
     kw = dict(num_levels=num_levels, bootstrap=bootstrap, seed=seed)
     full = [_analyse(method, problem, U, Y[:, j], **kw) for j in range(len(outputs))]
     half = [
@@ -308,6 +461,28 @@ def sensitivity(
     main = MAIN_INDEX[method]
     for key in [main, "S1"] if method == "sobol" else [main]:
         data[f"{key}_half"] = (("output", "parameter"), np.array([h[key] for h in half]))
+    # how sure the ranking is: bootstrap over the design's units and, where each point's output
+    # is a mean over the virtual patients, over the patients too (one draw for every point)
+    ranked: list[dict[str, Any]] = []
+    for j, o in enumerate(outputs):
+        pp = [getattr(r, "per_patient", {}).get(o) for r in results]
+        per_patient = np.array(pp) if all(v is not None for v in pp) else None
+        if np.isfinite(Y[:, j]).all():
+            boot = rank_bootstrap(
+                method, U, Y[:, j], d, per_patient=per_patient, resamples=bootstrap, top=top,
+                seed=seed,
+            )  # fmt: skip
+        else:
+            boot = {k: np.full(d, np.nan) for k in ("rank_low", "rank_high", "p_top")}
+        ranked.append(
+            {
+                **boot,
+                "rank": _ranks(full[j][MAIN_INDEX[method]]).astype(float),
+                "patients_resampled": per_patient is not None,
+            }
+        )
+    for key in ("rank", "rank_low", "rank_high", "p_top"):
+        data[key] = (("output", "parameter"), np.array([rb[key] for rb in ranked]))
     data["X"] = (("sample", "parameter"), X)
     data["Y"] = (("sample", "output"), Y)
     coords: dict[str, Any] = {
@@ -347,6 +522,19 @@ def sensitivity(
         "(Morris) of the same design",
         excluded=json.dumps(excluded),
         disclaimer=be.DISCLAIMER_SHORT,
+    )
+    ds.attrs.update(
+        top=int(top),
+        rank_interval=f"rank_low..rank_high: {RANK_LEVEL:.0%} bootstrap interval of each "
+        f"parameter's rank by {main} (1: the strongest driver), p_top: share of resamples in "
+        f"the top {int(top)}; {int(bootstrap)} resamples of the "
+        + ("trajectories" if method == "morris" else "base samples")
+        + " and, for outputs that are means over patients ("
+        + (
+            ", ".join(o for o, rb in zip(outputs, ranked, strict=True) if rb["patients_resampled"])
+            or "none"
+        )
+        + "), of the virtual patients (one draw for every point: common random numbers kept)",
     )
     if method == "morris":
         ds.attrs["num_levels"] = int(num_levels)
