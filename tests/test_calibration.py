@@ -26,13 +26,14 @@ SUBSET = (
     "ak5-2x16-cc",
     "ak5-2x16-rest",
     "ak5-2x16-severe-erythema",
-    "ak375-2wk-pc",
+    "ak5-2x16-recur-16mo",
+    "ak375-2wk-cc",
     "sbcc5-5x12-histo",
-    "egw5-3x16-cc",
+    "egw5-3x16-recur",
     "egw375-qd8-cc",
     "cryo-ak-lesion-cr-gt20s",
     "pk-face-cmax",
-    "pk-urine",
+    "pk-arms-cmax",
 )
 
 PROBLEM = Problem.from_package()

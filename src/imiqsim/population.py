@@ -16,19 +16,22 @@ immune competence         baseline surveillance, NK/CTL/macrophage/    0.3
                           memory killing, T-cell priming
 lesion growth             lesion_growth_rate                           0.3
 lesion susceptibility     lesion_susceptibility_k (each lesion)        lesion_heterogeneity_sd
+patient susceptibility    every lesion_susceptibility_k of a patient   patient_susceptibility_sd
 lesion size               lesion_initial_cells_k (each lesion)         0.5
 field / latent HPV        field_reservoir_initial                      1.0 (EGW), 0.5 (AK)
 pre-existing memory       memory_baseline                              1.5
-spontaneous control       baseline_surveillance                        1.0
+spontaneous control       baseline_surveillance                        spontaneous_control_sd
 lesion thickness          lesion_thickness_k (each lesion; cryo kill)  0.5
 melanocyte sensitivity    melanocyte_t50_s                             0.4
 ========================  ==========================================  =========
 
 Inflammatory response and immune competence are correlated (rho 0.3), since
-both reflect the same innate immune tone. Covariates: sex, age, anatomical
-site (from the scenario), immune status (immunocompetent or organ-transplant
-immunosuppressed). All values are assumptions with reasons given in
-``VARIABILITY`` and the README; they are not fitted to the outcome targets.
+both reflect the same innate immune tone; so is the patient-level lesion susceptibility
+(the IFN/TNF-driven MHC-I and death-receptor display of his lesions), with the same rho.
+Covariates: sex, age, anatomical site (from the scenario), immune status (immunocompetent or
+organ-transplant immunosuppressed). The values in ``VARIABILITY`` are assumptions with reasons
+(README); the three spreads read from parameters (lesion, patient, spontaneous control) are
+calibrated jointly with the model (``model/calibrated.csv``).
 """
 
 from __future__ import annotations
@@ -71,12 +74,6 @@ VARIABILITY = {
         "assumed: AK and wart thickness varies (hyperkeratotic vs flat lesions)",
     ),
     "melanocyte_sensitivity": (0.4, "assumed: melanocyte cold sensitivity varies with skin type"),
-    "spontaneous_control": (
-        1.0,
-        "assumed: spontaneous regression is a patient-level, all-lesions-at-once event "
-        "(regressing warts/AKs show a T-cell infiltrate), so background surveillance "
-        "varies widely between patients",
-    ),
 }
 RHO_INFLAMMATION_IMMUNITY = 0.3
 
@@ -348,11 +345,21 @@ def sample_patient(
     field_sd = rule.field_sd
     p[pidx("field_reservoir_initial")] *= np.exp(field_sd * z[5]) if variability else 1.0
     p[pidx("memory_baseline")] *= np.exp(VARIABILITY["pre_existing_memory"][0] * z[6])
-    p[pidx("baseline_surveillance")] *= np.exp(VARIABILITY["spontaneous_control"][0] * z[7])
+    p[pidx("baseline_surveillance")] *= np.exp(base[pidx("spontaneous_control_sd")] * z[7])
     p[pidx("melanocyte_t50_s")] *= np.exp(VARIABILITY["melanocyte_sensitivity"][0] * z[8])
     if variability:
         for name, v in _lesion_layout(rule, rng, model, base).items():
             p[pidx(name)] = v
+        # the susceptibility all of one patient's lesions share (HLA type, mutational load, and
+        # the IFN/TNF-driven MHC-I and death-receptor display his innate tone sets, hence
+        # correlated with the inflammatory response like immune competence): multiplies each
+        # lesion's own draw, so lesions of a patient respond together
+        z_s = RHO_INFLAMMATION_IMMUNITY * z_inf + np.sqrt(1 - RHO_INFLAMMATION_IMMUNITY**2) * z[9]
+        f_patient = np.exp(base[pidx("patient_susceptibility_sd")] * z_s)
+        for k in range(1, N_SLOTS + 1):
+            p[pidx(f"lesion_susceptibility_{k}")] *= f_patient
+    else:
+        f_patient = 1.0
     cov = dict(
         patient=int(index),
         sex="F" if female else "M",
@@ -363,6 +370,7 @@ def sample_patient(
         inflammatory_factor=f_inf,
         immune_competence_factor=f_imm,
         growth_factor=f_growth,
+        lesion_susceptibility_factor=f_patient,
     )
     return p, cov
 

@@ -27,10 +27,12 @@ REL_TOL = 1e-4
 #: drug masses in ng instead of mg and compartment sizes of 1 left it at 2.8e-4 (measured).
 #: COPASI's LSODA reaches 1.2e-3: COPASI scales the absolute tolerance of a species that starts
 #: at 0 by its compartment's volume, and the drug in blood now sits in the central volume
-#: (245 L); with every compartment of size 1 it was 1.8e-4.
+#: (245 L); with every compartment of size 1 it was 1.8e-4. After issue 10's second refit
+#: (permeability 2.4x higher, so the tail starts higher) virtual patient 3 of ak-5pct reaches
+#: 5.2e-4 in libRoadRunner BDF (measured), hence 6e-4 for libRoadRunner and Tellurium.
 LOOSER = {
-    ("roadrunner", "serum_conc_ng_ml"): 5e-4,
-    ("tellurium", "serum_conc_ng_ml"): 5e-4,
+    ("roadrunner", "serum_conc_ng_ml"): 6e-4,
+    ("tellurium", "serum_conc_ng_ml"): 6e-4,
     ("copasi", "serum_conc_ng_ml"): 1.5e-3,
 }
 PRESETS = ("ak-5pct", "egw-3.75pct")

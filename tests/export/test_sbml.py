@@ -265,11 +265,12 @@ def test_gates_and_rest_rule_give_the_same_applications():
     # a lesion the drug clears after one application, and no memory control, so that it regrows
     over["lesion_immune_susceptibility"] = 80.0
     over["k_memory_kill"] = 0.0
+    over["baseline_surveillance"] = 0.0  # nor background control (its value is calibrated)
     # and no adaptive arm that outlasts the drug (IFN-gamma, antigen retention): the test is
     # about the gates, not about sustained killing
     over["ifn_gamma_present"] = 0.0
     over["t_retention_max"] = 0.0
-    over["lesion_growth_rate"] = 0.005
+    over["lesion_growth_rate"] = 0.008
     p = typical_p(overrides=over)
     rows = twice_weekly(weeks=5, gate=1)
     rows += [(300.0, CHECK, 0.0, 0), (310.0, APPLY, 12.5, 2), (318.0, WASH, 0.0, 0)]

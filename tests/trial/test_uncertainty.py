@@ -86,11 +86,11 @@ def test_run_trial_with_uncertainty_splits_patients_across_draws(tmp_path, monke
     from imiqsim.trial.uncertainty import run_trial_uncertain
 
     tr = run_trial_uncertain(
-        ["sbcc-5pct"], uncertainty=4, patients=40, seed=5, followup_years=0.0, posterior=post
+        ["sbcc-5pct"], uncertainty=4, patients=80, seed=5, followup_years=0.0, posterior=post
     )
     df = tr.arms[0].outcomes
-    assert len(df) == 40 and sorted(df["patient"]) == list(range(40))
-    assert df.groupby("parameter_draw").size().tolist() == [10, 10, 10, 10]
+    assert len(df) == 80 and sorted(df["patient"]) == list(range(80))
+    assert df.groupby("parameter_draw").size().tolist() == [20, 20, 20, 20]
     e = tr.arms[0].endpoints["composite_clearance"]
     assert e["ci95"][0] <= e["ci95_sampling"][0] and e["ci95"][1] >= e["ci95_sampling"][1]
     # the draws reach the simulation: a wide susceptibility posterior spreads clearance by block
@@ -101,7 +101,7 @@ def test_run_trial_with_uncertainty_splits_patients_across_draws(tmp_path, monke
 
     _write(post, tmp_path / "posterior.json")
     monkeypatch.setattr(cal, "posterior_path", lambda: tmp_path / "posterior.json")
-    tr2 = run_trial(["sbcc-5pct"], patients=40, seed=5, followup_years=0.0, uncertainty=4)
+    tr2 = run_trial(["sbcc-5pct"], patients=80, seed=5, followup_years=0.0, uncertainty=4)
     assert tr2.arms[0].endpoints == tr.arms[0].endpoints
 
 

@@ -250,10 +250,18 @@ def build() -> ModuleSpec:
     )
     m.rxn(
         "field_clearance",
-        "(field_susceptibility * pos(immune_kill_hazard - baseline_surveillance_hazard)"
-        " + k_field_memory_clearance * memory_signal) * field_reservoir",
+        "(field_susceptibility * (nk_hazard + ctl_hazard + macrophage_hazard)"
+        " * cytokine_sensitisation + k_field_memory_clearance * memory_signal) * field_reservoir",
         "field_reservoir",
         None,
         "immune clearance of the seeding field (field treatment; memory control of latent HPV)",
+    )
+    m.rxn(
+        "field_renewal",
+        "k_field_renewal * (field_reservoir_initial - field_reservoir)",
+        None,
+        "field_reservoir",
+        "renewal of the seeding field: chronically UV-damaged epidermis keeps producing"
+        " dysplastic clones from its mutated stem cells after a field treatment",
     )
     return m
