@@ -44,6 +44,7 @@ def test_register_replaces_calibrate_and_adds_validate():
         (["calibrate", "--budget-minutes", "0"], "--budget-minutes"),
         (["calibrate", "--workers", "0"], "--workers"),
         (["calibrate", "--popsize", "2"], "--popsize"),
+        (["calibrate", "--gauss-newton-step", "1.5"], "--gauss-newton-step"),
         (["calibrate", "--resume", "--checkpoint-dir", "/nonexistent/x"], "--resume"),
         (["validate", "--patients", "5"], "--patients"),
         (["validate", "--resume", "--checkpoint", "/nonexistent/x.json"], "--resume"),

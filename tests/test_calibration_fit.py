@@ -183,3 +183,26 @@ def test_write_values_sets_value_and_provenance(tmp_path):
     assert "k_memory_kill,0.02,1/h" in g and "calibrated jointly against all 34 rows" in g
     ind = (tmp_path / "indications.csv").read_text()
     assert ind.splitlines()[-1].startswith("EGW,k_memory_kill,0.03,1/h,memory hazard,calibrated")
+
+
+def test_gauss_newton_step_moves_toward_the_optimum_and_is_kept_only_if_better():
+    p = cs.problem(n=800)
+    truth = np.log([cs.TRUE[k] for k in p.keys])
+    start = truth + np.array([0.4, -0.3, 0.3])  # a fit left off the optimum
+    jac = cal.jacobian(p, start, patients=200, seed=1)
+    step = cal.gauss_newton_step(p, start, jac, 200, 1, 1.0)
+    assert step["kept"] and step["objective_after"] < step["objective_before"]
+    moved = np.asarray(step["theta"])
+    assert np.abs(moved - truth).max() < 0.5 * np.abs(start - truth).max()
+    # the reported objective is the simulated one at the kept point
+    with cal.Evaluator(p.simulator) as ev:
+        sims = p.row_values(cal.evaluate(p, [moved], 200, 1, ev)[0])
+    assert p.objective(sims, 200, moved) == pytest.approx(step["objective_after"])
+    # a step that makes the simulated objective worse is dropped: a Jacobian of the wrong sign
+    # points the linearised optimum away from the truth
+    wrong = dict(jac, J=(-np.asarray(jac["J"])).tolist())
+    bad = cal.gauss_newton_step(p, start, wrong, 200, 1, 1.0)
+    assert not bad["kept"] and bad["objective_after"] > bad["objective_before"]
+    assert bad["theta"] == start.tolist()
+    with pytest.raises(InputError, match="gauss_newton_step"):
+        cal.gauss_newton_step(p, start, jac, 200, 1, 1.5)

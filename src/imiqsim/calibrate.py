@@ -1484,6 +1484,9 @@ class CalibrationRun:
     jacobian_patients: int | None = None  # default: the last stage's
     checkpoint_dir: Path = field(default_factory=lambda: Path("out/calibration"))
     resume: bool = False
+    #: 0: none; else the fraction of a Gauss-Newton step on the Jacobian taken after the fit
+    #: (kept only if the simulated objective falls; the posterior is then taken there)
+    gauss_newton_step: float = 0.0
 
 
 def calibrate(
@@ -1520,11 +1523,67 @@ def calibrate(
     theta = np.asarray(res["theta"])
     jp = run.jacobian_patients or int(res["stages"][-1][0])
     jac, posterior = _posterior_at(problem, theta, jp, run, jck, progress)
+    if run.gauss_newton_step > 0:
+        step = gauss_newton_step(problem, theta, jac, jp, run.seed, run.gauss_newton_step, run)
+        res["gauss_newton"] = step
+        if step["kept"]:
+            theta = np.asarray(step["theta"])
+            res["theta"], res["values"] = theta.tolist(), problem.values(theta)
+            res["objective"], res["rows"] = step["objective_after"], step["rows"]
+            res["hits"] = {
+                r.id: row_hit(r, problem.targets[r.id], step["rows"][r.id]) for r in problem.rows
+            }
+            res["rows_patients"] = jp
+            jck2 = jck.with_name("jacobian_after_step_checkpoint.json")
+            jac, posterior = _posterior_at(problem, theta, jp, run, jck2, progress)
     res["posterior"] = posterior
     res["jacobian"] = {k: v for k, v in jac.items() if k != "arms0"}
     res["fit_s"], res["jacobian_s"] = t1 - t0, time.monotonic() - t1
     res["command"] = command
     return res
+
+
+def gauss_newton_step(
+    problem: Problem,
+    theta: np.ndarray,
+    jac: dict,
+    patients: int,
+    seed: int,
+    weight: float,
+    run: CalibrationRun | None = None,
+) -> dict:
+    """A damped Gauss-Newton step from ``theta`` on the rows' Jacobian, checked by simulation.
+
+    The linearised optimum (:func:`imiqsim.cv.emulator_refit`: the fit's objective on the rows
+    linearised at ``theta``, within the boxes) gives the direction; ``theta + weight x`` that
+    step is simulated with the Jacobian's patients and seed and kept only if its objective is
+    lower than the base point's (``jac["arms0"]``, the same patients). Returns ``theta`` (the
+    kept point), ``kept``, ``weight``, ``objective_before``/``objective_after`` and ``rows``.
+    """
+    from imiqsim.cv import emulator_refit
+
+    if not 0 < weight <= 1:
+        raise InputError("gauss_newton_step", weight, "more than 0 and at most 1")
+    theta = np.asarray(theta, dtype=float)
+    y0 = np.array([np.nan if v is None else v for v in jac["y0"]], dtype=float)
+    full = emulator_refit(problem, theta, y0, np.asarray(jac["J"], dtype=float), patients)
+    lo, hi = problem.theta_bounds()
+    trial = np.clip(theta + weight * (full - theta), lo, hi)
+    before = problem.objective(problem.row_values(jac["arms0"]), patients, theta)
+    workers = run.workers if run is not None else 1
+    with Evaluator(problem.simulator, workers) as ev:
+        arms = evaluate(problem, [trial], patients, seed, ev)[0]
+    sims = problem.row_values(arms)
+    after = problem.objective(sims, patients, trial)
+    kept = bool(after < before)
+    return {
+        "weight": weight,
+        "objective_before": before,
+        "objective_after": after,
+        "kept": kept,
+        "theta": (trial if kept else theta).tolist(),
+        "rows": sims if kept else problem.row_values(jac["arms0"]),
+    }
 
 
 def posterior_at_tables(

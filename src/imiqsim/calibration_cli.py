@@ -133,6 +133,12 @@ def calibrate_command(
         Path("out/calibration"), "--checkpoint-dir", help="Checkpoints and the result JSON."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints."),
+    gauss_newton_step: float = typer.Option(
+        0.0,
+        "--gauss-newton-step",
+        help="After the fit: this fraction (0 to 1; 0 none) of a Gauss-Newton step on the "
+        "Jacobian, kept only if the simulated objective falls.",
+    ),
     posterior_only: bool = typer.Option(
         False,
         "--posterior-only",
@@ -159,6 +165,8 @@ def calibrate_command(
         raise InputError("--popsize", popsize, "0 (automatic) or 4 to 200")
     if not 0 < sigma0 <= 0.5:
         raise InputError("--sigma0", sigma0, "more than 0 and at most 0.5")
+    if not 0 <= gauss_newton_step <= 1:
+        raise InputError("--gauss-newton-step", gauss_newton_step, "from 0 (none) to 1")
     if jacobian_patients and jacobian_patients < 10:
         raise InputError("--jacobian-patients", jacobian_patients, "0 or at least 10")
     if resume and not posterior_only and not (checkpoint_dir / "fit_checkpoint.json").exists():
@@ -168,6 +176,7 @@ def calibrate_command(
     command = (
         f"imiqsim calibrate --stages {stages.replace(' ', '')} --seed {seed} "
         f"--budget-minutes {budget_minutes:g} --workers {workers}"
+        + (f" --gauss-newton-step {gauss_newton_step:g}" if gauss_newton_step else "")
     )
     run = cal.CalibrationRun(
         stages=st,
@@ -179,6 +188,7 @@ def calibrate_command(
         jacobian_patients=jacobian_patients or None,
         checkpoint_dir=checkpoint_dir,
         resume=resume,
+        gauss_newton_step=gauss_newton_step,
     )
     if posterior_only:
         jp = jacobian_patients or st[-1][0]
@@ -204,6 +214,12 @@ def calibrate_command(
     for iv in res["posterior"]["intervals"]:
         typer.echo(
             f"  {iv['key']:34s} {iv['value']:<10.4g} 95% {iv['ci95'][0]:.3g}-{iv['ci95'][1]:.3g}"
+        )
+    if res.get("gauss_newton"):
+        g = res["gauss_newton"]
+        typer.echo(
+            f"Gauss-Newton step x{g['weight']:g}: objective {g['objective_before']:.3f} -> "
+            f"{g['objective_after']:.3f} ({'kept' if g['kept'] else 'not kept'})"
         )
     typer.echo(f"wrote {out}")
     if write:

@@ -26,23 +26,12 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from imiqsim.export.sbml import to_sbml
-from imiqsim.model import get_model
+from imiqsim.model import CYTOKINES, get_model
 
 __all__ = ["REPORTED", "output_times", "sedml", "write_omex"]
 
 #: Variables in the SED-ML report (besides time).
-REPORTED = (
-    "lesion_burden",
-    "visible_lesions",
-    "ifn_alpha",
-    "tnf_alpha",
-    "il1",
-    "il6",
-    "il8",
-    "il12",
-    "lsr_score",
-    "serum_conc_ng_ml",
-)
+REPORTED = ("lesion_burden", "visible_lesions", *CYTOKINES, "lsr_score", "serum_conc_ng_ml")
 _SEDML_NS = "http://sed-ml.org/sed-ml/level1/version3"
 _SBML_NS = "http://www.sbml.org/sbml/level3/version2/core"
 _MATHML_NS = "http://www.w3.org/1998/Math/MathML"

@@ -1349,8 +1349,8 @@ def _add_roundoff_event(
         )
 
 
-def _check_document(doc: Any) -> list[str]:
-    """Run libsbml's consistency checks (units included) and return the error messages."""
+def _run_checks(doc: Any) -> None:
+    """Switch on every libsbml consistency check (units included) and run them on ``doc``."""
     import libsbml
 
     for cat in (
@@ -1360,10 +1360,17 @@ def _check_document(doc: Any) -> list[str]:
         libsbml.LIBSBML_CAT_SBO_CONSISTENCY,
         libsbml.LIBSBML_CAT_OVERDETERMINED_MODEL,
         libsbml.LIBSBML_CAT_MODELING_PRACTICE,
+        libsbml.LIBSBML_CAT_UNITS_CONSISTENCY,
     ):
         doc.setConsistencyChecks(cat, True)
-    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
     doc.checkConsistency()
+
+
+def _check_document(doc: Any) -> list[str]:
+    """Run libsbml's consistency checks (units included) and return the error messages."""
+    import libsbml
+
+    _run_checks(doc)
     out = []
     for i in range(doc.getNumErrors()):
         e = doc.getError(i)
@@ -1389,17 +1396,7 @@ def sbml_warnings(sbml: str) -> list[str]:
     import libsbml
 
     doc = libsbml.readSBMLFromString(sbml)
-    for cat in (
-        libsbml.LIBSBML_CAT_GENERAL_CONSISTENCY,
-        libsbml.LIBSBML_CAT_IDENTIFIER_CONSISTENCY,
-        libsbml.LIBSBML_CAT_MATHML_CONSISTENCY,
-        libsbml.LIBSBML_CAT_SBO_CONSISTENCY,
-        libsbml.LIBSBML_CAT_OVERDETERMINED_MODEL,
-        libsbml.LIBSBML_CAT_MODELING_PRACTICE,
-        libsbml.LIBSBML_CAT_UNITS_CONSISTENCY,
-    ):
-        doc.setConsistencyChecks(cat, True)
-    doc.checkConsistency()
+    _run_checks(doc)
     return [
         f"[{e.getErrorId()}] {e.getSeverityAsString()}: {' '.join(e.getMessage().split())}"
         for e in (doc.getError(i) for i in range(doc.getNumErrors()))
