@@ -316,7 +316,12 @@ def sample_patient(
         z[:] = 0.0
     # correlated innate tone: inflammatory response and immune competence
     z_inf = z[2]
-    z_imm = RHO_INFLAMMATION_IMMUNITY * z[2] + np.sqrt(1 - RHO_INFLAMMATION_IMMUNITY**2) * z[3]
+
+    def with_innate_tone(z_own: float) -> float:
+        # a standard normal correlated rho 0.3 with the inflammatory response's
+        return RHO_INFLAMMATION_IMMUNITY * z_inf + np.sqrt(1 - RHO_INFLAMMATION_IMMUNITY**2) * z_own
+
+    z_imm = with_innate_tone(z[3])
     f_perm = np.exp(VARIABILITY["permeability"][0] * z[0])
     f_ec50 = np.exp(VARIABILITY["tlr7_sensitivity"][0] * z[1])
     f_inf = np.exp(VARIABILITY["inflammatory_response"][0] * z_inf)
@@ -354,8 +359,7 @@ def sample_patient(
         # the IFN/TNF-driven MHC-I and death-receptor display his innate tone sets, hence
         # correlated with the inflammatory response like immune competence): multiplies each
         # lesion's own draw, so lesions of a patient respond together
-        z_s = RHO_INFLAMMATION_IMMUNITY * z_inf + np.sqrt(1 - RHO_INFLAMMATION_IMMUNITY**2) * z[9]
-        f_patient = np.exp(base[pidx("patient_susceptibility_sd")] * z_s)
+        f_patient = np.exp(base[pidx("patient_susceptibility_sd")] * with_innate_tone(z[9]))
         for k in range(1, N_SLOTS + 1):
             p[pidx(f"lesion_susceptibility_{k}")] *= f_patient
     else:

@@ -115,9 +115,15 @@ def build() -> ModuleSpec:
         " their susceptibility); IFN-gamma release and T-cell retention need it",
     )
     m.obs(
+        "activated_effector_hazard",
+        "(nk_hazard + ctl_hazard + macrophage_hazard) * cytokine_sensitisation",
+        "1/h",
+        "per-cell death hazard from the activated NK cells, CTLs and macrophages in the inflamed"
+        " milieu (what the drug and the adaptive arm add to background surveillance)",
+    )
+    m.obs(
         "effector_hazard",
-        "baseline_surveillance_hazard + (nk_hazard + ctl_hazard + macrophage_hazard)"
-        " * cytokine_sensitisation",
+        "baseline_surveillance_hazard + activated_effector_hazard",
         "1/h",
         "per-cell death hazard from innate and effector cells for a fully susceptible lesion cell",
     )
@@ -250,8 +256,8 @@ def build() -> ModuleSpec:
     )
     m.rxn(
         "field_clearance",
-        "(field_susceptibility * (nk_hazard + ctl_hazard + macrophage_hazard)"
-        " * cytokine_sensitisation + k_field_memory_clearance * memory_signal) * field_reservoir",
+        "(field_susceptibility * activated_effector_hazard"
+        " + k_field_memory_clearance * memory_signal) * field_reservoir",
         "field_reservoir",
         None,
         "immune clearance of the seeding field (field treatment; memory control of latent HPV)",
