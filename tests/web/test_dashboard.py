@@ -174,7 +174,8 @@ def test_cancel_a_long_trial_keeps_the_last_result(open_page):
     page = open_page("trial")
     _fill(page, ".imiq-patients", "10")
     page.get_by_role("button", name="Run trial").click()
-    done = _wait_status(page, "trial", "done")
+    # start the long run while the first run's HTML report is still being written
+    done = _wait_status(page, "trial", "writing the HTML report")
     assert "10 virtual patients" in done
     kept = page.locator("#trial-json").text_content()
     _fill(page, ".imiq-patients", "20000")
@@ -185,6 +186,15 @@ def test_cancel_a_long_trial_keeps_the_last_result(open_page):
     _wait_status(page, "trial", "cancelled", timeout_ms=10_000)
     assert page.locator("#trial-json").text_content() == kept
     assert page.get_by_role("button", name="Run trial").is_enabled()
+    # the first run's report still arrives for the result on show, and does not overwrite
+    # the status line, which now describes the cancelled run
+    report = page.get_by_role("button", name="Download report.html")
+    end = time.monotonic() + 60
+    while not report.is_enabled() and time.monotonic() < end:
+        page.wait_for_timeout(100)
+    assert report.is_enabled()
+    page.wait_for_timeout(500)
+    assert "cancelled" in _status(page, "trial")
     # the pool replaced the stopped worker: a new run completes
     patient = open_page("patient")
     _run_patient(patient)

@@ -428,6 +428,7 @@ class TrialPage(_Page):
         super().__init__(dash, "compare" if compare else "trial")
         self.compare = compare
         self.result: backend.TrialRun | None = None
+        self.n_runs = 0
         default = ["ak-5pct", "ak-cryo"] if compare else ["ak-5pct", "ak-5pct-vehicle"]
         self.arms = pn.widgets.MultiChoice(
             name="arms (presets, uploaded or edited scenarios)",
@@ -498,6 +499,8 @@ class TrialPage(_Page):
 
     async def _run(self, _event=None) -> None:
         self.errors.clear()
+        self.n_runs += 1
+        serial = self.n_runs
         arms = list(self.arms.value)
         try:
             scs = [a if a in self.dash.presets else self.dash.scenario(a) for a in arms]
@@ -529,15 +532,20 @@ class TrialPage(_Page):
             return
         self.set_status(done + "; writing the HTML report ...")
         self.report_job = self.dash.pool.submit(backend.trial_report_job, res)
+        # The report finishes seconds later; by then a newer run may have been started (and
+        # perhaps cancelled). The report still belongs to the result on show, but the status
+        # line then describes the newer run and must not be overwritten.
         try:
             report = await _await_job(self.report_job)
         except Exception as exc:  # cancelled, or the report failed: the data stay
-            self.set_status(done + f"; no HTML report ({type(exc).__name__})")
+            if serial == self.n_runs:
+                self.set_status(done + f"; no HTML report ({type(exc).__name__})")
             return
         if self.result is res:
             res.files["report.html"] = report
             self.downloads[1].disabled = False
-            self.set_status(done + "; report ready")
+            if serial == self.n_runs:
+                self.set_status(done + "; report ready")
 
     def _show(self, bands: str | None, fall: str | None) -> None:
         res = self.result
