@@ -15,14 +15,12 @@ Research and teaching software, not a medical device.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import psutil
 from playwright.sync_api import sync_playwright
+
+from imiqsim.web.launch import dashboard_process
 
 DONE = ".imiq-status-patient .imiq-status-text"
 
@@ -49,27 +47,8 @@ def _cpu_by_kind(server_pid: int) -> dict[str, float]:
     return out
 
 
-def main() -> None:
-    import imiqsim
-
-    imiqsim.simulate("ak-5pct", days=1)  # compile or load the kernel cache once, before serving
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    url = f"http://127.0.0.1:{port}"
-    srv = subprocess.Popen(
-        [sys.executable, "-m", "imiqsim.cli", "serve", "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except Exception:
-            time.sleep(0.3)
-    time.sleep(3)
+def _measure(url: str, server_pid: int) -> list:
+    """The three phases: (label, wall seconds, CPU seconds by process kind)."""
     rows = []
     with sync_playwright() as pw:
         b = pw.chromium.launch(
@@ -92,12 +71,12 @@ def main() -> None:
             one = page()
             bt = one.get_by_role("button", name="Run patient")
             bt.wait_for()
-            c0 = _cpu_by_kind(srv.pid)
+            c0 = _cpu_by_kind(server_pid)
             t0 = time.monotonic()
             bt.click()
             one.locator(DONE, has_text="done").wait_for(timeout=120000)
             wall = time.monotonic() - t0
-            c1 = _cpu_by_kind(srv.pid)
+            c1 = _cpu_by_kind(server_pid)
             rows.append((f"one alone ({rep + 1})", wall, {k: c1[k] - c0.get(k, 0) for k in c1}))
         pages = [page() for _ in range(8)]
         bts = [p.get_by_role("button", name="Run patient") for p in pages]
@@ -108,17 +87,26 @@ def main() -> None:
             box.fill(str(10 + 5 * k))
             box.press("Tab")
         time.sleep(1)
-        c0 = _cpu_by_kind(srv.pid)
+        c0 = _cpu_by_kind(server_pid)
         t0 = time.monotonic()
         for bb in bts:
             bb.click()
         for p in pages:
             p.locator(DONE, has_text="done").wait_for(timeout=120000)
         wall = time.monotonic() - t0
-        c1 = _cpu_by_kind(srv.pid)
+        c1 = _cpu_by_kind(server_pid)
         rows.append(("eight together", wall, {k: c1[k] - c0.get(k, 0) for k in c1}))
         b.close()
-    srv.terminate()
+    return rows
+
+
+def main() -> None:
+    import imiqsim
+
+    imiqsim.simulate("ak-5pct", days=1)  # compile or load the kernel cache once, before serving
+    with dashboard_process(workers=2) as (url, srv):
+        time.sleep(3)
+        rows = _measure(url, srv.pid)
     kinds = sorted({k for _, _, c in rows for k in c})
     print("Research and teaching software, not a medical device.")
     print("| phase | wall s | " + " | ".join(kinds) + " |")

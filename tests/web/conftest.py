@@ -9,11 +9,6 @@ own dashboard session.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,48 +19,16 @@ SERVER_START_S = 90.0
 WAIT_MS = 90_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server():
     """Base URL of a dashboard served by ``imiqsim serve`` for the whole session."""
     import imiqsim
+    from imiqsim.web.launch import dashboard_process
 
     imiqsim.simulate("ak-5pct", days=1)  # compile or load the kernel cache once, here
-    port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"imiqsim-serve-{port}.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "imiqsim.cli", "serve", "--port", str(port), "--workers", "2"],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-    url = f"http://127.0.0.1:{port}/"
-    end = time.monotonic() + SERVER_START_S
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"imiqsim serve exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > end:
-            proc.kill()
-            raise RuntimeError(f"imiqsim serve did not answer in {SERVER_START_S} s")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"imiqsim-serve-{os.getpid()}.log"
+    with dashboard_process(workers=2, timeout_s=SERVER_START_S, log=log) as (url, _proc):
+        yield url
 
 
 @pytest.fixture(scope="session")

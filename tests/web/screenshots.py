@@ -6,23 +6,14 @@ on a free port, runs each page once in Debian's Chromium and writes ``dashboard_
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from imiqsim.web.launch import dashboard_process
+
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _status(page, name: str, text: str, timeout_s: float = 180) -> None:
@@ -32,19 +23,7 @@ def _status(page, name: str, text: str, timeout_s: float = 180) -> None:
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    port = _port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "imiqsim.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=os.environ.copy(),
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url, timeout=5)
-                break
-            except OSError:
-                time.sleep(0.3)
+    with dashboard_process(workers=2, timeout_s=180) as (url, _server):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1560, "height": 1000})
@@ -88,9 +67,6 @@ def main(out: Path) -> None:
             page.wait_for_timeout(1500)
             page.screenshot(path=out / "dashboard_model.png")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     for p in sorted(out.glob("dashboard_*.png")):
         print(f"wrote {p}")
 
