@@ -95,3 +95,18 @@ def test_model_tables():
     assert "tlr7_ec50_ug_ml" in {r["name"] for r in rows}
     assert backend.equations_markdown().startswith("# imiqsim model equations")
     assert backend.endpoint_label("complete_clearance") == "Complete clearance"
+
+
+def test_cascade_figures_are_separate_roots_sharing_their_sources():
+    # separate roots: one plot's axis resize re-lays out only that plot, not the grid
+    from imiqsim.web import figures
+
+    item = json.loads(figures.cascade_template())
+    doc = item["doc"]
+    roots = doc["roots"]
+    assert [r["id"] for r in roots] == item["root_ids"]
+    assert len(roots) == 8 and {r["name"] for r in roots} == {"Figure"}
+    # one document: the slot sources and the shared time axis are defined once for all eight
+    text = json.dumps(doc)
+    for k in range(len(figures.SLOTS)):
+        assert text.count(f'"name": "slot{k}"') == 1

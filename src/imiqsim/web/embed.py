@@ -39,6 +39,8 @@ export function render({ model, el }) {
   function fill() {
     if (doc === null || !model.payload) { return }
     const p = JSON.parse(model.payload)
+    const plots = [...doc.all_models].filter((m) => m.properties !== undefined && "hold_render" in m.properties)
+    for (const m of plots) { m.hold_render = true }
     for (let k = 0; ; k++) {
       const src = doc.get_model_by_name(`slot${k}`)
       if (src === null) { break }
@@ -63,6 +65,7 @@ export function render({ model, el }) {
     const span = doc.get_model_by_name("threshold")
     if (span !== null) { span.location = p.threshold }
     target.dataset.labels = JSON.stringify(p.labels ?? [])
+    for (const m of plots) { m.hold_render = false }
   }
 
   async function draw() {
@@ -73,7 +76,25 @@ export function render({ model, el }) {
     }
     target.replaceChildren()
     if (model.item) {
-      current = await window.Bokeh.embed.embed_item(JSON.parse(model.item), target)
+      const item = JSON.parse(model.item)
+      if (item.root_ids !== undefined) {
+        // several roots of one document, in a CSS grid
+        target.style.display = "grid"
+        target.style.gridTemplateColumns = `repeat(${item.columns}, max-content)`
+        const roots = {}
+        for (const id of item.root_ids) {
+          const cell = document.createElement("div")
+          target.appendChild(cell)
+          roots[id] = cell
+        }
+        const docid = "imiq-" + Math.random().toString(36).slice(2)
+        const [views] = await window.Bokeh.embed.embed_items(
+          {[docid]: item.doc}, [{docid, roots, root_ids: item.root_ids}]
+        )
+        current = views
+      } else {
+        current = await window.Bokeh.embed.embed_item(item, target)
+      }
       doc = current.roots[0].model.document
       fill()
     }

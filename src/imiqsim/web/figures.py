@@ -211,7 +211,10 @@ def _hover(renderers) -> HoverTool:
 
 @functools.cache
 def cascade_template() -> str:
-    """The eight-panel cascade with empty data, as a Bokeh JSON item (built once per process).
+    """The eight-panel cascade with empty data, as JSON text (built once per process).
+
+    One Bokeh document whose eight figures are separate roots (see :func:`_roots`), laid out
+    two per row by :class:`imiqsim.web.embed.BokehItem`.
 
     Its data sources are named ``slot0`` (latest run) ... and ``kills``, the visibility line
     ``threshold``; :class:`imiqsim.web.embed.BokehItem` fills them from a
@@ -279,7 +282,7 @@ def cascade_template() -> str:
         p.legend.click_policy = "hide"
         figs.append(p)
     figs.insert(6, _kills_figure())
-    return _item(gridplot(figs, ncols=2, merge_tools=True, toolbar_location="right"))
+    return _roots(figs)
 
 
 def _kills_figure():
@@ -492,6 +495,21 @@ def _item(layout) -> str:
     from bokeh.embed import json_item
 
     return json.dumps(json_item(layout))
+
+
+def _roots(figs) -> str:
+    """Figures sharing one document but each its own root (JSON text for ``BokehItem``).
+
+    A grid of plots is one layout: when one plot's axis labels change width (a log axis
+    showing new decades), Bokeh lays out and repaints the whole grid; as separate roots in a
+    CSS grid, each plot lays out and repaints alone.
+    """
+    from bokeh.embed.util import OutputDocumentFor, standalone_docs_json
+
+    with OutputDocumentFor(figs) as doc:
+        doc.title = ""
+        [doc_json] = standalone_docs_json(figs).values()
+    return json.dumps({"doc": doc_json, "root_ids": [f.id for f in figs], "columns": 2})
 
 
 def patient_job(sc, overrides, knockouts, label: str) -> tuple[backend.PatientRun, Trace]:
