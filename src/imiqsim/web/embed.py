@@ -39,8 +39,6 @@ export function render({ model, el }) {
   function fill() {
     if (doc === null || !model.payload) { return }
     const p = JSON.parse(model.payload)
-    const plots = [...doc.all_models].filter((m) => m.properties !== undefined && "hold_render" in m.properties)
-    for (const m of plots) { m.hold_render = true }
     for (let k = 0; ; k++) {
       const src = doc.get_model_by_name(`slot${k}`)
       if (src === null) { break }
@@ -65,7 +63,6 @@ export function render({ model, el }) {
     const span = doc.get_model_by_name("threshold")
     if (span !== null) { span.location = p.threshold }
     target.dataset.labels = JSON.stringify(p.labels ?? [])
-    for (const m of plots) { m.hold_render = false }
   }
 
   async function draw() {
