@@ -187,7 +187,7 @@ def build() -> ModuleSpec:
     )
     m.rxn(
         "t_expansion",
-        "k_t_expansion * dc_ln_stimulus * t_effector * pos(1 - t_effector / t_effector_max)",
+        "k_t_expansion * dc_ln_stimulus * t_effector * (1 - t_effector / t_effector_max)",
         None,
         "t_effector",
         "antigen-driven clonal expansion",

@@ -84,7 +84,7 @@ def build() -> ModuleSpec:
         )
         m.obs(
             f"{c}_signal",
-            f"hill(pos({c} - {c}_baseline), {c}_k_signal, 1)",
+            f"hill({c} - {c}_baseline, {c}_k_signal, 1)",
             "1",
             f"saturable local {lab} response above baseline",
         )
@@ -103,7 +103,7 @@ def build() -> ModuleSpec:
         m.rxn(f"{c}_drainage", f"k_lymph_drainage * {c}", c, None, f"lymphatic drainage of {lab}")
         m.rxn(
             f"{c}_spillover",
-            f"k_lymph_drainage * pos({c} - {c}_baseline) * tissue_volume_ml / plasma_volume_ml",
+            f"k_lymph_drainage * ({c} - {c}_baseline) * tissue_volume_ml / plasma_volume_ml",
             None,
             f"{c}_serum",
             f"excess {lab} from the treated area reaching serum",
@@ -123,7 +123,7 @@ def build() -> ModuleSpec:
             f"systemic {lab} elimination",
         )
     excess = " + ".join(
-        f"pos({c}_serum - {c}_serum_baseline) / {c}_serum_symptom_level"
+        f"({c}_serum - {c}_serum_baseline) / {c}_serum_symptom_level"
         for c in ("ifn_alpha", "il6", "tnf_alpha", "il1")
     )
     m.obs(

@@ -188,7 +188,7 @@ def build() -> ModuleSpec:
         m.state(s, "cells", f"lesion_initial_cells_{i}", f"abnormal cells in lesion slot {i}", 10.0)
         m.rxn(
             f"{s}_growth",
-            f"lesion_growth_rate * {s} * pos(1 - {s} / lesion_capacity_cells)"
+            f"lesion_growth_rate * {s} * (1 - {s} / lesion_capacity_cells)"
             " * (1 - growth_inhibition)",
             None,
             s,

@@ -83,8 +83,8 @@ def build() -> ModuleSpec:
     )
     m.rxn(
         "dc_maturation",
-        "k_dc_maturation * min(tlr7_activation + dc_tnf_weight * tnf_alpha_signal"
-        " + dc_damp_weight * cryo_danger_signal, 1)"
+        "k_dc_maturation * (tlr7_activation + dc_tnf_weight * tnf_alpha_signal"
+        " + dc_damp_weight * cryo_danger_signal)"
         " * (1 - dc_activation)",
         None,
         "dc_activation",
