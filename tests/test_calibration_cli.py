@@ -46,6 +46,17 @@ def test_register_replaces_calibrate_and_adds_validate():
         (["calibrate", "--popsize", "2"], "--popsize"),
         (["calibrate", "--gauss-newton-step", "1.5"], "--gauss-newton-step"),
         (["calibrate", "--resume", "--checkpoint-dir", "/nonexistent/x"], "--resume"),
+        (["calibrate", "--only", "no_such_key"], "--only"),
+        (["calibrate", "--fix", "no_such_parameter=1"], "--fix"),
+        (["calibrate", "--fix", "erythema_half"], "--fix"),
+        (["calibrate", "--fix", "erythema_half=abc"], "--fix"),
+        (["calibrate", "--fix", "erythema_half@XYZ=0.2"], "--fix"),
+        (["calibrate", "--fix", "erythema_half=0.2"], "--fix"),  # fitted in a joint fit
+        (["calibrate", "--only", "erythema_half", "--posterior-only"], "--posterior-only"),
+        (
+            ["calibrate", "--only", "erythema_half", "--fix", "tlr7_ec50_ug_ml=3", "--write"],
+            "--write",
+        ),
         (["validate", "--patients", "5"], "--patients"),
         (["validate", "--resume", "--checkpoint", "/nonexistent/x.json"], "--resume"),
     ],

@@ -206,3 +206,52 @@ def test_gauss_newton_step_moves_toward_the_optimum_and_is_kept_only_if_better()
     assert bad["theta"] == start.tolist()
     with pytest.raises(InputError, match="gauss_newton_step"):
         cal.gauss_newton_step(p, start, jac, 200, 1, 1.5)
+
+
+def test_block_fit_recovers_its_key_with_the_others_held():
+    full = cs.problem()
+    held = {"k2": cs.TRUE["k2"], "k3@X": cs.TRUE["k3@X"]}
+    p = full.restricted(["k1"], held)
+    assert p.keys == ["k1"] and p.fingerprint() != full.fingerprint()
+    res = cal.fit(p, stages=((1000, 15),), seed=5, start={"k1": 4.0}, sigma0=0.2, popsize=6)
+    assert list(res["values"]) == ["k1"]
+    assert math.log(res["values"]["k1"] / cs.TRUE["k1"]) == pytest.approx(0.0, abs=0.06)
+    assert all(res["hits"].values())
+    # the held values are what the arms see: hold k2 at a wrong value and the rows miss
+    wrong = full.restricted(["k1"], {**held, "k2": 0.5})
+    assert wrong.fingerprint() != p.fingerprint()
+    res_wrong = cal.fit(
+        wrong, stages=((1000, 15),), seed=5, start={"k1": 4.0}, sigma0=0.2, popsize=6
+    )
+    assert not all(res_wrong["hits"].values())
+
+
+@pytest.mark.parametrize(
+    "keys, fixed, field",
+    [
+        (["k9"], {}, "--only"),
+        (["k1", "k1"], {}, "--only"),
+        (["k1"], {"k1": 1.0}, "--fix"),
+        (["k1"], {"k2": -1.0}, "--fix k2"),
+        (None, {"k2": 1.0}, "--fix"),
+    ],
+)
+def test_block_fit_refuses_bad_keys(keys, fixed, field):
+    with pytest.raises(InputError) as e:
+        cs.problem().restricted(keys, fixed)
+    assert e.value.field == field
+
+
+def test_write_values_of_a_block_fit_says_so(tmp_path):
+    (tmp_path / "parameters.csv").write_text(
+        "# c\nname,value,unit,module,description,source,status\n"
+        "erythema_half,0.1,1,reactions,erythema,old,calibrated\n"
+    )
+    (tmp_path / "indications.csv").write_text(
+        "indication,name,value,unit,description,source,status\n"
+    )
+    params = (cal.CalibratedParameter("erythema_half", "global", 0.01, 1, True, "erythema"),)
+    cal.write_values({"erythema_half": 0.2}, tmp_path, "--only erythema_half", params, 34, True)
+    g = (tmp_path / "parameters.csv").read_text()
+    assert "erythema_half,0.2,1" in g and "held at their tables (block fit" in g
+    assert "jointly" not in g

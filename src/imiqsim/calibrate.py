@@ -466,6 +466,29 @@ class ModelSimulator:
         return _plain(tr.arms[0].endpoints)
 
 
+@dataclass(frozen=True)
+class FixedSimulator:
+    """Another simulator with some parameters held at given values in every arm.
+
+    ``fixed`` maps keys as :func:`overrides_for` reads them (``name`` or ``name@IND``) to
+    values; the fitted values of a candidate never include these keys (see
+    :meth:`Problem.restricted`). Its ``repr`` (with ``fixed``) enters the checkpoint
+    fingerprint, so a checkpoint made with other fixed values is refused.
+    """
+
+    base: Any
+    fixed: tuple[tuple[str, float], ...]
+
+    def arm_names(self) -> list[str]:
+        return self.base.arm_names()
+
+    def depends(self, arm: str, key: str) -> bool:
+        return self.base.depends(arm, key)
+
+    def run_arm(self, arm: str, values: dict[str, float], patients: int, seed: int) -> dict:
+        return self.base.run_arm(arm, {**dict(self.fixed), **values}, patients, seed)
+
+
 def _plain(e: dict) -> dict:
     out = {}
     for k, v in e.items():
@@ -623,6 +646,49 @@ class Problem:
     @property
     def keys(self) -> list[str]:
         return [p.key for p in self.params]
+
+    def restricted(
+        self, keys: Sequence[str] | None = None, fixed: dict[str, float] | None = None
+    ) -> Problem:
+        """The same rows with only ``keys`` fitted (a block fit) and ``fixed`` values held.
+
+        Parameters
+        ----------
+        keys : sequence of str, optional
+            Calibrated keys to fit (``name`` or ``name@IND``; default: all). The others keep
+            their table values in every evaluation.
+        fixed : dict, optional
+            Parameter values held in every arm, keyed ``name`` or ``name@IND``: any model
+            parameter, or a calibrated key that is not fitted.
+
+        Raises
+        ------
+        InputError
+            An unknown or repeated key, a fixed key that is also fitted, or a value that is not
+            a positive finite number.
+        """
+        known = self.keys
+        keys = list(known if keys is None else keys)
+        for k in keys:
+            if k not in known:
+                raise InputError("--only", k, f"calibrated keys: {', '.join(known)}")
+        if len(set(keys)) != len(keys) or not keys:
+            raise InputError("--only", ",".join(keys), "one or more different calibrated keys")
+        fixed = dict(fixed or {})
+        for k, v in fixed.items():
+            if k in keys:
+                raise InputError(
+                    "--fix", k, "a parameter that is not fitted (leave it out of --only)"
+                )
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise InputError(f"--fix {k}", v, "a positive finite number")
+        params = tuple(p for p in self.params if p.key in set(keys))
+        sim = (
+            FixedSimulator(self.simulator, tuple(sorted(fixed.items())))
+            if fixed
+            else self.simulator
+        )
+        return Problem(self.targets, self.rows, params, sim)
 
     def row(self, row_id: str) -> RowSpec:
         for r in self.rows:
@@ -1428,10 +1494,13 @@ def write_values(
     note: str,
     params: Sequence[CalibratedParameter] | None = None,
     n_rows: int | None = None,
+    block: bool = False,
 ) -> list[str]:
     """Write fitted values into parameters.csv / indications.csv with their provenance.
 
-    Each value's source becomes ``calibrated jointly against all <n> rows (<note>)``. An
+    Each value's source becomes ``calibrated jointly against all <n> rows (<note>)``, or with
+    ``block`` (only some keys were fitted, see :meth:`Problem.restricted`) says that the other
+    calibrated values were held at their tables. An
     indication's value with no row in indications.csv gets one (unit and description from
     parameters.csv).
 
@@ -1443,6 +1512,11 @@ def write_values(
     params = params if params is not None else load_parameters()
     n_rows = n_rows if n_rows is not None else len(load_targets())
     src = f"calibrated jointly against all {n_rows} rows of data/calibration.csv ({note})"
+    if block:
+        src = (
+            f"calibrated against all {n_rows} rows of data/calibration.csv with the other "
+            f"calibrated values held at their tables (block fit: {note})"
+        )
     changed = []
     for p in params:
         if p.key not in values:

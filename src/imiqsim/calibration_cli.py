@@ -20,6 +20,7 @@ __all__ = [
     "UNCERTAINTY_HELP",
     "calibrate_command",
     "check_uncertainty",
+    "parse_fixed",
     "parse_stages",
     "register",
     "validate_command",
@@ -85,6 +86,43 @@ def parse_stages(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def parse_fixed(items: list[str]) -> dict[str, float]:
+    """``["skin_unbound_fraction=0.02", "x@AK=1"]`` -> a dict; names checked against the model.
+
+    Examples
+    --------
+    >>> parse_fixed(["skin_unbound_fraction=0.02"])
+    {'skin_unbound_fraction': 0.02}
+    """
+    from imiqsim.model import get_model
+
+    m = get_model()
+    names = set(m.parameter_names)
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        try:
+            if not sep:
+                raise ValueError
+            value = float(text)
+        except ValueError:
+            raise InputError(
+                "--fix", item, "NAME=VALUE with a number, e.g. erythema_half=0.2"
+            ) from None
+        base, _, ind = name.partition("@")
+        if base not in names:
+            raise InputError("--fix", name, "a parameter of the model (imiqsim parameters)")
+        if ind and ind not in m.indication_parameters:
+            raise InputError(
+                "--fix", name, f"NAME@IND with IND one of {', '.join(m.indication_parameters)}"
+            )
+        if name in out:
+            raise InputError("--fix", name, "each parameter once")
+        out[name] = value
+    return out
+
+
 def _bar(label: str):
     from rich.console import Console
     from rich.progress import (
@@ -148,7 +186,20 @@ def calibrate_command(
         False,
         "--write",
         help="Write the fitted values (with provenance) into the parameter tables and the "
-        "posterior into data/posterior.json (with --posterior-only: the posterior only).",
+        "posterior into data/posterior.json (with --posterior-only: the posterior only; with "
+        "--only: the fitted values only).",
+    ),
+    only: str = typer.Option(
+        "",
+        "--only",
+        help="Block fit: fit only these calibrated keys (comma-separated, e.g. "
+        "erythema_half,lesion_immune_susceptibility@AK); the others keep their table values.",
+    ),
+    fix: list[str] = typer.Option(
+        [],
+        "--fix",
+        help="NAME=VALUE held in every arm during the fit (any model parameter, or name@IND; "
+        "repeatable), for screening a structure; not written.",
     ),
 ):
     """Fit every calibrated parameter jointly against every published row (CMA-ES; slow)."""
@@ -173,10 +224,26 @@ def calibrate_command(
         raise InputError(
             "--resume", str(checkpoint_dir / "fit_checkpoint.json"), "an existing fit checkpoint"
         )
+    keys = [k.strip() for k in only.split(",") if k.strip()] or None
+    fixed = parse_fixed(fix)
+    if posterior_only and (keys or fixed):
+        raise InputError(
+            "--posterior-only", "with --only/--fix", "alone: the posterior covers every key"
+        )
+    if write and fixed:
+        raise InputError(
+            "--write",
+            "with --fix",
+            "without --fix: values fitted under held values that are "
+            "not in the tables would not reproduce",
+        )
+    problem = cal.Problem.from_package().restricted(keys, fixed)
     command = (
         f"imiqsim calibrate --stages {stages.replace(' ', '')} --seed {seed} "
         f"--budget-minutes {budget_minutes:g} --workers {workers}"
         + (f" --gauss-newton-step {gauss_newton_step:g}" if gauss_newton_step else "")
+        + (f" --only {','.join(keys)}" if keys else "")
+        + "".join(f" --fix {k}={v:g}" for k, v in fixed.items())
     )
     run = cal.CalibrationRun(
         stages=st,
@@ -199,7 +266,7 @@ def calibrate_command(
         if posterior_only:
             res = cal.posterior_at_tables(run, progress=cb, command=command)
         else:
-            res = cal.calibrate(run, progress=cb, command=command)
+            res = cal.calibrate(run, problem=problem, progress=cb, command=command)
     wall = time.monotonic() - t0
     res["wall_s_this_session"] = wall
     out = checkpoint_dir / "calibration_result.json"
@@ -223,11 +290,19 @@ def calibrate_command(
         )
     typer.echo(f"wrote {out}")
     if write:
-        problem = cal.Problem.from_package()
         model_dir = Path(str(resources.files("imiqsim.model")))
         if not posterior_only:  # --posterior-only keeps the tables (and their provenance)
-            changed = cal.write_values(res["values"], model_dir, command, problem.params)
+            changed = cal.write_values(
+                res["values"], model_dir, command, problem.params, block=keys is not None
+            )
             typer.echo(f"updated {len(changed)} parameters in {model_dir}")
+        if keys is not None:
+            typer.echo(
+                "data/posterior.json not updated (a block fit's posterior covers only its keys): "
+                "run `imiqsim calibrate --posterior-only --write` for the tables as they are now"
+            )
+            return
+        problem = cal.Problem.from_package()
         import numpy as np
 
         path = cal.write_posterior(
