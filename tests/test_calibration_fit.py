@@ -159,14 +159,16 @@ def test_bad_table_rows_are_named():
         cal.load_parameters("name,scope,lower,upper,log_scale,meaning\nk,global,2,1,true,m\n")
 
 
+def _tables(path, row: str) -> None:
+    """A one-row parameters.csv and an empty indications.csv under ``path``."""
+    (path / "parameters.csv").write_text(
+        f"# c\nname,value,unit,module,description,source,status\n{row}\n"
+    )
+    (path / "indications.csv").write_text("indication,name,value,unit,description,source,status\n")
+
+
 def test_write_values_sets_value_and_provenance(tmp_path):
-    (tmp_path / "parameters.csv").write_text(
-        "# c\nname,value,unit,module,description,source,status\n"
-        "k_memory_kill,0.01,1/h,lesions,memory hazard,old,calibrated\n"
-    )
-    (tmp_path / "indications.csv").write_text(
-        "indication,name,value,unit,description,source,status\n"
-    )
+    _tables(tmp_path, "k_memory_kill,0.01,1/h,lesions,memory hazard,old,calibrated")
     params = (
         cal.CalibratedParameter("k_memory_kill", "global", 1e-4, 1, True, "memory"),
         cal.CalibratedParameter("k_memory_kill", "EGW", 1e-4, 1, True, "memory in warts"),
@@ -243,13 +245,7 @@ def test_block_fit_refuses_bad_keys(keys, fixed, field):
 
 
 def test_write_values_of_a_block_fit_says_so(tmp_path):
-    (tmp_path / "parameters.csv").write_text(
-        "# c\nname,value,unit,module,description,source,status\n"
-        "erythema_half,0.1,1,reactions,erythema,old,calibrated\n"
-    )
-    (tmp_path / "indications.csv").write_text(
-        "indication,name,value,unit,description,source,status\n"
-    )
+    _tables(tmp_path, "erythema_half,0.1,1,reactions,erythema,old,calibrated")
     params = (cal.CalibratedParameter("erythema_half", "global", 0.01, 1, True, "erythema"),)
     cal.write_values({"erythema_half": 0.2}, tmp_path, "--only erythema_half", params, 34, True)
     g = (tmp_path / "parameters.csv").read_text()
