@@ -47,9 +47,10 @@ def test_register_replaces_calibrate_and_adds_validate():
         (["calibrate", "--gauss-newton-step", "1.5"], "--gauss-newton-step"),
         (["calibrate", "--resume", "--checkpoint-dir", "/nonexistent/x"], "--resume"),
         (["calibrate", "--only", "no_such_key"], "--only"),
-        (["calibrate", "--fix", "no_such_parameter=1"], "--fix"),
+        (["calibrate", "--fix", "no_such_parameter=1"], "parameters.no_such_parameter"),
         (["calibrate", "--fix", "erythema_half"], "--fix"),
-        (["calibrate", "--fix", "erythema_half=abc"], "--fix"),
+        (["calibrate", "--fix", "erythema_half=abc"], "--fix erythema_half"),
+        (["calibrate", "--fix", "nk_present=2"], "--fix nk_present"),  # parameter_bounds.csv
         (["calibrate", "--fix", "erythema_half@XYZ=0.2"], "--fix"),
         (["calibrate", "--fix", "erythema_half=0.2"], "--fix"),  # fitted in a joint fit
         (["calibrate", "--only", "erythema_half", "--posterior-only"], "--posterior-only"),

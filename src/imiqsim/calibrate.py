@@ -664,9 +664,11 @@ class Problem:
         Raises
         ------
         InputError
-            An unknown or repeated key, a fixed key that is also fitted, or a value that is not
-            a positive finite number.
+            An unknown or repeated key, a fixed key that is also fitted, or a value outside the
+            parameter's bounds (``model/parameter_bounds.csv``).
         """
+        from imiqsim.model.bounds import check_parameter
+
         known = self.keys
         keys = list(known if keys is None else keys)
         for k in keys:
@@ -680,8 +682,7 @@ class Problem:
                 raise InputError(
                     "--fix", k, "a parameter that is not fitted (leave it out of --only)"
                 )
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise InputError(f"--fix {k}", v, "a positive finite number")
+            check_parameter(k.partition("@")[0], v, f"--fix {k}")  # parameter_bounds.csv
         params = tuple(p for p in self.params if p.key in set(keys))
         sim = (
             FixedSimulator(self.simulator, tuple(sorted(fixed.items())))

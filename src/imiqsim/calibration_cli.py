@@ -87,39 +87,30 @@ def parse_stages(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def parse_fixed(items: list[str]) -> dict[str, float]:
-    """``["skin_unbound_fraction=0.02", "x@AK=1"]`` -> a dict; names checked against the model.
+    """Repeated ``--fix NAME=VALUE`` (or ``NAME@IND=VALUE``): parsed and bounds-checked as
+    ``--set`` is (:func:`imiqsim.cli.parse_set`), plus the indication of ``@IND``.
 
     Examples
     --------
-    >>> parse_fixed(["skin_unbound_fraction=0.02"])
-    {'skin_unbound_fraction': 0.02}
+    >>> parse_fixed(["skin_unbound_fraction=0.02", "baseline_surveillance@AK=0.001"])
+    {'skin_unbound_fraction': 0.02, 'baseline_surveillance@AK': 0.001}
     """
+    from imiqsim.cli import parse_set
     from imiqsim.model import get_model
 
-    m = get_model()
-    names = set(m.parameter_names)
+    indications = get_model().indication_parameters
     out: dict[str, float] = {}
     for item in items:
         name, sep, text = item.partition("=")
-        name = name.strip()
-        try:
-            if not sep:
-                raise ValueError
-            value = float(text)
-        except ValueError:
+        base, _, ind = name.strip().partition("@")
+        if ind and ind not in indications:
             raise InputError(
-                "--fix", item, "NAME=VALUE with a number, e.g. erythema_half=0.2"
-            ) from None
-        base, _, ind = name.partition("@")
-        if base not in names:
-            raise InputError("--fix", name, "a parameter of the model (imiqsim parameters)")
-        if ind and ind not in m.indication_parameters:
-            raise InputError(
-                "--fix", name, f"NAME@IND with IND one of {', '.join(m.indication_parameters)}"
+                "--fix", name.strip(), f"NAME@IND, IND one of {', '.join(indications)}"
             )
-        if name in out:
-            raise InputError("--fix", name, "each parameter once")
-        out[name] = value
+        key = f"{base}@{ind}" if ind else base
+        if key in out:
+            raise InputError(f"--fix {key}", text, "each parameter may be held only once")
+        out[key] = parse_set([f"{base}{sep}{text}"], flag="--fix")[base]
     return out
 
 
@@ -302,7 +293,6 @@ def calibrate_command(
                 "run `imiqsim calibrate --posterior-only --write` for the tables as they are now"
             )
             return
-        problem = cal.Problem.from_package()
         import numpy as np
 
         path = cal.write_posterior(

@@ -171,8 +171,10 @@ def _info(msg: str, quiet: bool = False) -> None:
         typer.echo(msg, err=True)
 
 
-def parse_set(values: list[str] | None) -> dict[str, float]:
+def parse_set(values: list[str] | None, flag: str = "--set") -> dict[str, float]:
     """Parse repeated ``--set name=value`` flags: strict numbers, bounds checked, no repeats.
+
+    ``flag`` names the option in messages (``imiqsim calibrate --fix`` parses the same way).
 
     Examples
     --------
@@ -190,18 +192,18 @@ def parse_set(values: list[str] | None) -> dict[str, float]:
     for v in values or []:
         if "=" not in v:
             raise InputError(
-                "--set", v, "NAME=VALUE, e.g. --set tlr7_ec50_ug_ml=3 (see `imiqsim parameters`)"
+                flag, v, f"NAME=VALUE, e.g. {flag} tlr7_ec50_ug_ml=3 (see `imiqsim parameters`)"
             )
         name, _, val = v.partition("=")
         name = name.strip()
         if not name:
-            raise InputError("--set", v, "NAME=VALUE with a parameter name before the =")
+            raise InputError(flag, v, "NAME=VALUE with a parameter name before the =")
         if name in out:
-            raise InputError(f"--set {name}", val, "each parameter may be set only once")
+            raise InputError(f"{flag} {name}", val, "each parameter may be set only once")
         if name not in get_model().parameter_names:
             get_model().parameter_vector(overrides={name: 0.0})  # the model's message: close names
-        number = parse_number(val, f"--set {name}")
-        out[name] = check_parameter(name, number, f"--set {name}")
+        number = parse_number(val, f"{flag} {name}")
+        out[name] = check_parameter(name, number, f"{flag} {name}")
     return out
 
 
