@@ -250,3 +250,14 @@ def test_write_values_of_a_block_fit_says_so(tmp_path):
     g = (tmp_path / "parameters.csv").read_text()
     assert "erythema_half,0.2,1" in g and "held at their tables (block fit" in g
     assert "jointly" not in g
+
+
+def test_fit_does_not_depend_on_the_callers_global_random_state():
+    # CMA-ES draws from a pickled copy of NumPy's global RandomState: it must be the seeded one
+    kw = {"stages": ((200, 2),), "seed": 5, "start": {"k1": 2.0, "k2": 0.5, "k3@X": 4.0}}
+    np.random.seed(123)
+    a = cal.fit(cs.problem(), sigma0=0.2, popsize=8, **kw)
+    np.random.seed(456)
+    b = cal.fit(cs.problem(), sigma0=0.2, popsize=8, **kw)
+    assert a["values"] == b["values"]
+    assert [h["best"] for h in a["history"]] == [h["best"] for h in b["history"]]

@@ -1041,6 +1041,11 @@ def fit(
         rng_saved = np.random.get_state()
         es = cma.CMAEvolutionStrategy(list(u0), sigma0, opts)
         cma_rng = np.random.get_state()
+        # CMA-ES samples with opts["randn"], a method of NumPy's global RandomState: pickling
+        # the strategy copies that RandomState, and every generation runs on the unpickled
+        # copy. Pickle it while the global state is the seeded one, so the copy (and every
+        # candidate after it) does not depend on what the caller's global state was.
+        es_dump = _dump(es)
         np.random.set_state(rng_saved)
         state = {
             "version": CHECKPOINT_VERSION,
@@ -1057,7 +1062,7 @@ def fit(
             "generation": 0,
             "evaluations": 0,
             "elapsed_s": 0.0,
-            "es": _dump(es),
+            "es": es_dump,
             "rng": _dump(cma_rng),
             "pending": None,
             "best": None,  # best of the current stage: {"u", "f", "rows"}
