@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -225,6 +226,71 @@ def test_block_fit_recovers_its_keys_with_the_other_held():
     wrong = full.restricted(["k1", "k3@X"], {"k2": 0.5})
     assert wrong.fingerprint() != p.fingerprint()
     assert not all(cal.fit(wrong, popsize=6, **kw)["hits"].values())
+
+
+def test_posterior_at_tables_can_take_the_gauss_newton_step_first(tmp_path):
+    p = cs.problem(n=800)
+    truth = np.log([cs.TRUE[k] for k in p.keys])
+    start = truth + np.array([0.4, -0.3, 0.3])
+    values = p.values(start)
+    run = cal.CalibrationRun(
+        stages=((200, 1),), seed=1, workers=1, checkpoint_dir=tmp_path, gauss_newton_step=1.0
+    )
+    res = cal.posterior_at_tables(run, problem=p, values=values)
+    step = res["gauss_newton"]
+    assert step["kept"] and res["objective"] == step["objective_after"]
+    moved = np.asarray(res["theta"])
+    assert np.abs(moved - truth).max() < 0.5 * np.abs(start - truth).max()
+    assert res["values"] == p.values(moved) and res["chosen"].startswith("a Gauss-Newton step")
+    # the posterior is the one at the kept point, not at the start
+    plain = cal.posterior_at_tables(
+        cal.CalibrationRun(stages=((200, 1),), seed=1, workers=1, checkpoint_dir=tmp_path / "x"),
+        problem=p,
+        values=p.values(moved),
+    )
+    for a, b in zip(res["posterior"]["intervals"], plain["posterior"]["intervals"], strict=True):
+        assert a["ci95"] == pytest.approx(b["ci95"], rel=1e-9), a["key"]
+    assert "gauss_newton" not in plain
+    assert plain["theta"] == pytest.approx(moved.tolist(), rel=1e-12)
+
+
+@dataclass(frozen=True)
+class _CountingSimulator(cs.LogisticSimulator):
+    """The stand-in with arm3 depending on k1 only; counts the simulations of each arm."""
+
+    calls: list = field(default_factory=list, compare=False, hash=False)
+    everything_live: bool = False
+
+    def depends(self, arm: str, key: str) -> bool:
+        return self.everything_live or super().depends(arm, key)
+
+    def run_arm(self, arm, values, patients, seed):
+        self.calls.append(arm)
+        return super().run_arm(arm, values, patients, seed)
+
+
+def _problem_with(sim):
+    full = cs.problem(noise=True)
+    problem = cal.Problem(full.targets, full.rows, full.params, sim)
+    return problem.restricted(["k2", "k3@X"], {"k1": cs.TRUE["k1"]})
+
+
+def test_block_fit_simulates_an_arm_its_keys_cannot_reach_once_per_stage():
+    design = dict(cs.DESIGN)
+    design["arm3"] = {"e1": (-0.3, {"k1": -0.5}), "e2": (0.3, {"k1": 0.4})}
+    frozen_design = tuple(sorted((a, tuple(sorted(e.items()))) for a, e in design.items()))
+    kw = {"stages": ((300, 3), (600, 2)), "seed": 5, "start": {"k2": 1.0, "k3@X": 1.0}}
+    lean = _CountingSimulator(design=frozen_design, noise=True)
+    res = cal.fit(_problem_with(lean), popsize=6, sigma0=0.2, **kw)
+    # arm3 once per stage; the other arms once per candidate (5 generations of 6, then the mean)
+    assert lean.calls.count("arm3") == 2
+    assert lean.calls.count("arm1") == 5 * 6 + 1
+    # the same fit as one that re-simulates every arm for every candidate
+    full = _CountingSimulator(design=frozen_design, noise=True, everything_live=True)
+    ref = cal.fit(_problem_with(full), popsize=6, sigma0=0.2, **kw)
+    assert full.calls.count("arm3") == 5 * 6 + 1
+    assert res["theta"] == ref["theta"] and res["objective"] == ref["objective"]
+    assert res["rows"] == ref["rows"]
 
 
 @pytest.mark.parametrize(

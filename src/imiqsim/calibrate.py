@@ -1092,6 +1092,25 @@ def fit(
     def done_count() -> int:
         return state["evaluations"]
 
+    # arms that no fitted key reaches (a block fit of indication keys) give the same endpoints
+    # for every candidate: simulated once per stage (at any candidate: they do not depend on
+    # it) and reused
+    live = [
+        a for a in problem.arms_of() if any(problem.simulator.depends(a, k) for k in problem.keys)
+    ]
+    if not live:
+        raise InputError("--only", ",".join(problem.keys), "keys that reach a calibration arm")
+    frozen_arms = [a for a in problem.arms_of() if a not in live]
+    state.setdefault("frozen", {})
+
+    def frozen(patients: int, u: np.ndarray) -> dict:
+        key = str(patients)
+        if frozen_arms and key not in state["frozen"]:
+            th = problem.from_unit(u)
+            state["frozen"][key] = evaluate(problem, [th], patients, seed, ev, frozen_arms)[0]
+            save()
+        return state["frozen"].get(key, {})
+
     with Evaluator(problem.simulator, workers) as ev:
         while state["stage"] < len(stages) and state["final"] is None:
             si = state["stage"]
@@ -1140,11 +1159,20 @@ def fit(
             pend = state["pending"]
             todo = [i for i in range(len(X)) if str(i) not in pend["f"]]
 
+            fixed_arms = frozen(patients, X[0])
+
             def got(
-                j: int, arm_results: dict, todo=todo, X=X, pend=pend, patients=patients, si=si
+                j: int,
+                arm_results: dict,
+                todo=todo,
+                X=X,
+                pend=pend,
+                patients=patients,
+                si=si,
+                fixed_arms=fixed_arms,
             ) -> None:
                 i = todo[j]
-                f, sims = score(X[i], arm_results, patients)
+                f, sims = score(X[i], {**fixed_arms, **arm_results}, patients)
                 pend["f"][str(i)] = f
                 pend["rows"][str(i)] = sims
                 state["evaluations"] += 1
@@ -1163,6 +1191,7 @@ def fit(
                 patients,
                 seed,
                 ev,
+                arms=live,
                 on_candidate=got,
             )
             fs = [pend["f"][str(i)] for i in range(len(X))]
@@ -1197,8 +1226,8 @@ def fit(
             patients = stages[-1][0]
             es = _load(state["es"])
             um = np.asarray(es.result.xfavorite)  # the mean, mapped into the box
-            res = evaluate(problem, [problem.from_unit(um)], patients, seed, ev)[0]
-            fm, sims = score(um, res, patients)
+            res = evaluate(problem, [problem.from_unit(um)], patients, seed, ev, live)[0]
+            fm, sims = score(um, {**frozen(patients, um), **res}, patients)
             state["evaluations"] += 1
             best = state["best"]
             if best is None or fm <= best["f"]:
@@ -1602,6 +1631,25 @@ def calibrate(
     t1 = time.monotonic()
     theta = np.asarray(res["theta"])
     jp = run.jacobian_patients or int(res["stages"][-1][0])
+    jac, posterior = _step_and_posterior(problem, theta, jp, run, jck, progress, res)
+    res["posterior"] = posterior
+    res["jacobian"] = {k: v for k, v in jac.items() if k != "arms0"}
+    res["fit_s"], res["jacobian_s"] = t1 - t0, time.monotonic() - t1
+    res["command"] = command
+    return res
+
+
+def _step_and_posterior(
+    problem: Problem,
+    theta: np.ndarray,
+    jp: int,
+    run: CalibrationRun,
+    jck: Path,
+    progress: Callable[[int, int, str], None] | None,
+    res: dict,
+) -> tuple[dict, dict]:
+    """The Jacobian and posterior at ``theta``; with ``run.gauss_newton_step`` the damped step
+    on it (``res`` updated in place when it is kept) and the posterior at the kept point."""
     jac, posterior = _posterior_at(problem, theta, jp, run, jck, progress)
     if run.gauss_newton_step > 0:
         step = gauss_newton_step(problem, theta, jac, jp, run.seed, run.gauss_newton_step, run)
@@ -1616,11 +1664,7 @@ def calibrate(
             res["rows_patients"] = jp
             jck2 = jck.with_name("jacobian_after_step_checkpoint.json")
             jac, posterior = _posterior_at(problem, theta, jp, run, jck2, progress)
-    res["posterior"] = posterior
-    res["jacobian"] = {k: v for k, v in jac.items() if k != "arms0"}
-    res["fit_s"], res["jacobian_s"] = t1 - t0, time.monotonic() - t1
-    res["command"] = command
-    return res
+    return jac, posterior
 
 
 def gauss_newton_step(
@@ -1672,39 +1716,50 @@ def posterior_at_tables(
     problem: Problem | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     command: str = "imiqsim calibrate --posterior-only",
+    values: dict[str, float] | None = None,
 ) -> dict:
-    """No fit: the Jacobian and Laplace posterior at the current table values.
+    """No fit: the Jacobian and Laplace posterior at the current table values (or ``values``).
 
-    Returns the same keys as :func:`calibrate` (``evaluations`` counts the Jacobian's).
+    With ``run.gauss_newton_step`` the damped step on that Jacobian follows (kept only if the
+    simulated objective falls, as after a fit) and the posterior is taken at the kept point.
+    Returns the same keys as :func:`calibrate` (``evaluations`` counts the simulations).
     """
     run = run or CalibrationRun()
     problem = problem or Problem.from_package()
     d = Path(run.checkpoint_dir)
     jck = d / "jacobian_checkpoint.json"
-    theta = problem.to_theta(current_values(problem.params))
+    theta = problem.to_theta(values if values is not None else current_values(problem.params))
     jp = run.jacobian_patients or int(_validate_stages(run.stages)[-1][0])
     t0 = time.monotonic()
-    jac, posterior = _posterior_at(problem, theta, jp, run, jck, progress)
-    sims = problem.row_values(jac["arms0"])
-    return {
-        "values": problem.values(theta),
-        "theta": theta.tolist(),
-        "objective": problem.objective(sims, jp, theta),
-        "chosen": "the current tables (no fit)",
-        "rows": sims,
-        "rows_patients": jp,
-        "hits": {r.id: row_hit(r, problem.targets[r.id], sims[r.id]) for r in problem.rows},
-        "history": [],
-        "evaluations": 1 + len(problem.params),
-        "elapsed_s": time.monotonic() - t0,
-        "stages": [],
-        "seed": run.seed,
-        "posterior": posterior,
-        "jacobian": {k: v for k, v in jac.items() if k != "arms0"},
-        "fit_s": 0.0,
-        "jacobian_s": time.monotonic() - t0,
-        "command": command,
-    }
+    res: dict = {"chosen": "the current tables (no fit)"}
+    jac, posterior = _step_and_posterior(problem, theta, jp, run, jck, progress, res)
+    if "rows" not in res:  # no step, or a step that was not kept
+        sims = problem.row_values(jac["arms0"])
+        res.update(
+            values=problem.values(theta),
+            theta=theta.tolist(),
+            objective=problem.objective(sims, jp, theta),
+            rows=sims,
+            rows_patients=jp,
+            hits={r.id: row_hit(r, problem.targets[r.id], sims[r.id]) for r in problem.rows},
+        )
+    else:
+        res["chosen"] = "a Gauss-Newton step from the current tables"
+    step = res.get("gauss_newton")
+    n_jac = 1 + len(problem.params)
+    res.update(
+        history=[],
+        evaluations=n_jac + (0 if step is None else 1) + (n_jac if step and step["kept"] else 0),
+        elapsed_s=time.monotonic() - t0,
+        stages=[],
+        seed=run.seed,
+        posterior=posterior,
+        jacobian={k: v for k, v in jac.items() if k != "arms0"},
+        fit_s=0.0,
+        jacobian_s=time.monotonic() - t0,
+        command=command,
+    )
+    return res
 
 
 def _posterior_at(

@@ -165,8 +165,9 @@ def calibrate_command(
     gauss_newton_step: float = typer.Option(
         0.0,
         "--gauss-newton-step",
-        help="After the fit: this fraction (0 to 1; 0 none) of a Gauss-Newton step on the "
-        "Jacobian, kept only if the simulated objective falls.",
+        help="After the fit (with --posterior-only: from the tables): this fraction (0 to 1; "
+        "0 none) of a Gauss-Newton step on the Jacobian, kept only if the simulated objective "
+        "falls.",
     ),
     posterior_only: bool = typer.Option(
         False,
@@ -177,8 +178,9 @@ def calibrate_command(
         False,
         "--write",
         help="Write the fitted values (with provenance) into the parameter tables and the "
-        "posterior into data/posterior.json (with --posterior-only: the posterior only; with "
-        "--only: the fitted values only).",
+        "posterior into data/posterior.json (with --posterior-only: the posterior only, and the "
+        "stepped values if a --gauss-newton-step was kept; with --only: the fitted values "
+        "only).",
     ),
     only: str = typer.Option(
         "",
@@ -250,7 +252,9 @@ def calibrate_command(
     )
     if posterior_only:
         jp = jacobian_patients or st[-1][0]
-        command = f"imiqsim calibrate --posterior-only --jacobian-patients {jp} --seed {seed}"
+        command = f"imiqsim calibrate --posterior-only --jacobian-patients {jp} --seed {seed}" + (
+            f" --gauss-newton-step {gauss_newton_step:g}" if gauss_newton_step else ""
+        )
     prog, cb = _bar("calibrating")
     t0 = time.monotonic()
     with prog:
@@ -282,7 +286,9 @@ def calibrate_command(
     typer.echo(f"wrote {out}")
     if write:
         model_dir = Path(str(resources.files("imiqsim.model")))
-        if not posterior_only:  # --posterior-only keeps the tables (and their provenance)
+        stepped = bool(res.get("gauss_newton", {}).get("kept"))
+        # --posterior-only keeps the tables (and their provenance) unless its step was kept
+        if not posterior_only or stepped:
             changed = cal.write_values(
                 res["values"], model_dir, command, problem.params, block=keys is not None
             )
