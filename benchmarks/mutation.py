@@ -76,6 +76,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation("k_memory_kill x0.1", "memory T-cell kill rate (lesions)", "k_memory_kill", 0.1),
     Mutation(
+        "death_receptor_kill_max x0.1",
+        "death-receptor apoptosis, each indication's value (lesions: sBCC)",
+        "death_receptor_kill_max",
+        0.1,
+    ),
+    Mutation(
         "partial clearance <=50% left",
         "partial-clearance threshold doubled (>=50% instead of >=75% fewer lesions)",
         file="trial/outcomes.py",

@@ -134,7 +134,7 @@ def test_package_tables_cover_every_row():
     assert {r.id for r in p.rows} == set(p.targets)
     not_indep = {r.id for r in p.rows if r.independent}
     assert {"sbcc5-5x6-histo", "cryo-ak-lesion-cr-gt5s"} <= not_indep
-    assert len(p.params) == 18
+    assert len(p.params) == 20
     assert {"kp_cream_cm_h", "cryo_t50_s", "cryo_log_kill_max"} <= set(p.keys)
     # every arm builds a valid scenario; rows of one arm share it
     for a in p.simulator.arms.values():

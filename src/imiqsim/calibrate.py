@@ -37,7 +37,7 @@ Examples
 --------
 >>> p = Problem.from_package()
 >>> len(p.rows), len(p.params)
-(34, 18)
+(34, 20)
 >>> normalise_source("Lebwohl et al. 2004, J Am Acad Dermatol 50:714")
 'Lebwohl et al. 2004'
 """

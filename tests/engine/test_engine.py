@@ -226,8 +226,9 @@ def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
     """One Rodas4 step against 400 DP5 substeps, from a state with the film on the skin: halving h
     divides the local error by about 2^5 and the embedded estimate by about 2^4. A wrong
     coefficient would lose order (tolerance-controlled runs can hide that; this cannot). Step sizes
-    0.2, 0.1, 0.05 h keep h x the fastest local rate (IFN-gamma decay, 1.39/h) in the asymptotic
-    range."""
+    0.4, 0.2, 0.1 h keep h x the fastest local rate (IFN-gamma decay, 1.39/h) near the asymptotic
+    range, and the smallest step's error (about 1e-10) above the reference's (0.05 h: 3e-12, at
+    the 400-substep reference's own error since the free drug fell to 0.02)."""
     mod = compiled(MODEL)
     sc, p = _ak_patient()
     y = run_batch(MODEL, p[None], sc.events(), np.array([0.0, 23.0])).Y[0, -1]
@@ -239,7 +240,7 @@ def test_rodas4_step_has_local_order_5_and_an_order_4_error_estimate():
     mod.rhs(23.0, y, p, fy)
     mod.jac(23.0, y, p, J)
     local, estimate = [], []
-    for h in (0.2, 0.1, 0.05):
+    for h in (0.4, 0.2, 0.1):
         assert mod.ros_step(23.0, y, p, h, fy, J, W, piv, *stages[:6], ytmp, ynew, err)
         y_ros, e_ros = ynew.copy(), err.copy()
         yr = y.copy()

@@ -271,6 +271,7 @@ def test_gates_and_rest_rule_give_the_same_applications():
     over["ifn_gamma_present"] = 0.0
     over["t_retention_max"] = 0.0
     over["lesion_growth_rate"] = 0.008
+    over["skin_unbound_fraction"] = 0.2  # a strong drug signal: the lesion clears within days
     p = typical_p(overrides=over)
     rows = twice_weekly(weeks=5, gate=1)
     rows += [(300.0, CHECK, 0.0, 0), (310.0, APPLY, 12.5, 2), (318.0, WASH, 0.0, 0)]
@@ -305,8 +306,9 @@ def test_gates_and_rest_rule_give_the_same_applications():
     )
     assert max_rel_diff(rr["lesion_burden"], engine_series(res, "lesion_burden")) < REL_TOL
 
-    # rest rule: a low LSR threshold makes the typical patient skip some applications
-    p = typical_p(overrides={"lsr_rest_threshold": 4.0})
+    # rest rule: a low LSR threshold makes the typical patient skip some applications (with a
+    # strong drug signal: the tabled free fraction gives a peak LSR of 2.0 over 16 weeks)
+    p = typical_p(overrides={"lsr_rest_threshold": 4.0, "skin_unbound_fraction": 0.2})
     ev = make_events(twice_weekly())
     res = engine_run(p, ev)
     assert res.doses_skipped_for_rest[0] > 0 and res.applications_given[0] > 0

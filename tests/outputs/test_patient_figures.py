@@ -162,7 +162,8 @@ def test_cascade_axes_content(runs):
     assert any(np.allclose(line.get_ydata(), 5000.0) for line in lesions.get_lines())
     # kill shares add up to 100 %
     shares = [p.get_width() for p in kills.patches]
-    assert len(shares) == 5 and sum(shares) == pytest.approx(100.0)
+    # background + the five immune routes (direct kills only under cryotherapy or 5-FU)
+    assert len(shares) == 6 and sum(shares) == pytest.approx(100.0)
     # every time panel has a legend (on the panel or on its right-hand twin)
     assert len([a for a in fig.axes if a.get_legend() is not None]) >= 7
 

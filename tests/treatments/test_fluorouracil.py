@@ -89,12 +89,14 @@ def test_knocking_out_tlr7_or_the_immune_system_does_not_remove_the_effect(fu_pa
     assert final < 0.01 * initial
     assert final < 0.01 * float(tlr7.dataset["visible_lesions"][0]) * 5000.0
     assert float(tlr7.dataset["killed_fluorouracil"][-1]) == pytest.approx(ref, rel=0.1)
-    # without any immune effector the drug still kills >90% of lesion cells during the course
-    # (what is left regrows afterwards: nothing then keeps it in check)
+    # without any immune effector the drug still kills most lesion cells during the course
+    # (what is left regrows afterwards: nothing then keeps it in check). Model: 83% (93% with the
+    # rest threshold of before the death-receptor refit, 14.3 instead of 9.4: the rest rule
+    # pauses 5-FU on 30 of 56 days); a 10x smaller 5-FU kill rate leaves most cells alive.
     bare = imiqsim.simulate("ak-5fu", knockouts=ALL_IMMUNE).dataset
     end_of_course = int(np.searchsorted(bare["time"].values, 28.5))
     lb = bare["lesion_burden"].values
-    assert lb[end_of_course] < 0.1 * lb[0]
+    assert lb[end_of_course] < 0.25 * lb[0]
     assert float(bare["killed_fluorouracil"][-1]) == pytest.approx(ref, rel=0.25)
     imq = imiqsim.simulate("ak-5pct", knockouts=ALL_IMMUNE).summary
     assert imq["lesion_burden_final"] > imq["lesion_burden_initial"]  # imiquimod needs them

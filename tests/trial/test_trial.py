@@ -159,15 +159,12 @@ def test_treated_beats_vehicle(ak_trial):
     assert t.endpoints["severe_erythema"]["value"] > v.endpoints["severe_erythema"]["value"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model miss (README Known limitations): after issue 10's second refit sBCC clearance is"
-    " flat in frequency (0.74 / 0.74 / 0.75 at 3x / 5x / 7x per week for 6 weeks, 200 patients):"
-    " the wide patient-level susceptibility spread the AK trials ask for swamps a regimen effect"
-    " that the compressed TLR7-cytokine chain and the saturated CTL arm keep small",
-)
 def test_sbcc_clearance_rises_with_frequency():
-    """Issue 3: sBCC clearance rises with frequency (3x < 5x < daily), 6 weeks, 200 per arm."""
+    """Issue 3: sBCC clearance rises with frequency (3x < 5x < daily), 6 weeks, 200 per arm.
+
+    It did not before the TNF-alpha death-receptor route (flat at 0.74-0.75: the patient-level
+    susceptibility spread swamped a regimen effect the saturated chain kept small).
+    """
     from imiqsim.scenario import load_preset
 
     sc = load_preset("sbcc-5pct")

@@ -14,11 +14,11 @@ from imiqsim.trial.uncertainty import Posterior, combine_endpoint
 
 def _posterior(sd: float = 0.5) -> Posterior:
     return Posterior(
-        ["lesion_immune_susceptibility@sBCC", "k_memory_kill"],
+        ["death_receptor_tnf_half@sBCC", "k_memory_kill"],
         ["log", "log"],
-        [0.02, 1e-4],
-        [5.0, 0.5],
-        np.log([0.646441, 0.00997483]),
+        [2.0, 1e-4],
+        [60.0, 0.5],
+        np.log([9.566, 0.00997483]),
         np.diag([sd**2, 0.01]),
         "test",
     )
@@ -52,7 +52,7 @@ def test_draws_are_reproducible_for_a_seed_and_follow_the_covariance():
 def test_draws_stay_in_the_search_box():
     post = _posterior(5.0)  # far wider than the box
     for d in post.draw(200, seed=2):
-        assert 0.02 <= d["lesion_immune_susceptibility@sBCC"] <= 5.0
+        assert 2.0 <= d["death_receptor_tnf_half@sBCC"] <= 60.0
 
 
 def test_posterior_file_round_trip_and_errors(tmp_path):
@@ -93,7 +93,8 @@ def test_run_trial_with_uncertainty_splits_patients_across_draws(tmp_path, monke
     assert df.groupby("parameter_draw").size().tolist() == [20, 20, 20, 20]
     e = tr.arms[0].endpoints["composite_clearance"]
     assert e["ci95"][0] <= e["ci95_sampling"][0] and e["ci95"][1] >= e["ci95_sampling"][1]
-    # the draws reach the simulation: a wide susceptibility posterior spreads clearance by block
+    # the draws reach the simulation: a wide posterior of the TNF-alpha level that primes the
+    # death-receptor route, which clears most sBCC, spreads clearance by block
     by_draw = df.groupby("parameter_draw")["composite_clearance"].mean()
     assert by_draw.max() - by_draw.min() > 0.2 and e["parameter_sd"] > 0.05
     # run_trial(uncertainty=K) reads the package posterior: the same seed, the same numbers

@@ -79,6 +79,7 @@ KNOCKOUTS: dict[str, dict[str, float]] = {
     "tnf_alpha": {"tnf_alpha_present": 0.0},
     "il12": {"il12_present": 0.0},
     "ifn_gamma": {"ifn_gamma_present": 0.0},
+    "death_receptor": {"death_receptor_present": 0.0},
 }
 
 

@@ -14,8 +14,12 @@ effector function in the lesion (a small basal level in uninflamed skin,
 raised by TNF-alpha death-receptor priming and IFN-alpha MHC-I/Fas
 upregulation while the drug acts, and by IFN-gamma that antigen-engaged T
 cells release, which sustains killing for weeks after the last dose until
-the antigen runs out) + memory T-cell surveillance (tissue-resident memory cells
-bring their own IFN-gamma licensing, so they act without the drug). Memory T-cell
+the antigen runs out) + death-receptor apoptosis (TNF-alpha primes the lesion cells'
+death receptors, switch-like, and ligands on the activated NK cells, CTLs and macrophages
+trigger them; antigen-independent, so the lesion's immune susceptibility does not scale it; in
+sBCC only, ``death_receptor_kill_max`` per indication: Fas appears on BCC cells under
+imiquimod, HPV E6 blocks the route in warts) + memory T-cell surveillance (tissue-resident
+memory cells bring their own IFN-gamma licensing, so they act without the drug). Memory T-cell
 surveillance controls lesions below clinical size but is evaded by
 established lesions (immunosuppressive microenvironment): its hazard is
 scaled by threshold / (threshold + cells), so memory prevents recurrence
@@ -31,8 +35,15 @@ nothing kills lesion cells, whatever the cytokines do.
 from imiqsim.model._dsl import ModuleSpec
 
 N_SLOTS = 14
-MECHANISMS = ("baseline", "nk", "ctl", "macrophage", "memory")
-MECHANISM_LABELS = ("baseline surveillance", "NK cells", "CD8 CTL", "macrophages", "memory T cells")
+MECHANISMS = ("baseline", "nk", "ctl", "macrophage", "death_receptor", "memory")
+MECHANISM_LABELS = (
+    "baseline surveillance",
+    "NK cells",
+    "CD8 CTL",
+    "macrophages",
+    "death receptors",
+    "memory T cells",
+)
 
 
 def slot_names(n: int = N_SLOTS) -> list[str]:
@@ -90,6 +101,24 @@ def build() -> ModuleSpec:
         " * hill(macrophage * macrophage_nfkb, macrophage_kill_half, 1)",
         "1/h",
         "killing by activated macrophages (membrane TNF, phagocytosis)",
+    )
+    m.obs(
+        "death_ligand_effectors",
+        "nk_present * nk_cells * nk_activation + cd8_present * cd8_ctl"
+        " + macrophage_present * macrophage * macrophage_nfkb",
+        "cells/mm2",
+        "activated effector cells carrying death ligands (FasL, TRAIL, membrane TNF-alpha)",
+    )
+    m.obs(
+        "death_receptor_hazard",
+        "death_receptor_present * death_receptor_kill_max"
+        " * hill(tnf_alpha - tnf_alpha_baseline, death_receptor_tnf_half, death_receptor_hill)"
+        " * hill(death_ligand_effectors, death_ligand_half, 1)",
+        "1/h",
+        "death-receptor apoptosis of lesion cells primed by TNF-alpha (death receptors"
+        " upregulated) and triggered by ligands on activated effectors; antigen-independent, so"
+        " not scaled by the lesion's immune susceptibility; switch-like in TNF-alpha (caspase-8"
+        " activation is bistable)",
     )
     m.obs(
         "memory_hazard",
@@ -195,9 +224,9 @@ def build() -> ModuleSpec:
             "proliferation of lesion cells (logistic, slowed by IFN-alpha)",
         )
         kill = (
-            f"lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
+            f"(lesion_susceptibility_{i} * (effector_hazard + memory_hazard"
             f" * lesion_memory_overlap_{i} * visible_threshold_cells"
-            f" / (visible_threshold_cells + {s})) * {s}"
+            f" / (visible_threshold_cells + {s})) + death_receptor_hazard) * {s}"
         )
         m.rxn(
             f"{s}_killing",
@@ -231,7 +260,7 @@ def build() -> ModuleSpec:
         "killed_baseline",
         "bookkeeping: kills by background surveillance",
     )
-    for mech in MECHANISMS[1:-1]:
+    for mech in ("nk", "ctl", "macrophage"):
         m.rxn(
             f"killed_{mech}_tally",
             f"{mech}_hazard * {sens}",
@@ -239,6 +268,13 @@ def build() -> ModuleSpec:
             f"killed_{mech}",
             f"bookkeeping: kills by {mech}",
         )
+    m.rxn(
+        "killed_death_receptor_tally",
+        "death_receptor_hazard * lesion_burden",
+        None,
+        "killed_death_receptor",
+        "bookkeeping: kills by death-receptor apoptosis",
+    )
     m.rxn(
         "killed_memory_tally",
         "memory_hazard * memory_accessible_burden",

@@ -83,6 +83,7 @@ _COLOURS = {
     "killed_nk": "#ff7f0e",
     "killed_ctl": "#1f77b4",
     "killed_macrophage": "#d62728",
+    "killed_death_receptor": "#9467bd",
     "killed_memory": "#bcbd22",
 }
 #: colours for names without an entry (Okabe-Ito, then darker shades)
