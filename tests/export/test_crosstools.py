@@ -1,6 +1,6 @@
 """The exported SBML runs with each tool's default settings and matches imiqsim.
 
-Representative subset (two presets x three tools, nominal patient; one virtual
+Representative subset (three presets, one per indication, x three tools, nominal patient; one virtual
 patient in libRoadRunner); every preset and more virtual patients are in
 ``benchmarks/bench_sbml_tools.py``. Tolerance: 1e-4 relative, with an absolute
 floor of 1e-9 of each variable's scale (:mod:`imiqsim.export.crosscheck`).
@@ -30,12 +30,23 @@ REL_TOL = 1e-4
 #: (245 L); with every compartment of size 1 it was 1.8e-4. After issue 10's second refit
 #: (permeability 2.4x higher, so the tail starts higher) virtual patient 3 of ak-5pct reaches
 #: 5.2e-4 in libRoadRunner BDF (measured), hence 6e-4 for libRoadRunner and Tellurium.
+#: sbcc-5pct (the only indication with the death-receptor route), measured: serum drug 3.0e-4 in
+#: libRoadRunner/Tellurium and 2.0e-3 in COPASI; lesion burden 1.28e-4 in libRoadRunner/Tellurium
+#: (3.3e-6 in COPASI) at t = 372 h, where the route has taken the tumour down to 1.7e-9 of its
+#: peak, just above the floor: the same relative-tolerance accumulation over e-folds as serum drug.
 LOOSER = {
     ("roadrunner", "serum_conc_ng_ml"): 6e-4,
     ("tellurium", "serum_conc_ng_ml"): 6e-4,
     ("copasi", "serum_conc_ng_ml"): 1.5e-3,
 }
-PRESETS = ("ak-5pct", "egw-3.75pct")
+LOOSER_BY_PRESET = {
+    "sbcc-5pct": {
+        ("copasi", "serum_conc_ng_ml"): 2.5e-3,
+        ("roadrunner", "lesion_burden"): 2e-4,
+        ("tellurium", "lesion_burden"): 2e-4,
+    }
+}
+PRESETS = ("ak-5pct", "egw-3.75pct", "sbcc-5pct")
 TOOL_MODULES = {"roadrunner": "roadrunner", "copasi": "basico", "tellurium": "tellurium"}
 
 
@@ -69,7 +80,8 @@ def test_default_settings_match_engine(preset, tool, cases):
     sbml, ref, times = cases[preset]
     got = RUNNERS[tool](sbml, times, COMPARED)
     diffs = compare(MODEL, got, ref)
-    over = {n: d for n, d in diffs.items() if d >= LOOSER.get((tool, n), REL_TOL)}
+    looser = {**LOOSER, **LOOSER_BY_PRESET.get(preset, {})}
+    over = {n: d for n, d in diffs.items() if d >= looser.get((tool, n), REL_TOL)}
     assert not over, diffs
     # the comparison is not vacuous: the course moves every compared variable
     assert all(np.ptp(ref[n]) > 0 for n in COMPARED)
