@@ -1,7 +1,7 @@
 """The exported SBML runs with each tool's default settings and matches imiqsim.
 
-Representative subset (three presets, one per indication, x three tools, nominal patient; one virtual
-patient in libRoadRunner); every preset and more virtual patients are in
+Representative subset (three presets, one per indication, x three tools, nominal patient; one
+virtual patient in libRoadRunner); every preset and more virtual patients are in
 ``benchmarks/bench_sbml_tools.py``. Tolerance: 1e-4 relative, with an absolute
 floor of 1e-9 of each variable's scale (:mod:`imiqsim.export.crosscheck`).
 """
