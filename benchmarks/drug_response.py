@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 
+from imiqsim.model import get_model
 from imiqsim.scenario import load_preset
 from imiqsim.trial import run_trial
 
@@ -27,7 +28,11 @@ TRIALS = (
     ("histological_clearance", ("sbcc-5pct-3x12", "sbcc-5pct-qd12", "sbcc-5pct-vehicle")),
     ("complete_clearance", ("egw-5pct", "egw-5pct-vehicle")),
 )
-FRACTIONS = (0.2, 0.05, 0.02, 0.005, 0.0003)
+#: multiples of the tabled free fraction (10x it down to a 67th of it)
+MULTIPLES = (10.0, 2.5, 1.0, 0.25, 0.015)
+FRACTIONS = tuple(
+    round(m * get_model().parameter("skin_unbound_fraction").value, 6) for m in MULTIPLES
+)
 
 
 def main() -> None:

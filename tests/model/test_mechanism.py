@@ -9,6 +9,7 @@ import imiqsim
 from imiqsim.model import get_model
 from imiqsim.model.cytokines import CYTOKINES
 from imiqsim.scenario import load_preset
+from lesion_helpers import entry_burden, last_dose_index
 
 MODEL = get_model()
 
@@ -24,10 +25,7 @@ def _treated_burden_at_end_of_course(res) -> float:
     field seeds after the course, which a weaker response can leave fewer of (a slower kill keeps
     the antigen-driven T cells clearing the field for longer).
     """
-    ds = res.dataset
-    entry = [s for s in (f"lesion_{i}" for i in range(1, 15)) if float(ds[s].values[0]) > 0]
-    last = np.nonzero(np.diff(ds["applied"].values) > 0)[0][-1] + 1
-    return float(sum(ds[s].values[last] for s in entry))
+    return entry_burden(res, at=last_dose_index(res.dataset))[1]
 
 
 @pytest.fixture(scope="module")

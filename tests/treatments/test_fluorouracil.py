@@ -13,6 +13,7 @@ from imiqsim.model import get_model
 from imiqsim.scenario import Scenario, load_preset
 from imiqsim.treatments import FluorouracilCream
 from imiqsim.trial import run_trial
+from lesion_helpers import entry_burden
 
 MODEL = get_model()
 FU_STATES = [s.name for s in MODEL.states if s.module == "fluorouracil"]
@@ -48,20 +49,9 @@ def test_preset_is_a_twice_daily_four_week_course_assessed_with_ak_5pct():
     assert sc.drug_mg_per_application() == pytest.approx(5.0)
 
 
-def _entry_burden(result, at: int = -1) -> tuple[float, float]:
-    """Cells of the lesions present at entry (initial, at index ``at``): new lesions that the
-    renewing AK field seeds into the empty slots after the course are not the treated ones."""
-    ds = result.dataset
-    slots = [k for k in range(1, 15) if float(ds[f"lesion_{k}"][0]) > 0]
-    return (
-        sum(float(ds[f"lesion_{k}"][0]) for k in slots),
-        sum(float(ds[f"lesion_{k}"][at]) for k in slots),
-    )
-
-
 def test_kills_lesion_cells_directly_with_a_small_immune_share(fu_patient):
     ds = fu_patient.dataset
-    initial, final = _entry_burden(fu_patient)
+    initial, final = entry_burden(fu_patient)
     assert final < 0.01 * initial
     tallies = _tallies(ds)
     assert max(tallies, key=tallies.get) == "killed_fluorouracil"
@@ -84,7 +74,7 @@ def test_erythema_and_lsr_are_intense(fu_patient):
 def test_knocking_out_tlr7_or_the_immune_system_does_not_remove_the_effect(fu_patient):
     ref = float(fu_patient.dataset["killed_fluorouracil"][-1])
     tlr7 = imiqsim.simulate("ak-5fu", knockouts=["tlr7"])
-    initial, final = _entry_burden(tlr7)
+    initial, final = entry_burden(tlr7)
     # every treated lesion is gone (below 1% of a lesion's visible size, and of the total)
     assert final < 0.01 * initial
     assert final < 0.01 * float(tlr7.dataset["visible_lesions"][0]) * 5000.0
