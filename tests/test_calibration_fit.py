@@ -134,14 +134,31 @@ def test_package_tables_cover_every_row():
     assert {r.id for r in p.rows} == set(p.targets)
     not_indep = {r.id for r in p.rows if r.independent}
     assert {"sbcc5-5x6-histo", "cryo-ak-lesion-cr-gt5s"} <= not_indep
-    assert len(p.params) == 20
-    assert {"kp_cream_cm_h", "cryo_t50_s", "cryo_log_kill_max"} <= set(p.keys)
+    assert len(p.params) == 23
+    assert {"kp_cream_cm_h", "cryo_t50_s", "cryo_log_kill_max", "cryo_hill"} <= set(p.keys)
     # every arm builds a valid scenario; rows of one arm share it
     for a in p.simulator.arms.values():
         assert a.scenario().name == a.name
     sc = p.simulator.arms["sbcc-5pct-bid12"].scenario()
     assert sc.treatment.regimen.times_per_day == 2 and sc.treatment.regimen.max_weeks == 12.0
     assert p.simulator.arms["ak-cryo-3s"].scenario().treatment.cryotherapy.freeze_seconds == 3.0
+
+
+def test_a_key_reaches_only_the_arms_that_can_use_it():
+    """Freeze-time keys reach the cryotherapy arms only; an indication's own key of a name
+    replaces the global key of that name in its arms (and only there)."""
+    p = cal.Problem.from_package()
+    dep = p.simulator.depends
+    assert dep("ak-cryo-25s", "cryo_hill") and not dep("ak-5pct-vehicle", "cryo_hill")
+    assert not dep("sbcc-5pct", "cryo_t50_s") and dep("sbcc-5pct", "kp_cream_cm_h")
+    assert dep("egw-5pct", "patient_susceptibility_sd@EGW")
+    assert not dep("egw-5pct", "patient_susceptibility_sd")
+    assert dep("ak-5pct-vehicle", "patient_susceptibility_sd")
+    assert not dep("ak-5pct-vehicle", "patient_susceptibility_sd@EGW")
+    ov = cal.overrides_for(
+        {"patient_susceptibility_sd@EGW": 0.5, "patient_susceptibility_sd": 1.4}, "EGW"
+    )
+    assert ov == {"patient_susceptibility_sd": 0.5}
 
 
 def test_bad_table_rows_are_named():

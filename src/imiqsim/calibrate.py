@@ -37,7 +37,7 @@ Examples
 --------
 >>> p = Problem.from_package()
 >>> len(p.rows), len(p.params)
-(34, 20)
+(34, 23)
 >>> normalise_source("Lebwohl et al. 2004, J Am Acad Dermatol 50:714")
 'Lebwohl et al. 2004'
 """
@@ -406,15 +406,21 @@ def current_values(params: Sequence[CalibratedParameter] | None = None) -> dict[
 
 
 def overrides_for(values: dict[str, float], indication: str) -> dict[str, float]:
-    """The parameter overrides of one indication's arms: global keys and ``name@indication``."""
-    out = {}
+    """The parameter overrides of one indication's arms: global keys and ``name@indication``.
+
+    An indication's own key wins over the global key of the same name (the EGW lesion spreads
+    are fitted apart from the AK/sBCC ones), whatever the order of ``values``.
+
+    >>> overrides_for({"x@EGW": 2.0, "x": 1.0, "y": 3.0}, "EGW")
+    {'x': 2.0, 'y': 3.0}
+    >>> overrides_for({"x@EGW": 2.0, "x": 1.0}, "AK")
+    {'x': 1.0}
+    """
+    out = {k: v for k, v in values.items() if "@" not in k}
     for k, v in values.items():
-        if "@" in k:
-            name, ind = k.split("@")
-            if ind == indication:
-                out[name] = v
-        else:
-            out[k] = v
+        name, _, ind = k.partition("@")
+        if ind == indication:
+            out[name] = v
     return out
 
 
@@ -443,8 +449,25 @@ class ModelSimulator:
         return list(self.arms)
 
     def depends(self, arm: str, key: str) -> bool:
-        """Whether the arm can depend on a parameter key (indication keys: their own only)."""
-        return "@" not in key or key.split("@")[1] == self.arms[arm].indication
+        """Whether the arm can depend on a parameter key.
+
+        Indication keys reach their own indication's arms only, and a global key does not reach
+        the arms of an indication with its own key of that name; a parameter that only event
+        assignments read (:attr:`imiqsim.model.Model.event_only_parameters`: the freeze-time
+        response) reaches only the arms whose schedule has such an event.
+        """
+        name, _, indication = key.partition("@")
+        own = self.arms[arm].indication
+        if indication and indication != own:
+            return False
+        if not indication and f"{name}@{own}" in {p.key for p in load_parameters()}:
+            return False  # the indication's own key of that name wins (overrides_for)
+        from imiqsim.model import get_model
+
+        kinds = get_model().event_only_parameters.get(name)
+        if kinds is None:
+            return True
+        return bool(kinds & {int(k) for k in self.arms[arm].scenario().events().kinds})
 
     def run_arm(self, arm: str, values: dict[str, float], patients: int, seed: int) -> dict:
         """Endpoints of one arm: ``{endpoint: {"value", "ci95", ...}}``.

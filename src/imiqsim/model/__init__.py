@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -196,6 +197,39 @@ class Model:
     def event_effects(self) -> dict[int, EventEffect]:
         """Event code -> what an event of that kind does (kinds with a declared effect only)."""
         return {self.event_kinds[e.kind]: e for e in self.events}
+
+    @functools.cached_property
+    def event_only_parameters(self) -> dict[str, frozenset[int]]:
+        """Parameters read only by event assignments -> the codes of the kinds that read them.
+
+        A schedule with none of those kinds cannot depend on such a parameter (the
+        freeze-time response of cryotherapy has no effect on a cream arm): the
+        calibration uses this to simulate only the arms a fitted key can reach.
+
+        >>> m = get_model()
+        >>> m.event_only_parameters["cryo_hill"] == {m.event_kind("FREEZE")}
+        True
+        >>> "tlr7_ec50_ug_ml" in m.event_only_parameters  # read by rate laws
+        False
+        """
+        token = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+        elsewhere: set[str] = set()
+        for r in self.reactions:
+            elsewhere |= set(token.findall(r.rate))
+        for o in self.observables:
+            elsewhere |= set(token.findall(o.expr))
+        readers: dict[str, set[int]] = {}
+        for e in self.events:
+            for expr in e.assignments.values():
+                for name in token.findall(expr):
+                    readers.setdefault(name, set()).add(self.event_kinds[e.kind])
+        names = set(self.parameter_names)
+        gating = {self.gating.rest_threshold}
+        return {
+            n: frozenset(k)
+            for n, k in readers.items()
+            if n in names and n not in elsewhere and n not in gating
+        }
 
     def error_norm_states(self, kinds: Iterable[int] | np.ndarray) -> np.ndarray:
         """Indices of the states in the step-size error norm for a schedule with these kinds.
