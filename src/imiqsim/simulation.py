@@ -128,7 +128,9 @@ def simulate(
 
     check_output_grid(horizon_h, output_every_hours)  # before np.arange allocates the grid
     P = parameters_for(model, sc, set, knockouts)[None, :]
-    t = np.arange(0.0, horizon_h + 1e-9, output_every_hours)
+    # the pad keeps a horizon that is a whole number of steps on the grid; never more than half a
+    # step, so a spacing far below 1e-9 h cannot make the grid longer than the check allowed
+    t = np.arange(0.0, horizon_h + min(1e-9, 0.5 * output_every_hours), output_every_hours)
     if t[-1] < horizon_h:
         t = np.append(t, horizon_h)
     res = run_batch(model, P, sc.events(), t, rtol=rtol, method=method)
