@@ -159,6 +159,11 @@ def test_a_key_reaches_only_the_arms_that_can_use_it():
         {"patient_susceptibility_sd@EGW": 0.5, "patient_susceptibility_sd": 1.4}, "EGW"
     )
     assert ov == {"patient_susceptibility_sd": 0.5}
+    # a block fit of the global key alone leaves the warts' own table value in their arms
+    assert cal.overrides_for({"patient_susceptibility_sd": 1.4}, "EGW") == {}
+    assert cal.overrides_for({"patient_susceptibility_sd": 1.4}, "AK") == {
+        "patient_susceptibility_sd": 1.4
+    }
 
 
 def test_bad_table_rows_are_named():

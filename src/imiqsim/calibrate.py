@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -405,18 +406,29 @@ def current_values(params: Sequence[CalibratedParameter] | None = None) -> dict[
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _indication_keys() -> frozenset[str]:
+    """The calibrated keys of ``model/calibrated.csv`` that belong to one indication."""
+    return frozenset(p.key for p in load_parameters() if p.scope != "global")
+
+
 def overrides_for(values: dict[str, float], indication: str) -> dict[str, float]:
     """The parameter overrides of one indication's arms: global keys and ``name@indication``.
 
-    An indication's own key wins over the global key of the same name (the EGW lesion spreads
-    are fitted apart from the AK/sBCC ones), whatever the order of ``values``.
+    A global key does not reach an indication that has its own calibrated key of that name
+    (``patient_susceptibility_sd`` is AK's and sBCC's; warts have
+    ``patient_susceptibility_sd@EGW``), whether or not that key is among ``values``: a block fit
+    of the global key leaves the EGW table value alone.
 
     >>> overrides_for({"x@EGW": 2.0, "x": 1.0, "y": 3.0}, "EGW")
     {'x': 2.0, 'y': 3.0}
     >>> overrides_for({"x@EGW": 2.0, "x": 1.0}, "AK")
     {'x': 1.0}
+    >>> overrides_for({"patient_susceptibility_sd": 1.0}, "EGW")
+    {}
     """
-    out = {k: v for k, v in values.items() if "@" not in k}
+    own = _indication_keys()
+    out = {k: v for k, v in values.items() if "@" not in k and f"{k}@{indication}" not in own}
     for k, v in values.items():
         name, _, ind = k.partition("@")
         if ind == indication:
@@ -460,7 +472,7 @@ class ModelSimulator:
         own = self.arms[arm].indication
         if indication and indication != own:
             return False
-        if not indication and f"{name}@{own}" in {p.key for p in load_parameters()}:
+        if not indication and f"{name}@{own}" in _indication_keys():
             return False  # the indication's own key of that name wins (overrides_for)
         from imiqsim.model import get_model
 
