@@ -267,10 +267,15 @@ class ArmSpec:
             return sc
         return sc.with_overrides(name=self.name, **ch)
 
-    @property
+    @functools.cached_property
     def indication(self) -> str:
         """Indication of the arm's preset."""
         return self.scenario().indication
+
+    @functools.cached_property
+    def event_kinds(self) -> frozenset[int]:
+        """Codes of the event kinds in the arm's schedule (APPLY, WASH, FREEZE, ...)."""
+        return frozenset(int(k) for k in self.scenario().events().kinds)
 
 
 @dataclass(frozen=True)
@@ -468,18 +473,15 @@ class ModelSimulator:
         assignments read (:attr:`imiqsim.model.Model.event_only_parameters`: the freeze-time
         response) reaches only the arms whose schedule has such an event.
         """
-        name, _, indication = key.partition("@")
-        own = self.arms[arm].indication
-        if indication and indication != own:
+        spec = self.arms[arm]
+        # the key reaches the arm exactly when overrides_for passes it to the arm's indication
+        reached = overrides_for({key: 1.0}, spec.indication)
+        if not reached:
             return False
-        if not indication and f"{name}@{own}" in _indication_keys():
-            return False  # the indication's own key of that name wins (overrides_for)
         from imiqsim.model import get_model
 
-        kinds = get_model().event_only_parameters.get(name)
-        if kinds is None:
-            return True
-        return bool(kinds & {int(k) for k in self.arms[arm].scenario().events().kinds})
+        kinds = get_model().event_only_parameters.get(next(iter(reached)))
+        return kinds is None or bool(kinds & spec.event_kinds)
 
     def run_arm(self, arm: str, values: dict[str, float], patients: int, seed: int) -> dict:
         """Endpoints of one arm: ``{endpoint: {"value", "ci95", ...}}``.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -212,16 +211,17 @@ class Model:
         >>> "tlr7_ec50_ug_ml" in m.event_only_parameters  # read by rate laws
         False
         """
-        token = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
         elsewhere: set[str] = set()
-        for r in self.reactions:
-            elsewhere |= set(token.findall(r.rate))
-        for o in self.observables:
-            elsewhere |= set(token.findall(o.expr))
+        for expr in (
+            *(r.rate for r in self.reactions),
+            *(o.expr for o in self.observables),
+            *(st.initial for st in self.states),
+        ):
+            elsewhere |= names_in(expr)
         readers: dict[str, set[int]] = {}
         for e in self.events:
             for expr in e.assignments.values():
-                for name in token.findall(expr):
+                for name in names_in(expr):
                     readers.setdefault(name, set()).add(self.event_kinds[e.kind])
         names = set(self.parameter_names)
         gating = {self.gating.rest_threshold}
