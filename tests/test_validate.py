@@ -157,3 +157,46 @@ def test_fold_shift_is_measured_from_the_emulators_own_optimum(tmp_path):
     # the fold shifts are small next to the start's offset from the truth
     shifts = [np.abs(np.array(f["theta"]) - theta0).max() for f in res.folds.values()]
     assert max(shifts) < 0.2, shifts
+
+
+def _problem_with_private_parameter():
+    """The stand-in, with a fourth rate that only Beta's first row depends on."""
+    design = {a: dict(e) for a, e in cs.DESIGN.items()}
+    design["arm3"] = {**design["arm3"], "e1": (-0.3, {"k1": -0.5, "k4": 1.5})}
+    sim = cs.LogisticSimulator(
+        design=tuple(sorted((a, tuple(sorted(e.items()))) for a, e in design.items()))
+    )
+    truth = {**cs.TRUE, "k4": 1.0}
+    targets, rows = {}, []
+    for arm, eps in sorted(design.items()):
+        for ep in eps:
+            rid = f"{arm}-{ep}"
+            v = sim.probability(arm, ep, truth)
+            targets[rid] = cal.Target(rid, "X", arm, ep, v, 4000, cs.SOURCE[rid], "")
+            rows.append(cal.RowSpec(rid, arm, ep, "binomial"))
+    base = cs.problem()
+    k4 = cal.CalibratedParameter("k4", "global", 0.05, 20.0, True, "stand-in rate only arm3 uses")
+    return cal.Problem(targets, tuple(rows), (*base.params, k4), sim), truth
+
+
+def test_information_from_other_trials_tells_a_prior_driven_row_from_a_predicted_one(tmp_path):
+    # every parameter of the stand-in is shared by two or more trials: each left-out row is
+    # pinned down by the others
+    p = cs.problem()
+    y0, J = _jac(p, p.to_theta(cs.TRUE))
+    for ids in cv.folds(p).values():
+        for rid, info in cv.information_from_other_trials(p, y0, J, 10, ids).items():
+            assert info > 0.9, (rid, info)
+    # k4 enters only Beta's first row: left out, the other trials say nothing about it, while
+    # Beta's second row (k1 and k2, which Alpha and Gamma share) stays predicted
+    p4, truth = _problem_with_private_parameter()
+    y0, J = _jac(p4, p4.to_theta(truth))
+    info = cv.information_from_other_trials(p4, y0, J, 10, cv.folds(p4)["Beta 2003"])
+    assert set(info) == {"arm3-e1", "arm3-e2"}
+    assert info["arm3-e1"] < 0.5 < 0.9 < info["arm3-e2"], info
+    # and the validation table carries it with the count of prior-driven rows
+    res = cv.validate(p4, start=truth, patients=50, seed=3)
+    by_id = {r.id: r for r in res.rows}
+    assert by_id["arm3-e1"].informed == pytest.approx(info["arm3-e1"], abs=0.05)
+    md = cv.write_validation(res, tmp_path, command="t")[0].read_text()
+    assert "1 of 6 rows have informed < 0.5" in md

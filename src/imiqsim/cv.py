@@ -56,6 +56,7 @@ __all__ = [
     "direct_refit",
     "emulator_refit",
     "folds",
+    "information_from_other_trials",
     "linearised_values",
     "start_values",
     "validate",
@@ -169,6 +170,9 @@ class ValidationRow:
     inside: bool | None
     independent: str = ""
     approximation: str = ""
+    #: share of the row's prior parameter variance that the other folds' rows remove
+    #: (:func:`information_from_other_trials`): near 0, the prediction is the prior's
+    informed: float | None = None
 
 
 @dataclass
@@ -235,6 +239,34 @@ def _posterior_jacobian(problem: Problem, theta0: np.ndarray) -> dict | None:
             f"the fit's (data/posterior.json: {jac['patients']} patients, seed {jac['seed']})"
         ),
     }
+
+
+def information_from_other_trials(
+    problem: Problem, y0: np.ndarray, J: np.ndarray, n_sim: int, exclude: Iterable[str]
+) -> dict[str, float | None]:
+    """How much the rows kept in a fold say about each left-out row, from 0 to 1.
+
+    ``1 - var_fold / var_prior`` of the row's emulated value: ``J_i C J_i'`` with ``C`` the fold's
+    Laplace covariance (:func:`imiqsim.calibrate.laplace` without the excluded rows) against the
+    same with the prior covariance alone. 0: the kept rows do not constrain any parameter the row
+    depends on, so its prediction is where the prior (the centre of the search box) puts it, not
+    a prediction from the other trials; 1: the other trials pin it down; None: the Jacobian
+    shows no dependence of the row on any parameter.
+    """
+    ex = set(exclude)
+    J = np.nan_to_num(np.asarray(J, dtype=float))
+    cov = laplace(problem, y0, J, n_sim, exclude=ex)
+    _, sd = problem.prior()
+    out = {}
+    for i, r in enumerate(problem.rows):
+        if r.id not in ex:
+            continue
+        v_prior = float(np.sum((J[i] * sd) ** 2))
+        v_fold = float(J[i] @ cov @ J[i])
+        # None: the Jacobian resolves no dependence at all (a row that moves in steps no
+        # parameter step of the finite differences crossed), so there is nothing to compare
+        out[r.id] = 1.0 - v_fold / v_prior if v_prior > 0 else None
+    return out
 
 
 def _interval(
@@ -398,6 +430,9 @@ def validate(
             if progress:
                 progress(2 + len(problem.params) + fi, total, f"fold {fold} ({len(ids)} rows)")
     in_sample = problem.row_values(jac["arms0"])
+    informed: dict[str, float | None] = {}
+    for ids in fl.values():
+        informed.update(information_from_other_trials(problem, y0, J, patients, ids))
     rows = []
     for r in problem.rows:
         t = problem.targets[r.id]
@@ -418,6 +453,7 @@ def validate(
                 row_hit(r, t, pr["value"]),
                 r.independent,
                 r.approximation,
+                informed[r.id],
             )
         )
     return ValidationResult(
@@ -510,6 +546,29 @@ def forest_png(result: ValidationResult) -> bytes:
     return buf.getvalue()
 
 
+#: below this share of prior variance removed, a prediction is the prior's, not the other trials'
+PRIOR_DRIVEN_BELOW = 0.5
+
+
+def _informed_summary(result: ValidationResult) -> str:
+    """One sentence: how many rows, and how many misses, the other trials barely constrain."""
+    weak = [r for r in result.rows if r.informed is not None and r.informed < PRIOR_DRIVEN_BELOW]
+    weak_miss = [r for r in weak if r.inside is False]
+    misses = sum(1 for r in result.rows if r.inside is False)
+    return (
+        f"{len(weak)} of {result.n_rows} rows have informed < {PRIOR_DRIVEN_BELOW:g}; "
+        f"{len(weak_miss)} of the {misses} misses are among them"
+        + (f" ({', '.join(r.id for r in weak_miss)})." if weak_miss else ".")
+        + (
+            f" '-': the Jacobian resolves no dependence of the row on any parameter "
+            f"({', '.join(r.id for r in blind)}: a row that moves in steps the finite "
+            "differences did not cross)."
+            if (blind := [r for r in result.rows if r.informed is None])
+            else ""
+        )
+    )
+
+
 def write_validation(result: ValidationResult, out: Path, *, command: str) -> list[Path]:
     """Write ``validation.md``, ``validation_forest.png`` and ``validation.json`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -555,8 +614,14 @@ def write_validation(result: ValidationResult, out: Path, *, command: str) -> li
         "figures; below the bound for the urine upper bound. Rows marked *n.i.* are not "
         "independent checks of another row (same virtual patients).",
         "",
-        "| row | fold | published (95% CI) | in-sample | LOO predicted (95% CI) | inside? |",
-        "|---|---|---|---|---|---|",
+        "The *informed* column says how much the other folds' rows constrain the row's "
+        "prediction: the share of its prior parameter variance they remove (0: they say nothing "
+        "about the parameters the row depends on, so the prediction sits where the prior, the "
+        "centre of the search box, puts it; 1: they pin it down). " + _informed_summary(result),
+        "",
+        "| row | fold | published (95% CI) | in-sample | LOO predicted (95% CI) | inside? "
+        "| informed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result.rows:
         pk = r.likelihood == "fold"
@@ -568,7 +633,8 @@ def write_validation(result: ValidationResult, out: Path, *, command: str) -> li
         mark += " (approx.)" if r.approximation else ""
         lines.append(
             f"| {r.id}{mark} | {r.fold} | {pub} | {_fmt(r.in_sample, None, pk)} | "
-            f"{_fmt(r.predicted, r.predicted_ci, pk)} | {flag} |"
+            f"{_fmt(r.predicted, r.predicted_ci, pk)} | {flag} | "
+            f"{'-' if r.informed is None else f'{r.informed:.2f}'} |"
         )
     lines += [
         "",
