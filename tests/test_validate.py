@@ -150,8 +150,13 @@ def test_fold_shift_is_measured_from_the_emulators_own_optimum(tmp_path):
     assert res.emulator_bias and abs(res.emulator_bias[0][1]) > 0.05
     lo, hi = p.theta_bounds()
     for fold, ids in cv.folds(p).items():
+        # the simulated line search takes the first fraction of the shift it accepts
+        alpha = res.folds[fold]["line_search"]["alpha"]
+        assert alpha in cv.LINE_SEARCH_STEPS
         want = np.clip(
-            theta0 + cv.emulator_refit(p, theta0, y0, J, 50, exclude=ids) - all_rows, lo, hi
+            theta0 + alpha * (cv.emulator_refit(p, theta0, y0, J, 50, exclude=ids) - all_rows),
+            lo,
+            hi,
         )
         assert np.allclose(res.folds[fold]["theta"], want, atol=1e-6), fold
     # the fold shifts are small next to the start's offset from the truth
@@ -200,3 +205,34 @@ def test_information_from_other_trials_tells_a_prior_driven_row_from_a_predicted
     assert by_id["arm3-e1"].informed == pytest.approx(info["arm3-e1"], abs=0.05)
     md = cv.write_validation(res, tmp_path, command="t")[0].read_text()
     assert "1 of 6 rows have informed < 0.5" in md
+
+
+def test_line_search_keeps_only_a_shift_the_simulator_accepts():
+    p = cs.problem(n=4000)
+    theta0 = p.to_theta(cs.TRUE)
+    bounds = p.theta_bounds()
+    ids = cv.folds(p)["Beta 2003"]
+    none_free = np.zeros(3, dtype=bool)
+    with cal.Evaluator(p.simulator, 1) as ev:
+        arms0 = cal.evaluate(p, [theta0], 50, 3, ev)[0]
+        # a shift away from the truth that every kept row contradicts: every fraction is tried
+        # and the smallest harm is kept, never the full fit itself (it has seen the left-out rows)
+        bad = np.array([2.0, 0.0, 0.0])
+        th, res, search = cv._line_search(p, theta0, bad, arms0, ids, 50, 3, ev, bounds, none_free)
+        assert [a for a, _ in search["tried"]] == list(cv.LINE_SEARCH_STEPS)
+        assert all(f > search["full_fit"] for _, f in search["tried"])
+        assert search["alpha"] == min(cv.LINE_SEARCH_STEPS)
+        assert np.allclose(th, theta0 + min(cv.LINE_SEARCH_STEPS) * bad)
+        # a parameter no kept row depends on takes its whole shift whatever the damping
+        free = np.array([False, False, True])
+        both = np.array([2.0, 0.0, 0.4])
+        th, _, search = cv._line_search(p, theta0, both, arms0, ids, 50, 3, ev, bounds, free)
+        assert th[2] == pytest.approx(theta0[2] + 0.4) and th[0] < theta0[0] + 2.0
+        # from a start off the truth, a shift back toward it is kept whole
+        off = theta0 + 0.3
+        arms_off = cal.evaluate(p, [off], 50, 3, ev)[0]
+        th, _, search = cv._line_search(
+            p, off, theta0 - off, arms_off, ids, 50, 3, ev, bounds, none_free
+        )
+        assert search["alpha"] == 1.0 and np.allclose(th, theta0)
+        assert search["tried"][0][1] < search["full_fit"]

@@ -10,6 +10,12 @@ linearised rows by Levenberg-Marquardt-type least squares (:func:`scipy.optimize
 within the boxes), warm-started from the full fit. A fold's parameters are the full fit plus the
 shift the emulator gives for leaving the fold's rows out (its fold optimum minus its own optimum on
 every row), so the emulator's disagreement with the simulated fit does not move every fold alike.
+That shift is then damped on the simulator (a line search: 1, 0.5, then 0.25 of it for the
+parameters some kept row depends on, each simulated on every arm; the first whose objective on
+the kept rows is no higher than the full fit's, else the lowest; parameters no kept row depends
+on always move the whole way), since a linear emulator of rows that move in steps (rest, a
+median) or saturate can send a fold far off; the left-out rows never enter that choice, and the
+full fit itself, which has seen them, is never kept.
 Proportions are linearised on their own scale,
 PK figures on a log scale. The held-out rows are then re-simulated at the fold's parameters: that
 simulation, not the emulator, is the prediction. Its 95% interval combines the virtual trial's
@@ -203,6 +209,53 @@ class ValidationResult:
         return sum(1 for r in self.rows if r.in_sample_hit)
 
 
+#: checkpoints of folds refitted by another rule are not resumed
+LINE_SEARCH_VERSION = 2
+#: fractions of a fold's emulator shift tried in turn, on the simulator itself
+LINE_SEARCH_STEPS: tuple[float, ...] = (1.0, 0.5, 0.25)
+
+
+def _line_search(
+    problem: Problem,
+    theta0: np.ndarray,
+    shift: np.ndarray,
+    arms0: dict[str, dict],
+    ids: list[str],
+    patients: int,
+    seed: int,
+    ev: Evaluator,
+    bounds: tuple[np.ndarray, np.ndarray],
+    free: np.ndarray,
+) -> tuple[np.ndarray, dict[str, dict], dict]:
+    """The fold's parameters: a damped emulator shift, the damping chosen on the simulator.
+
+    The emulator is linear, and a row that moves in steps (the rest threshold, a median) or
+    saturates can send it far off. The parameters no kept row depends on (``free``: only the
+    left-out rows and the prior see them) always take their whole shift, so what only the
+    left-out rows said is never kept. The others take each fraction of
+    :data:`LINE_SEARCH_STEPS` in turn, simulated on every arm with the same patients and seed;
+    the first whose objective on the kept rows (binomial and tolerance terms plus the prior)
+    is no higher than the full fit's is kept, else the fraction with the lowest. The full fit
+    itself is never the answer (it has seen the left-out rows), and the left-out rows never
+    enter the choice.
+    """
+    lo, hi = bounds
+    f0 = problem.objective(problem.row_values(arms0), patients, theta0, exclude=ids)
+    tried, best = [], None
+    for a in LINE_SEARCH_STEPS:
+        th = np.clip(theta0 + np.where(free, 1.0, a) * shift, lo, hi)
+        res = evaluate(problem, [th], patients, seed, ev)[0]
+        f = float(problem.objective(problem.row_values(res), patients, th, exclude=ids))
+        tried.append([a, f])
+        if best is None or f < best[0]:
+            best = (f, a, th, res)
+        if f <= f0:
+            best = (f, a, th, res)
+            break
+    f, a, th, res = best
+    return th, res, {"full_fit": float(f0), "tried": tried, "alpha": a, "free": int(free.sum())}
+
+
 def start_values(problem: Problem) -> tuple[dict[str, float], str]:
     """The full fit: ``data/posterior.json`` when it matches the tables, else the tables."""
     cur = current_values(problem.params)
@@ -329,6 +382,13 @@ def validate(
     jck = checkpoint.with_name("jacobian_" + checkpoint.name) if checkpoint else None
     if resume:
         state = _read_checkpoint(checkpoint, problem, "validation")
+        if state.get("line_search") != LINE_SEARCH_VERSION:
+            raise InputError(
+                "--resume",
+                str(checkpoint),
+                "a checkpoint of a run with the simulated line search (this one predates it: "
+                "rerun without --resume)",
+            )
         if state["patients"] != patients or state["seed"] != seed:
             raise InputError(
                 "--resume",
@@ -344,6 +404,7 @@ def validate(
             "patients": patients,
             "seed": seed,
             "theta0": theta0.tolist(),
+            "line_search": LINE_SEARCH_VERSION,
             "folds": {},
         }
         _write_json(checkpoint, state)
@@ -397,10 +458,12 @@ def validate(
             if fold in state["folds"]:
                 continue
             shift = emulator_refit(problem, theta0, y0, J, patients, exclude=ids) - theta_all
-            th = np.clip(theta0 + shift, lo, hi)
+            kept = np.array([r.id not in ids for r in problem.rows])
+            free = ~np.any(np.nan_to_num(J[kept]) != 0, axis=0)
+            th, res, search = _line_search(
+                problem, theta0, shift, jac["arms0"], ids, patients, seed, ev, (lo, hi), free
+            )
             cov = laplace(problem, y0, J, patients, exclude=ids)
-            arms = problem.arms_of(ids)
-            res = evaluate(problem, [th], patients, seed, ev, arms=arms)[0]
             sims = problem.row_values(res, row_ids=set(ids))
             idx = [i for i, r in enumerate(problem.rows) if r.id in ids]
             var = np.einsum("ij,jk,ik->i", J[idx], cov, J[idx])
@@ -424,6 +487,7 @@ def validate(
                 "theta": th.tolist(),
                 "values": problem.values(th),
                 "moved": [[k, float(d)] for k, d in moved[:3]],
+                "line_search": search,
                 "predictions": preds,
             }
             _write_json(checkpoint, state)
@@ -606,7 +670,8 @@ def write_validation(result: ValidationResult, out: Path, *, command: str) -> li
         "refitted on the other rows (local emulator: Jacobian at the full fit, least squares on "
         "the linearised rows, warm-started from the full fit; the fold's parameters are the full "
         "fit plus the shift the emulator gives for leaving the rows out, measured from the "
-        "emulator's own optimum on every row), and the left-out rows are "
+        "emulator's own optimum on every row, kept whole or in part by a simulated line search "
+        "on the kept rows), and the left-out rows are "
         "re-simulated at the fold's parameters. The prediction's 95% interval combines the "
         "virtual trial's sampling interval and the fold's parameter uncertainty (Laplace). "
         "Criteria, the same as the fit's and the calibration report's: inside the published "
@@ -646,12 +711,24 @@ def write_validation(result: ValidationResult, out: Path, *, command: str) -> li
         "the search box on its scale). A parameter only the left-out rows constrain drifts "
         "toward the centre of its box: the other trials say nothing about it.",
         "",
-        "| fold | rows | largest shifts |",
-        "|---|---|---|",
+        "*step kept*: the fraction of the emulator's shift that the simulated line search kept "
+        "for the parameters some kept row depends on (1, 0.5, 0.25 tried in turn: the first "
+        "whose simulated objective on the fold's kept rows is no higher than at the full fit, "
+        "else the lowest; never the full fit itself, which has seen the left-out rows); the "
+        "parameters no kept row depends on always take the whole shift. With the objective "
+        "at the full fit and at each fraction tried.",
+        "",
+        "| fold | rows | step kept | kept rows' objective: full fit; tried | largest shifts |",
+        "|---|---|---|---|---|",
     ]
     for fold, f in result.folds.items():
         moved = ", ".join(f"{k} {d:+.2f}" for k, d in f["moved"])
-        lines.append(f"| {fold} | {len(f['rows'])} | {moved} |")
+        ls = f.get("line_search") or {}
+        tried = ", ".join(f"x{a:g}: {v:.1f}" for a, v in ls.get("tried", []))
+        lines.append(
+            f"| {fold} | {len(f['rows'])} | {ls.get('alpha', 1.0):g} | "
+            f"{ls.get('full_fit', float('nan')):.1f}; {tried} | {moved} |"
+        )
     if result.emulator_bias:
         bias = ", ".join(f"{k} {d:+.2f}" for k, d in result.emulator_bias)
         lines += [
