@@ -57,10 +57,15 @@ def main() -> None:
         results = evaluate(problem, thetas, args.patients, args.seed, ev)
     print(f"{args.key}: {args.patients} patients per arm, seed {args.seed}")
     for v, theta, res in zip(args.values, thetas, results, strict=True):
-        sims = problem.row_values(res)
-        hits = sum(bool(row_hit(r, problem.targets[r.id], sims[r.id])) for r in problem.rows)
-        obj = problem.objective(sims, args.patients, theta)
+        obj, hits = score(problem, theta, res, args.patients)
         print(f"  {v:10.4g}  objective {obj:7.2f}  rows inside {hits}/{len(problem.rows)}")
+
+
+def score(problem: Problem, theta, arm_results: dict, patients: int) -> tuple[float, int]:
+    """The fit's objective at ``theta`` and how many rows are inside their CI or tolerance."""
+    sims = problem.row_values(arm_results)
+    hits = sum(bool(row_hit(r, problem.targets[r.id], sims[r.id])) for r in problem.rows)
+    return problem.objective(sims, patients, theta), hits
 
 
 def sweep(problem: Problem, base: dict[str, float], args: argparse.Namespace) -> None:
@@ -84,17 +89,12 @@ def sweep(problem: Problem, base: dict[str, float], args: argparse.Namespace) ->
     with Evaluator(problem.simulator, workers=args.workers) as ev:
         results = evaluate(problem, thetas, args.patients, args.seed, ev)
 
-    def score(theta, res):
-        sims = problem.row_values(res)
-        hits = sum(bool(row_hit(r, problem.targets[r.id], sims[r.id])) for r in problem.rows)
-        return problem.objective(sims, args.patients, theta), hits
-
-    f0, h0 = score(thetas[0], results[0])
+    f0, h0 = score(problem, thetas[0], results[0], args.patients)
     print(f"sweep x/÷{args.sweep:g}: {args.patients} patients per arm, seed {args.seed}")
     print(f"  tables: objective {f0:7.2f}  rows inside {h0}/{len(problem.rows)}")
     out = []
     for (k, _sign), theta, res in zip(moves, thetas[1:], results[1:], strict=True):
-        f, h = score(theta, res)
+        f, h = score(problem, theta, res, args.patients)
         out.append((f - f0, problem.keys[k], problem.params[k].from_theta(theta[k]), f, h))
     for d, key, v, f, h in sorted(out):
         print(f"  {key:36s} -> {v:10.4g}  objective {f:7.2f} ({d:+6.2f})  rows inside {h}")
