@@ -249,8 +249,7 @@ def _line_search(
         tried.append([a, f])
         if best is None or f < best[0]:
             best = (f, a, th, res)
-        if f <= f0:
-            best = (f, a, th, res)
+        if f <= f0:  # every fraction before it was above f0, so it is also the lowest so far
             break
     f, a, th, res = best
     return th, res, {"full_fit": float(f0), "tried": tried, "alpha": a, "free": int(free.sum())}
@@ -723,11 +722,11 @@ def write_validation(result: ValidationResult, out: Path, *, command: str) -> li
     ]
     for fold, f in result.folds.items():
         moved = ", ".join(f"{k} {d:+.2f}" for k, d in f["moved"])
-        ls = f.get("line_search") or {}
-        tried = ", ".join(f"x{a:g}: {v:.1f}" for a, v in ls.get("tried", []))
+        ls = f["line_search"]  # every fold has one: older checkpoints are not resumed
+        tried = ", ".join(f"x{a:g}: {v:.1f}" for a, v in ls["tried"])
         lines.append(
-            f"| {fold} | {len(f['rows'])} | {ls.get('alpha', 1.0):g} | "
-            f"{ls.get('full_fit', float('nan')):.1f}; {tried} | {moved} |"
+            f"| {fold} | {len(f['rows'])} | {ls['alpha']:g} | "
+            f"{ls['full_fit']:.1f}; {tried} | {moved} |"
         )
     if result.emulator_bias:
         bias = ", ".join(f"{k} {d:+.2f}" for k, d in result.emulator_bias)
